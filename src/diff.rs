@@ -1,0 +1,289 @@
+//! Symbolic differentiation on the graph, in reverse mode.
+//!
+//! The gradient of a node with respect to many variables is one reverse
+//! sweep: adjoints are accumulated in reverse topological order, so it costs
+//! a small constant times the function, and the result is an ordinary
+//! subgraph that can be simplified, printed, differentiated again and
+//! compiled.
+//!
+//! Reductions: `d/dp sum(e) = sum(de/dp)`. Each reduction's own gradient is
+//! computed first (innermost first, without recursion), and a reduction is a
+//! leaf with a known gradient in the sweep of the expression around it.
+//!
+//! Non-smooth functions follow one subgradient rule: at a tie or a kink the
+//! derivative is 0 (`step(0) = 0`, `sign(0) = 0`), so `relu(x)`,
+//! `max(x, 0)` and `max(0, x)` all have derivative 0 at 0, and `abs(x)` has 0.
+
+use std::collections::HashMap;
+
+use crate::graph::{BinOp, Graph, Node, NodeId, SymId, UnOp};
+
+/// The partial derivatives of `root` with respect to each of `wrt`, in order.
+pub fn gradient(g: &mut Graph, root: NodeId, wrt: &[SymId]) -> Vec<NodeId> {
+    // Gradients of every reduction under `root`, innermost first.
+    let mut known: HashMap<NodeId, Vec<NodeId>> = HashMap::new();
+    let reductions: Vec<NodeId> = g
+        .topo_order(&[root])
+        .into_iter()
+        .filter(|&id| matches!(g.node(id), Node::Reduce(..)))
+        .collect();
+    for r in reductions {
+        let Node::Reduce(kind, inner) = g.node(r) else {
+            unreachable!()
+        };
+        let inner_grad = sweep(g, inner, wrt, &known);
+        let reduced = inner_grad.into_iter().map(|d| g.reduce(kind, d)).collect();
+        known.insert(r, reduced);
+    }
+    sweep(g, root, wrt, &known)
+}
+
+/// The derivative of `root` with respect to one variable.
+pub fn derivative(g: &mut Graph, root: NodeId, var: SymId) -> NodeId {
+    gradient(g, root, &[var])[0]
+}
+
+/// Nodes reachable from `root` without entering reductions, children first.
+fn sweep_order(g: &Graph, root: NodeId) -> Vec<NodeId> {
+    let mut seen: HashMap<NodeId, ()> = HashMap::new();
+    let mut order = Vec::new();
+    let mut stack = vec![(root, false)];
+    while let Some((id, expanded)) = stack.pop() {
+        if expanded {
+            order.push(id);
+            continue;
+        }
+        if seen.insert(id, ()).is_some() {
+            continue;
+        }
+        stack.push((id, true));
+        let node = g.node(id);
+        if !matches!(node, Node::Reduce(..)) {
+            for k in node.children() {
+                if !seen.contains_key(&k) {
+                    stack.push((k, false));
+                }
+            }
+        }
+    }
+    order
+}
+
+/// One reverse sweep over `root`, treating reductions as leaves whose
+/// gradients are in `known`.
+fn sweep(
+    g: &mut Graph,
+    root: NodeId,
+    wrt: &[SymId],
+    known: &HashMap<NodeId, Vec<NodeId>>,
+) -> Vec<NodeId> {
+    let order = sweep_order(g, root);
+    let mut contributions: HashMap<NodeId, Vec<NodeId>> = HashMap::new();
+    let one = g.constant(1.0);
+    contributions.insert(root, vec![one]);
+    let mut result: Vec<Vec<NodeId>> = vec![Vec::new(); wrt.len()];
+    for &id in order.iter().rev() {
+        let Some(parts) = contributions.remove(&id) else {
+            continue;
+        };
+        let adj = sum_of(g, &parts);
+        if g.is_const(adj, 0.0) {
+            continue;
+        }
+        match g.node(id) {
+            Node::Const(_) => {}
+            Node::Sym(s) => {
+                for (i, v) in wrt.iter().enumerate() {
+                    if *v == s {
+                        result[i].push(adj);
+                    }
+                }
+            }
+            Node::Reduce(..) => {
+                if let Some(grads) = known.get(&id) {
+                    for (i, &d) in grads.iter().enumerate() {
+                        let c = g.mul(adj, d);
+                        result[i].push(c);
+                    }
+                }
+            }
+            Node::Unary(op, x) => {
+                let local = unary_derivative(g, op, x, id);
+                let c = g.mul(adj, local);
+                contributions.entry(x).or_default().push(c);
+            }
+            Node::Binary(op, x, y) => {
+                let (dx, dy) = binary_adjoints(g, op, x, y, id, adj);
+                if let Some(dx) = dx {
+                    contributions.entry(x).or_default().push(dx);
+                }
+                if let Some(dy) = dy {
+                    contributions.entry(y).or_default().push(dy);
+                }
+            }
+        }
+    }
+    result.into_iter().map(|parts| sum_of(g, &parts)).collect()
+}
+
+fn sum_of(g: &mut Graph, parts: &[NodeId]) -> NodeId {
+    match parts {
+        [] => g.constant(0.0),
+        [p] => *p,
+        _ => {
+            let mut acc = parts[0];
+            for &p in &parts[1..] {
+                acc = g.add(acc, p);
+            }
+            acc
+        }
+    }
+}
+
+/// `f'(x)` for a unary operator, where `node` is `f(x)` itself (reused by
+/// the rules that are best written in terms of the value: exp, tan, tanh,
+/// sqrt, sigmoid).
+fn unary_derivative(g: &mut Graph, op: UnOp, x: NodeId, node: NodeId) -> NodeId {
+    match op {
+        UnOp::Neg => g.constant(-1.0),
+        UnOp::Sin => g.call(UnOp::Cos, x),
+        UnOp::Cos => {
+            let s = g.call(UnOp::Sin, x);
+            g.neg(s)
+        }
+        UnOp::Tan => {
+            // 1 + tan(x)^2
+            let sq = g.powf(node, 2.0);
+            let one = g.constant(1.0);
+            g.add(one, sq)
+        }
+        UnOp::Asin | UnOp::Acos => {
+            // ±1/sqrt(1 - x^2)
+            let sq = g.powf(x, 2.0);
+            let one = g.constant(1.0);
+            let d = g.sub(one, sq);
+            let r = g.call(UnOp::Sqrt, d);
+            let num = g.constant(if op == UnOp::Asin { 1.0 } else { -1.0 });
+            g.div(num, r)
+        }
+        UnOp::Atan => {
+            // 1/(1 + x^2)
+            let sq = g.powf(x, 2.0);
+            let one = g.constant(1.0);
+            let d = g.add(one, sq);
+            g.div(one, d)
+        }
+        UnOp::Sinh => g.call(UnOp::Cosh, x),
+        UnOp::Cosh => g.call(UnOp::Sinh, x),
+        UnOp::Tanh => {
+            // 1 - tanh(x)^2
+            let sq = g.powf(node, 2.0);
+            let one = g.constant(1.0);
+            g.sub(one, sq)
+        }
+        UnOp::Exp => node,
+        UnOp::Ln => {
+            let one = g.constant(1.0);
+            g.div(one, x)
+        }
+        UnOp::Sqrt => {
+            // 1/(2*sqrt(x)) = 0.5/sqrt(x)
+            let half = g.constant(0.5);
+            g.div(half, node)
+        }
+        UnOp::Abs => g.call(UnOp::Sign, x),
+        UnOp::Sigmoid => {
+            // sigmoid(x)*(1 - sigmoid(x))
+            let one = g.constant(1.0);
+            let c = g.sub(one, node);
+            g.mul(node, c)
+        }
+        UnOp::Relu => g.call(UnOp::Step, x),
+        UnOp::Softplus => g.call(UnOp::Sigmoid, x),
+        UnOp::Sign | UnOp::Step => g.constant(0.0),
+    }
+}
+
+/// The contributions `adj * d(node)/dx` and `adj * d(node)/dy` of a binary
+/// node to its operands' adjoints (`None` when an operand is a constant).
+fn binary_adjoints(
+    g: &mut Graph,
+    op: BinOp,
+    x: NodeId,
+    y: NodeId,
+    node: NodeId,
+    adj: NodeId,
+) -> (Option<NodeId>, Option<NodeId>) {
+    let want_x = g.meta(x).varies || g.meta(x).has_reduce;
+    let want_y = g.meta(y).varies || g.meta(y).has_reduce;
+    let mut dx = None;
+    let mut dy = None;
+    match op {
+        BinOp::Add => {
+            dx = Some(adj);
+            dy = Some(adj);
+        }
+        BinOp::Sub => {
+            dx = Some(adj);
+            if want_y {
+                dy = Some(g.neg(adj));
+            }
+        }
+        BinOp::Mul => {
+            if want_x {
+                dx = Some(g.mul(adj, y));
+            }
+            if want_y {
+                dy = Some(g.mul(adj, x));
+            }
+        }
+        BinOp::Div => {
+            if want_x {
+                dx = Some(g.div(adj, y));
+            }
+            if want_y {
+                // -adj * x / y^2, written with the quotient itself
+                let q = g.mul(adj, node);
+                let q = g.div(q, y);
+                dy = Some(g.neg(q));
+            }
+        }
+        BinOp::Pow => {
+            if want_x {
+                let local = if let Some(c) = g.as_const(y) {
+                    // c * x^(c-1)
+                    let p = g.powf(x, c - 1.0);
+                    g.scale(c, p)
+                } else {
+                    // y * x^(y-1)
+                    let one = g.constant(1.0);
+                    let e = g.sub(y, one);
+                    let p = g.pow(x, e);
+                    g.mul(y, p)
+                };
+                dx = Some(g.mul(adj, local));
+            }
+            if want_y {
+                // x^y * ln(x)
+                let l = g.call(UnOp::Ln, x);
+                let local = g.mul(node, l);
+                dy = Some(g.mul(adj, local));
+            }
+        }
+        BinOp::Max | BinOp::Min => {
+            // max: step(x - y) dx + step(y - x) dy; min: the other way round.
+            let (first, second) = if op == BinOp::Max { (x, y) } else { (y, x) };
+            if want_x {
+                let d = g.sub(first, second);
+                let s = g.call(UnOp::Step, d);
+                dx = Some(g.mul(adj, s));
+            }
+            if want_y {
+                let d = g.sub(second, first);
+                let s = g.call(UnOp::Step, d);
+                dy = Some(g.mul(adj, s));
+            }
+        }
+    }
+    (dx.filter(|_| want_x), dy.filter(|_| want_y))
+}
