@@ -7,4 +7,6 @@
 pub mod diagnostic;
 pub mod diff;
 pub mod graph;
+pub mod print;
 pub mod program;
+pub mod simplify;
