@@ -432,7 +432,10 @@ impl<'g> Simplifier<'g> {
         };
         let expanded = self.expand_terms(&terms);
         let expanded_sum = expanded.as_ref().map(|t| {
-            let t = self.collect_terms(t.clone());
+            let mut t = self.collect_terms(t.clone());
+            if t.len() <= 16 {
+                self.pythagoras(&mut t);
+            }
             self.build_sum(&t)
         });
         consider(self, expanded_sum);
@@ -526,6 +529,27 @@ impl<'g> Simplifier<'g> {
                 let rest = self.mk_prod(ki, rest_f);
                 let (rk, rrest) = self.split_coef(rest);
                 let want = ci * sign * pk;
+                // c*cos(u)^2*R - c*sin(u)^2*R = c*cos(2u)*R
+                if matches!(op, UnOp::Sin | UnOp::Cos) {
+                    let anti = -ci * pk;
+                    if let Some(j) = terms.iter().position(|&(cj, tj)| {
+                        tj == prest && (cj - anti).abs() <= 1e-15 * anti.abs()
+                    }) {
+                        let (lo, hi) = if i < j { (i, j) } else { (j, i) };
+                        terms.remove(hi);
+                        terms.remove(lo);
+                        let two_u = self.scaled(2.0, arg);
+                        let c2 = self.mk_call(UnOp::Cos, two_u);
+                        let mut f = fi.clone();
+                        f[fpos] = (c2, Exp::Num(1.0));
+                        let t = self.mk_prod(ki, f);
+                        let (tk, trest) = self.split_coef(t);
+                        let sign = if op == UnOp::Cos { 1.0 } else { -1.0 };
+                        terms.push((sign * ci * tk, trest));
+                        replaced = true;
+                        break;
+                    }
+                }
                 if let Some(j) = terms
                     .iter()
                     .position(|&(cj, tj)| tj == prest && (cj - want).abs() <= 1e-15 * want.abs())
@@ -781,8 +805,10 @@ impl<'g> Simplifier<'g> {
                 if is_integer(n) {
                     // a product or power raised to an integer power
                     let (k, inner) = self.factors_of(base);
+                    // shared products stay shared, unless they are just a
+                    // coefficient times one factor
                     let atomic = (inner.len() == 1 && inner[0] == (base, Exp::Num(1.0)))
-                        || (self.shared.contains(&base) && inner.len() > SMALL);
+                        || (self.shared.contains(&base) && inner.len() > 1);
                     if !atomic {
                         coef *= crate::graph::ops::pow(k, n);
                         for (b, ei) in inner.into_iter().rev() {
@@ -826,7 +852,158 @@ impl<'g> Simplifier<'g> {
         if coef == 0.0 {
             return self.g.constant(0.0);
         }
-        self.build_prod(coef, out)
+        if out.len() <= 8 && self.depth < MAX_DEPTH && self.rewrite_factors(&mut coef, &mut out) {
+            self.depth += 1;
+            let r = self.mk_prod(coef, out);
+            self.depth -= 1;
+            return r;
+        }
+        let plain = self.build_prod(coef, out.clone());
+        if self.depth >= MAX_DEPTH || self.g.meta(plain).size > SMALL_TREE {
+            return plain;
+        }
+        // a sum factor with fractions in it, combined over its denominator,
+        // may cancel against the other factors
+        let mut best = plain;
+        for i in 0..out.len() {
+            let (base, e) = out[i];
+            if !matches!(e, Exp::Num(n) if is_integer(n)) || !self.is_sum(base) {
+                continue;
+            }
+            let Some(terms) = self.terms_of(base, 16) else {
+                continue;
+            };
+            self.depth += 1;
+            let together = self.together(&terms);
+            if let Some(t) = together {
+                let mut alt = out.clone();
+                alt[i] = (t, e);
+                let cand = self.mk_prod(coef, alt);
+                if self.g.meta(cand).size < self.g.meta(best).size {
+                    best = cand;
+                }
+            }
+            self.depth -= 1;
+        }
+        best
+    }
+
+    /// `exp(-u)^a / (exp(-u) + c)^b = exp(u)^(b-a) / (1 + c*exp(u))^b`: the
+    /// form without the negated argument. `Some(true)` when applied.
+    fn flip_exp(&mut self, i: usize, _coef: &mut f64, out: &mut [Factor]) -> Option<bool> {
+        let (base, Exp::Num(a)) = out[i] else {
+            return None;
+        };
+        let Node::Unary(UnOp::Exp, v) = self.g.node(base) else {
+            return None;
+        };
+        // the argument with its sign flipped, when every term is negative
+        let terms_v = self.terms_of(v, 8)?;
+        if terms_v.iter().any(|(c, _)| *c >= 0.0) {
+            return None;
+        }
+        for j in 0..out.len() {
+            let (s, Exp::Num(nb)) = out[j] else { continue };
+            if j == i || nb >= 0.0 || !is_integer(nb) || !self.is_sum(s) {
+                continue;
+            }
+            let Some(terms) = self.terms_of(s, 2) else {
+                continue;
+            };
+            let c = match terms.as_slice() {
+                [(1.0, t), (c, one)] | [(c, one), (1.0, t)] if *t == base && *one == self.one => *c,
+                _ => continue,
+            };
+            let b = -nb;
+            let pos = self.mk_sum(terms_v.iter().map(|&(c, t)| (-c, t)).collect());
+            let e_pos = self.mk_call(UnOp::Exp, pos);
+            let flipped = self.mk_sum(vec![(1.0, self.one), (c, e_pos)]);
+            out[i] = (e_pos, Exp::Num(b - a));
+            out[j] = (flipped, Exp::Num(-b));
+            return Some(true);
+        }
+        None
+    }
+
+    /// Exact rewrites between factors of one product; true when one applied.
+    /// `sign(u)/abs(u) = 1/u`, `sign(u)*abs(u) = u`, `sin(u)/cos(u) =
+    /// tan(u)`, `c*sin(u)*cos(u) = (c/2)*sin(2*u)`, `exp(a)^p*exp(b)^q =
+    /// exp(p*a + q*b)`.
+    fn rewrite_factors(&mut self, coef: &mut f64, out: &mut Vec<Factor>) -> bool {
+        let find = |g: &Graph, out: &[Factor], op: UnOp, arg: NodeId| {
+            out.iter()
+                .position(|&(b, _)| g.node(b) == Node::Unary(op, arg))
+        };
+        for i in 0..out.len() {
+            let (base, e) = out[i];
+            let Exp::Num(n) = e else { continue };
+            let Node::Unary(op, u) = self.g.node(base) else {
+                continue;
+            };
+            match op {
+                UnOp::Sign if n == 1.0 => {
+                    if let Some(j) = find(self.g, out, UnOp::Abs, u) {
+                        if let Exp::Num(m) = out[j].1 {
+                            if m == 1.0 || m == -1.0 {
+                                out[i] = (u, Exp::Num(m));
+                                out.remove(j);
+                                return true;
+                            }
+                        }
+                    }
+                }
+                UnOp::Sin => {
+                    if let Some(j) = find(self.g, out, UnOp::Cos, u) {
+                        if out[j].1 == Exp::Num(-n) {
+                            let t = self.g.raw(Node::Unary(UnOp::Tan, u));
+                            out[i] = (t, Exp::Num(n));
+                            out.remove(j);
+                            return true;
+                        }
+                        if n == 1.0 && out[j].1 == Exp::Num(1.0) && coef.abs() != 1.0 {
+                            let two_u = self.scaled(2.0, u);
+                            let s = self.mk_call(UnOp::Sin, two_u);
+                            out[i] = (s, Exp::Num(1.0));
+                            out.remove(j);
+                            *coef *= 0.5;
+                            return true;
+                        }
+                    }
+                }
+                UnOp::Exp if n > 0.0 => {
+                    if let Some(done) = self.flip_exp(i, coef, out.as_mut_slice()) {
+                        return done;
+                    }
+                    let others: Vec<usize> = (0..out.len())
+                        .filter(|&j| {
+                            j != i
+                                && matches!(self.g.node(out[j].0), Node::Unary(UnOp::Exp, _))
+                                && matches!(out[j].1, Exp::Num(_))
+                        })
+                        .collect();
+                    if others.is_empty() {
+                        continue;
+                    }
+                    let mut terms = vec![(n, u)];
+                    for &j in &others {
+                        if let (Node::Unary(UnOp::Exp, a), Exp::Num(m)) =
+                            (self.g.node(out[j].0), out[j].1)
+                        {
+                            terms.push((m, a));
+                        }
+                    }
+                    let arg = self.mk_sum(terms);
+                    let merged = self.mk_call(UnOp::Exp, arg);
+                    out[i] = (merged, Exp::Num(1.0));
+                    for j in others.into_iter().rev() {
+                        out.remove(j);
+                    }
+                    return true;
+                }
+                _ => {}
+            }
+        }
+        false
     }
 
     fn exp_node(&mut self, e: Exp) -> NodeId {
@@ -1040,7 +1217,7 @@ mod tests {
             ("x/2", "x", "0.5"),
             ("x^2/2 + 3", "x", "x"),
             ("1/x", "x", "-1/x^2"),
-            ("tan(x)", "x", "tan(x)^2 + 1"),
+            ("tan(x)", "x", "1/cos(x)^2"),
             ("(x+1)^2 - x^2", "x", "2"),
             ("sin(x)^2 + cos(x)^2", "x", "0"),
             ("x^x", "x", "x^x*(ln(x) + 1)"),
@@ -1053,6 +1230,65 @@ mod tests {
             }
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    fn ops_ratio(src: &str) -> (usize, usize) {
+        let mut g = Graph::new();
+        let e = parse(&mut g, src);
+        let e = simplify_one(&mut g, e);
+        let vars: Vec<_> = (0..g.symbols().len())
+            .map(|i| g.symbol_id(&g.symbols()[i].name.clone()).unwrap())
+            .collect();
+        let grads = gradient(&mut g, e, &vars);
+        let grads = simplify(&mut g, &grads);
+        (g.op_count(&[e]), g.op_count(&grads))
+    }
+
+    fn nested_sin(depth: usize) -> String {
+        let mut s = "x".to_string();
+        for _ in 0..depth {
+            s = format!("sin({s})");
+        }
+        s
+    }
+
+    fn product(n: usize) -> String {
+        (1..=n)
+            .map(|i| format!("(x+{i})"))
+            .collect::<Vec<_>>()
+            .join("*")
+    }
+
+    /// The loss of a 3-4-1 tanh network over 8 points, written out.
+    fn network() -> String {
+        let mut terms = Vec::new();
+        for i in 0..8 {
+            let x: Vec<f64> = (0..3).map(|k| ((i * 3 + k) as f64 * 0.37).sin()).collect();
+            let y = (i as f64 * 0.5).cos();
+            let hidden: Vec<String> = (1..=4)
+                .map(|j| {
+                    format!(
+                        "v{j}*tanh(w{j}1*{} + w{j}2*{} + w{j}3*{} + b{j})",
+                        x[0], x[1], x[2]
+                    )
+                })
+                .collect();
+            terms.push(format!("({} + c - {y})^2", hidden.join(" + ")));
+        }
+        format!("({})/8", terms.join(" + "))
+    }
+
+    #[test]
+    fn no_expression_swell() {
+        for (name, src) in [
+            ("sin^40", nested_sin(40)),
+            ("product of 20", product(20)),
+            ("tanh network", network()),
+        ] {
+            let (f, gr) = ops_ratio(&src);
+            eprintln!("{name}: function {f} ops, gradient {gr} ops");
+            assert!(gr <= 3 * f, "{name}: gradient {gr} ops vs function {f} ops");
+        }
     }
 
     #[test]
@@ -1078,5 +1314,39 @@ mod tests {
             }
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+}
+
+#[cfg(test)]
+mod corpus {
+    use super::*;
+    use crate::diff::gradient;
+    use crate::graph::testparse::parse;
+    use crate::print::to_text;
+
+    #[test]
+    fn dump() {
+        let corpus = include_str!("../tests/data/diff_corpus.tsv");
+        for line in corpus.lines().filter(|l| !l.starts_with('#')) {
+            let cols: Vec<&str> = line.split('\t').collect();
+            let mut g = Graph::new();
+            let e = parse(&mut g, cols[0]);
+            let e = simplify_one(&mut g, e);
+            let v = g.symbol_id(cols[1]).unwrap();
+            let de = gradient(&mut g, e, &[v])[0];
+            let s = simplify_one(&mut g, de);
+            let ours = g.meta(s).size;
+            let theirs: u32 = cols[2].parse().unwrap();
+            let mark = if ours > theirs { "WORSE" } else { "" };
+            eprintln!(
+                "{mark}\t{}\t{}\t{} ({})\t{} ({})",
+                cols[0],
+                cols[1],
+                to_text(&g, s),
+                ours,
+                cols[3],
+                theirs
+            );
+        }
     }
 }
