@@ -414,6 +414,53 @@ pub fn with_lets(
     LetProgram { lets, roots }
 }
 
+/// The graph under `roots` as numbered nodes, children first, one per line
+/// (`%3 = mul %1, %2`), then `label = %n` for each root.
+pub fn dump(g: &Graph, roots: &[(String, NodeId)]) -> String {
+    let ids: Vec<NodeId> = roots.iter().map(|r| r.1).collect();
+    let mut number: HashMap<NodeId, usize> = HashMap::new();
+    let mut out = String::new();
+    for id in g.topo_order(&ids) {
+        let n = number.len();
+        number.insert(id, n);
+        let line = match g.node(id) {
+            Node::Const(bits) => format!("const {}", format_number(f64::from_bits(bits))),
+            Node::Sym(s) => {
+                let sym = g.symbol(s);
+                let kind = match sym.kind {
+                    crate::graph::SymbolKind::Free => "var",
+                    crate::graph::SymbolKind::Param => "param",
+                    crate::graph::SymbolKind::Data => "data",
+                };
+                format!("{kind} {}", sym.name)
+            }
+            Node::Unary(op, a) => {
+                let name = if op == UnOp::Neg { "neg" } else { op.name() };
+                format!("{name} %{}", number[&a])
+            }
+            Node::Binary(op, a, b) => {
+                let name = match op {
+                    BinOp::Add => "add",
+                    BinOp::Sub => "sub",
+                    BinOp::Mul => "mul",
+                    BinOp::Div => "div",
+                    BinOp::Pow => "pow",
+                    BinOp::Min => "min",
+                    BinOp::Max => "max",
+                };
+                format!("{name} %{}, %{}", number[&a], number[&b])
+            }
+            Node::Reduce(r, a) => format!("{} %{}", r.name(), number[&a]),
+        };
+        let per_row = if g.meta(id).per_row { "    ; per row" } else { "" };
+        out.push_str(&format!("%{n} = {line}{per_row}\n"));
+    }
+    for (label, id) in roots {
+        out.push_str(&format!("{label} = %{}\n", number[id]));
+    }
+    out
+}
+
 /// Prints one expression as text.
 pub fn to_text(g: &Graph, root: NodeId) -> String {
     Printer::new(g, Style::Text).print(root)
