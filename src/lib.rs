@@ -8,3 +8,6 @@ pub mod diagnostic;
 pub mod diff;
 pub mod graph;
 pub mod program;
+pub mod codegen;
+pub mod eval;
+pub mod schedule;
