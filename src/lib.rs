@@ -11,3 +11,4 @@ pub mod program;
 pub mod codegen;
 pub mod eval;
 pub mod schedule;
+pub mod gradcheck;

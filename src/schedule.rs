@@ -348,8 +348,8 @@ impl Schedule {
                     .iter()
                     .copied()
                     .filter(|&id| {
-                        matches!(g.node(id), Node::Reduce(_, a) if per_row[&a])
-                            && !pre_of.contains_key(&id)
+                        !pre_of.contains_key(&id)
+                            && matches!(g.node(id), Node::Reduce(_, a) if per_row[&a])
                             && stage[&id] == level
                     })
                     .collect();
@@ -409,11 +409,11 @@ impl Schedule {
                         Node::Unary(op, a) => Op::Unary(op, scalar[&a]),
                         Node::Binary(op, a, b) => Op::Binary(op, scalar[&a], scalar[&b]),
                         Node::Reduce(r, a) => {
-                            let n = rows.expect("row count scheduled when needed");
+                            let n = || rows.expect("row count scheduled when needed");
                             match (r, per_row[&a]) {
                                 (Reduction::Sum, true) => continue, // the accumulator
-                                (Reduction::Mean, true) => Op::Binary(BinOp::Div, scalar[&id], n),
-                                (Reduction::Sum, false) => Op::Binary(BinOp::Mul, scalar[&a], n),
+                                (Reduction::Mean, true) => Op::Binary(BinOp::Div, scalar[&id], n()),
+                                (Reduction::Sum, false) => Op::Binary(BinOp::Mul, scalar[&a], n()),
                                 (Reduction::Mean, false) => {
                                     let s = scalar[&a];
                                     scalar.insert(id, s);
