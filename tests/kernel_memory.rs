@@ -35,6 +35,7 @@ fn dropping_kernels_frees_their_code() {
     // Each kernel maps at least one page of code; 400 leaked kernels would
     // hold at least 1.6 MB.
     let growth = after.saturating_sub(before);
+    eprintln!("resident growth over 400 kernels: {growth} bytes");
     assert!(
         growth < 1 << 20,
         "resident memory grew by {growth} bytes over 400 kernels"
