@@ -17,7 +17,9 @@
 use std::collections::HashMap;
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::{types, AbiParam, FuncRef, InstBuilder, MemFlagsData, Type, Value};
+use cranelift_codegen::ir::{
+    types, AbiParam, FuncRef, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Type, Value,
+};
 use cranelift_frontend::{FunctionBuilder, Variable};
 use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Linkage, Module};
@@ -389,14 +391,21 @@ impl<'a, 'b> Translator<'a, 'b> {
         let k = lp.accumulators.len();
         let zero = self.b.ins().f64const(0.0);
         let zero_v = self.b.ins().splat(F64X2, zero);
-        let totals: Vec<Variable> = (0..k).map(|_| self.b.declare_var(F64)).collect();
+        // The running totals live in a stack slot: they are touched once per
+        // block, and keeping them out of registers leaves those to the
+        // accumulators of the inner loop.
+        let totals = self.b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            (8 * k) as u32,
+            3,
+        ));
         let acc_a: Vec<Variable> = (0..k).map(|_| self.b.declare_var(F64X2)).collect();
         let acc_b: Vec<Variable> = (0..k).map(|_| self.b.declare_var(F64X2)).collect();
         let lanes: Vec<[Variable; 4]> = (0..k)
             .map(|_| std::array::from_fn(|_| self.b.declare_var(F64)))
             .collect();
-        for &t in &totals {
-            self.b.def_var(t, zero);
+        for j in 0..k {
+            self.b.ins().stack_store(ptr, zero, totals, (8 * j) as i32);
         }
         let block_start = self.b.declare_var(ptr);
         let block_end = self.b.declare_var(ptr);
@@ -528,9 +537,9 @@ impl<'a, 'b> Translator<'a, 'b> {
             let s02 = self.b.ins().fadd(l0, l2);
             let s13 = self.b.ins().fadd(l1, l3);
             let part = self.b.ins().fadd(s02, s13);
-            let t = self.b.use_var(totals[j]);
+            let t = self.b.ins().stack_load(ptr, F64, totals, (8 * j) as i32);
             let t = self.b.ins().fadd(t, part);
-            self.b.def_var(totals[j], t);
+            self.b.ins().stack_store(ptr, t, totals, (8 * j) as i32);
         }
         let be = self.b.use_var(block_end);
         self.b.def_var(block_start, be);
@@ -538,7 +547,7 @@ impl<'a, 'b> Translator<'a, 'b> {
 
         self.b.switch_to_block(exit);
         for (j, acc) in lp.accumulators.iter().enumerate() {
-            let t = self.b.use_var(totals[j]);
+            let t = self.b.ins().stack_load(ptr, F64, totals, (8 * j) as i32);
             self.scalars[acc.dst.index()] = Some(t);
         }
     }
