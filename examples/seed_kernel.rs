@@ -24,15 +24,43 @@ fn seed() -> Model {
     Model {
         graph: g,
         data: vec![
-            DataColumn { name: "x".into(), sym: x, values: xs, span: 0..0 },
-            DataColumn { name: "y".into(), sym: y, values: ys, span: 0..0 },
+            DataColumn {
+                name: "x".into(),
+                sym: x,
+                values: xs,
+                span: 0..0,
+            },
+            DataColumn {
+                name: "y".into(),
+                sym: y,
+                values: ys,
+                span: 0..0,
+            },
         ],
         params: vec![
-            Param { name: "m".into(), sym: m, init: 0.9, span: 0..0 },
-            Param { name: "b".into(), sym: b, init: 0.1, span: 0..0 },
+            Param {
+                name: "m".into(),
+                sym: m,
+                init: 0.9,
+                span: 0..0,
+            },
+            Param {
+                name: "b".into(),
+                sym: b,
+                init: 0.1,
+                span: 0..0,
+            },
         ],
-        lets: vec![Binding { name: "yhat".into(), node: yhat, span: 0..0 }],
-        loss: Binding { name: "C".into(), node: loss, span: 0..0 },
+        lets: vec![Binding {
+            name: "yhat".into(),
+            node: yhat,
+            span: 0..0,
+        }],
+        loss: Binding {
+            name: "C".into(),
+            node: loss,
+            span: 0..0,
+        },
         train: None,
         rows: 8,
     }
@@ -42,14 +70,22 @@ fn main() {
     let mut model = seed();
     let outputs = model_outputs(&mut model);
     let layout = model_layout(&model);
-    let options = Options { inspect: true, ..Options::default() };
+    let options = Options {
+        inspect: true,
+        ..Options::default()
+    };
     let kernel = compile_with(&model.graph, &outputs, &layout, &options).expect("compile");
     let names = ["C", "dC/dm", "dC/db"].map(String::from);
-    println!("== schedule\n{}", kernel.schedule().clone().with_output_names(&names));
+    println!(
+        "== schedule\n{}",
+        kernel.schedule().clone().with_output_names(&names)
+    );
     println!("== clif\n{}", kernel.clif().unwrap_or_default());
     println!("== asm\n{}", kernel.asm().unwrap_or_default());
     let mut out = [0.0; 3];
-    kernel.call(&[0.9, 0.1], &model_columns(&model), &mut out).expect("call");
+    kernel
+        .call(&[0.9, 0.1], &model_columns(&model), &mut out)
+        .expect("call");
     println!("== outputs at m = 0.9, b = 0.1\n{out:?}\n");
     let report = ddx::gradcheck::check_model(&mut model).expect("check");
     println!("== check\n{report}");

@@ -62,7 +62,7 @@ impl OrderedSum {
         let lane = self.row % LANES;
         self.lanes[lane] += v;
         self.row += 1;
-        if self.row % BLOCK_ROWS == 0 {
+        if self.row.is_multiple_of(BLOCK_ROWS) {
             self.flush();
         }
     }
@@ -75,7 +75,7 @@ impl OrderedSum {
 
     /// The sum of all values pushed.
     pub fn finish(mut self) -> f64 {
-        if self.row % BLOCK_ROWS != 0 {
+        if !self.row.is_multiple_of(BLOCK_ROWS) {
             self.flush();
         }
         self.total
@@ -285,7 +285,9 @@ mod tests {
 
     #[test]
     fn ordered_sum_follows_lanes_and_blocks() {
-        let v: Vec<f64> = (0..7).map(|i| 0.1 * i as f64 + 1e16 * (i % 2) as f64).collect();
+        let v: Vec<f64> = (0..7)
+            .map(|i| 0.1 * i as f64 + 1e16 * (i % 2) as f64)
+            .collect();
         let [a, b, c, d, e, f, h] = v[..] else {
             unreachable!()
         };
@@ -363,11 +365,23 @@ mod tests {
             columns: vec![x],
         };
         let per_row = eval(&g, &[e], &layout, &[1.0], &[&[1.0]]).unwrap_err();
-        assert_eq!(per_row, EvalError::Layout(LayoutError::PerRowOutput { index: 0 }));
+        assert_eq!(
+            per_row,
+            EvalError::Layout(LayoutError::PerRowOutput { index: 0 })
+        );
         let r = g.reduce(Reduction::Sum, e);
         let unbound = eval(&g, &[r], &Layout::scalars(&[m]), &[1.0], &[]).unwrap_err();
-        assert!(matches!(unbound, EvalError::Layout(LayoutError::Unbound { .. })));
+        assert!(matches!(
+            unbound,
+            EvalError::Layout(LayoutError::Unbound { .. })
+        ));
         let wrong = eval(&g, &[r], &layout, &[], &[&[1.0]]).unwrap_err();
-        assert_eq!(wrong, EvalError::Params { expected: 1, got: 0 });
+        assert_eq!(
+            wrong,
+            EvalError::Params {
+                expected: 1,
+                got: 0
+            }
+        );
     }
 }

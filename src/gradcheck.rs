@@ -198,7 +198,11 @@ impl fmt::Display for CheckReport {
         if self.passed() {
             write!(f, "ok: all {} gradient components agree", self.params.len())
         } else if bad > 0 {
-            write!(f, "FAILED: {bad} of {} gradient components disagree", self.params.len())
+            write!(
+                f,
+                "FAILED: {bad} of {} gradient components disagree",
+                self.params.len()
+            )
         } else {
             write!(f, "FAILED: the kernel and the interpreter disagree")
         }

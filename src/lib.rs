@@ -4,11 +4,11 @@
 //! one [`graph::Graph`]) -> [`diff`] -> [`simplify`] -> [`schedule`] ->
 //! [`print`] / [`eval`] / [`codegen`] -> [`train`].
 
+pub mod codegen;
 pub mod diagnostic;
 pub mod diff;
+pub mod eval;
+pub mod gradcheck;
 pub mod graph;
 pub mod program;
-pub mod codegen;
-pub mod eval;
 pub mod schedule;
-pub mod gradcheck;

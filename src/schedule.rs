@@ -177,7 +177,11 @@ pub fn data_reductions(g: &Graph, outputs: &[NodeId]) -> Vec<NodeId> {
 
 /// Children-first order of the nodes under `roots`, not looking inside the
 /// nodes of `stop` (iterative).
-pub(crate) fn order_with_stops(g: &Graph, roots: &[NodeId], stop: &dyn Fn(NodeId) -> bool) -> Vec<NodeId> {
+pub(crate) fn order_with_stops(
+    g: &Graph,
+    roots: &[NodeId],
+    stop: &dyn Fn(NodeId) -> bool,
+) -> Vec<NodeId> {
     let mut seen = vec![false; g.len()];
     let mut order = Vec::new();
     let mut stack: Vec<(NodeId, bool)> = roots.iter().rev().map(|&r| (r, false)).collect();
@@ -203,12 +207,15 @@ pub(crate) fn order_with_stops(g: &Graph, roots: &[NodeId], stop: &dyn Fn(NodeId
     order
 }
 
+/// The position of each symbol in a layout list.
+pub(crate) type SymbolIndex = HashMap<SymId, usize>;
+
 /// Checks a layout against the graph; returns the param and column index of
 /// each symbol.
 pub(crate) fn bind_layout(
     g: &Graph,
     layout: &Layout,
-) -> Result<(HashMap<SymId, usize>, HashMap<SymId, usize>), LayoutError> {
+) -> Result<(SymbolIndex, SymbolIndex), LayoutError> {
     let mut params = HashMap::new();
     for (i, &s) in layout.params.iter().enumerate() {
         if g.symbol(s).kind == SymbolKind::Data {
@@ -245,12 +252,8 @@ impl Schedule {
                 return Err(LayoutError::PerRowOutput { index });
             }
         }
-        let pre_of: HashMap<NodeId, usize> = pre
-            .iter()
-            .enumerate()
-            .rev()
-            .map(|(i, &n)| (n, i))
-            .collect();
+        let pre_of: HashMap<NodeId, usize> =
+            pre.iter().enumerate().rev().map(|(i, &n)| (n, i)).collect();
         let order = order_with_stops(g, outputs, &|id| pre_of.contains_key(&id));
 
         // Stage of every node: for a row-invariant node, the number of loops

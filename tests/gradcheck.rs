@@ -18,7 +18,10 @@ fn seed_model_gradient_agrees() {
     let text = report.to_string();
     assert!(text.starts_with("loss C = 19.675475"), "{text}");
     assert!(text.contains("tolerance: error <= 1e-6"), "{text}");
-    assert!(text.ends_with("ok: all 2 gradient components agree"), "{text}");
+    assert!(
+        text.ends_with("ok: all 2 gradient components agree"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -42,5 +45,8 @@ fn a_wrong_gradient_is_reported() {
     assert!(report.params.iter().all(|p| !p.ok), "{report}");
     let text = report.to_string();
     assert!(text.contains("DISAGREES"), "{text}");
-    assert!(text.ends_with("FAILED: 2 of 2 gradient components disagree"), "{text}");
+    assert!(
+        text.ends_with("FAILED: 2 of 2 gradient components disagree"),
+        "{text}"
+    );
 }

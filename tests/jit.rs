@@ -79,7 +79,11 @@ fn seed_schedule_text() {
     let mut model = seed_model();
     let kernel = compile_model(&mut model).unwrap();
     let names = ["C", "dC/dm", "dC/db"].map(String::from);
-    let text = kernel.schedule().clone().with_output_names(&names).to_string();
+    let text = kernel
+        .schedule()
+        .clone()
+        .with_output_names(&names)
+        .to_string();
     insta::assert_snapshot!(text);
 }
 
@@ -124,8 +128,23 @@ fn nested_and_data_only_reductions() {
     )
     .unwrap();
     assert!(plain.schedule().pre.is_empty());
-    for n in [0usize, 1, 2, 3, 4, 5, 7, 8, 13, BLOCK_ROWS - 1, BLOCK_ROWS, 2 * BLOCK_ROWS + 3] {
-        let xs: Vec<f64> = (0..n).map(|i| ((i * 7919) % 101) as f64 / 7.0 - 3.0).collect();
+    for n in [
+        0usize,
+        1,
+        2,
+        3,
+        4,
+        5,
+        7,
+        8,
+        13,
+        BLOCK_ROWS - 1,
+        BLOCK_ROWS,
+        2 * BLOCK_ROWS + 3,
+    ] {
+        let xs: Vec<f64> = (0..n)
+            .map(|i| ((i * 7919) % 101) as f64 / 7.0 - 3.0)
+            .collect();
         for m in [0.7, -1.3] {
             let want = eval(&g, &outputs, &layout, &[m], &[&xs]).unwrap();
             let mut a = [0.0; 2];
@@ -179,11 +198,26 @@ fn inline_operators_match_the_value_rules_on_special_values() {
     let (p, q) = (g.sym(ps[0]), g.sym(ps[1]));
     let mut per_row = Vec::new();
     let mut scalar = Vec::new();
-    for op in [UnOp::Neg, UnOp::Abs, UnOp::Sqrt, UnOp::Relu, UnOp::Sign, UnOp::Step] {
+    for op in [
+        UnOp::Neg,
+        UnOp::Abs,
+        UnOp::Sqrt,
+        UnOp::Relu,
+        UnOp::Sign,
+        UnOp::Step,
+    ] {
         per_row.push(g.unary(op, x));
         scalar.push(g.unary(op, p));
     }
-    for op in [BinOp::Add, BinOp::Sub, BinOp::Mul, BinOp::Div, BinOp::Min, BinOp::Max, BinOp::Pow] {
+    for op in [
+        BinOp::Add,
+        BinOp::Sub,
+        BinOp::Mul,
+        BinOp::Div,
+        BinOp::Min,
+        BinOp::Max,
+        BinOp::Pow,
+    ] {
         per_row.push(g.binary(op, x, y));
         scalar.push(g.binary(op, p, q));
     }
@@ -203,15 +237,19 @@ fn inline_operators_match_the_value_rules_on_special_values() {
         // Row i alone, at every position of a group of four rows (the other
         // rows are zeros), so each lane and the tail see every value.
         for pos in 0..6 {
-            let mut cx = vec![0.0; 6];
-            let mut cy = vec![0.0; 6];
+            let mut cx = [0.0; 6];
+            let mut cy = [0.0; 6];
             cx[pos] = xs[i];
             cy[pos] = ys[i];
             let n = pos + 1;
             let cols: [&[f64]; 2] = [&cx[..n], &cy[..n]];
             kernel.call(&[0.0, 0.0], &cols, &mut out).unwrap();
             let want = eval(&g, &kernel_outputs, &layout, &[0.0, 0.0], &cols).unwrap();
-            assert_same(&out, &want, &format!("x={:e} y={:e} pos={pos}", xs[i], ys[i]));
+            assert_same(
+                &out,
+                &want,
+                &format!("x={:e} y={:e} pos={pos}", xs[i], ys[i]),
+            );
         }
     }
     let scalar_kernel = compile(&g, &scalar, &layout).unwrap();

@@ -114,7 +114,12 @@ fn lower(g: &mut Graph, e: &E, params: &[SymId], columns: &[SymId]) -> NodeId {
 
 /// A model: a loss (made row-invariant by an outer reduction when needed)
 /// plus a second reduction term, with its gradient.
-fn model_graph(terms: &[E], outer: Reduction, params: usize, columns: usize) -> (Graph, Vec<NodeId>, Layout) {
+fn model_graph(
+    terms: &[E],
+    outer: Reduction,
+    params: usize,
+    columns: usize,
+) -> (Graph, Vec<NodeId>, Layout) {
     let mut g = Graph::new();
     let (ps, cs) = symbols(&mut g, params, columns);
     let mut loss = g.constant(0.0);
@@ -164,9 +169,10 @@ fn check_model(
     Ok(())
 }
 
-fn model_case(
-    max_rows: usize,
-) -> impl Strategy<Value = (Vec<E>, Reduction, usize, usize, Vec<f64>, Vec<Vec<f64>>)> {
+/// Terms, outer reduction, param count, column count, param values, columns.
+type ModelCase = (Vec<E>, Reduction, usize, usize, Vec<f64>, Vec<Vec<f64>>);
+
+fn model_case(max_rows: usize) -> impl Strategy<Value = ModelCase> {
     (1usize..=8, 1usize..=3, 0usize..=max_rows).prop_flat_map(move |(np, nc, n)| {
         (
             prop::collection::vec(expr(np, nc, true), 1..=4),

@@ -84,7 +84,11 @@ fn disassemble(bytes: &[u8], relocs: &[(u32, String)]) -> String {
     }
     if (data_start as usize) < bytes.len() {
         text.push_str("; constants\n");
-        hex_rows(&mut text, &bytes[data_start as usize..], data_start as usize);
+        hex_rows(
+            &mut text,
+            &bytes[data_start as usize..],
+            data_start as usize,
+        );
     }
     text
 }

@@ -44,7 +44,7 @@ impl Hosts {
         module: &mut JITModule,
         name: &'static str,
         arity: usize,
-    ) -> Result<FuncId, cranelift_module::ModuleError> {
+    ) -> Result<FuncId, Box<cranelift_module::ModuleError>> {
         if let Some(&id) = self.ids.get(name) {
             return Ok(id);
         }
@@ -53,7 +53,9 @@ impl Hosts {
             sig.params.push(AbiParam::new(F64));
         }
         sig.returns.push(AbiParam::new(F64));
-        let id = module.declare_function(name, Linkage::Import, &sig)?;
+        let id = module
+            .declare_function(name, Linkage::Import, &sig)
+            .map_err(Box::new)?;
         self.ids.insert(name, id);
         Ok(id)
     }
@@ -80,7 +82,7 @@ pub(crate) struct Translator<'a, 'b> {
     consts: Vec<Option<f64>>,
     /// Value of each row-invariant slot.
     scalars: Vec<Option<Value>>,
-    error: Option<cranelift_module::ModuleError>,
+    error: Option<Box<cranelift_module::ModuleError>>,
 }
 
 impl<'a, 'b> Translator<'a, 'b> {
@@ -105,7 +107,7 @@ impl<'a, 'b> Translator<'a, 'b> {
     }
 
     /// Emits the whole function and finalizes the builder.
-    pub(crate) fn translate(mut self) -> Result<(), cranelift_module::ModuleError> {
+    pub(crate) fn translate(mut self) -> Result<(), Box<cranelift_module::ModuleError>> {
         let entry = self.b.create_block();
         self.b.append_block_params_for_function_params(entry);
         self.b.switch_to_block(entry);
@@ -148,10 +150,11 @@ impl<'a, 'b> Translator<'a, 'b> {
                 self.consts[inst.dst.index()] = Some(c);
                 self.b.ins().f64const(c)
             }
-            Op::Param(i) => self
-                .b
-                .ins()
-                .load(F64, MemFlagsData::trusted(), p_params, (8 * i) as i32),
+            Op::Param(i) => {
+                self.b
+                    .ins()
+                    .load(F64, MemFlagsData::trusted(), p_params, (8 * i) as i32)
+            }
             Op::Pre(i) => self
                 .b
                 .ins()
@@ -241,10 +244,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             let call = self.b.ins().call(f, &scalar_args);
             *out = Some(self.b.inst_results(call)[0]);
         }
-        let v = self
-            .b
-            .ins()
-            .scalar_to_vector(ty, lanes[0].expect("lane 0"));
+        let v = self.b.ins().scalar_to_vector(ty, lanes[0].expect("lane 0"));
         self.b.ins().insertlane(v, lanes[1].expect("lane 1"), 1)
     }
 
@@ -290,9 +290,9 @@ impl<'a, 'b> Translator<'a, 'b> {
             BinOp::Max => self.min_max(true, x, y, ty),
             BinOp::Pow => match y_const {
                 // The exact special cases of `ops::pow`.
-                Some(c) if c == 2.0 => self.b.ins().fmul(x, x),
-                Some(c) if c == 1.0 => x,
-                Some(c) if c == -1.0 => {
+                Some(2.0) => self.b.ins().fmul(x, x),
+                Some(1.0) => x,
+                Some(-1.0) => {
                     let one = self.constant(1.0, ty);
                     self.b.ins().fdiv(one, x)
                 }
@@ -379,10 +379,10 @@ impl<'a, 'b> Translator<'a, 'b> {
             }
             if let Op::Column(c) = inst.op {
                 if let std::collections::hash_map::Entry::Vacant(e) = bases.entry(c) {
-                    let base = self
-                        .b
-                        .ins()
-                        .load(ptr, MemFlagsData::trusted(), p_cols, (8 * c) as i32);
+                    let base =
+                        self.b
+                            .ins()
+                            .load(ptr, MemFlagsData::trusted(), p_cols, (8 * c) as i32);
                     e.insert(base);
                 }
             }
@@ -532,8 +532,8 @@ impl<'a, 'b> Translator<'a, 'b> {
 
         // total += (l0 + l2) + (l1 + l3); next block
         self.b.switch_to_block(combine);
-        for j in 0..k {
-            let [l0, l1, l2, l3] = lanes[j].map(|v| self.b.use_var(v));
+        for (j, lane_vars) in lanes.iter().enumerate() {
+            let [l0, l1, l2, l3] = lane_vars.map(|v| self.b.use_var(v));
             let s02 = self.b.ins().fadd(l0, l2);
             let s13 = self.b.ins().fadd(l1, l3);
             let part = self.b.ins().fadd(s02, s13);

@@ -71,7 +71,11 @@ pub(crate) fn lookup(name: &str) -> Option<*const u8> {
         .iter()
         .chain(std::iter::once(&UnOp::Neg))
         .map(|&op| unary(op))
-        .chain([BinOp::Pow, BinOp::Min, BinOp::Max].into_iter().filter_map(binary))
+        .chain(
+            [BinOp::Pow, BinOp::Min, BinOp::Max]
+                .into_iter()
+                .filter_map(binary),
+        )
         .find(|(n, _)| *n == name)
         .map(|(_, p)| p)
 }

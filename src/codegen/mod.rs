@@ -208,7 +208,7 @@ pub fn compile_with(
         let builder = FunctionBuilder::new(&mut ctx.func, &mut fctx);
         emit::Translator::new(builder, module, &mut hosts, sched)
             .translate()
-            .map_err(cg)?;
+            .map_err(|e| cg(*e))?;
         ctx.set_disasm(options.inspect);
         module.define_function(id, &mut ctx).map_err(cg)?;
         if options.inspect {
@@ -345,7 +345,12 @@ impl Kernel {
     /// use [`Kernel::bind`] to compute them once per data set. Does not
     /// allocate unless the kernel has more than 16 columns or data-only
     /// reductions.
-    pub fn call(&self, params: &[f64], columns: &[&[f64]], out: &mut [f64]) -> Result<(), KernelError> {
+    pub fn call(
+        &self,
+        params: &[f64],
+        columns: &[&[f64]],
+        out: &mut [f64],
+    ) -> Result<(), KernelError> {
         let n = self.check_columns(columns)?;
         self.check_call(params, out)?;
         let n_pre = self.schedule.pre.len();
@@ -425,7 +430,14 @@ impl Bound<'_, '_> {
 /// Calls a kernel function. Every caller has checked that `params`,
 /// `columns` (each pointing to `n` values), `pre` and `out` have the lengths
 /// the function was compiled for.
-fn run(f: KernelFn, params: &[f64], columns: &[*const f64], n: usize, pre: &[f64], out: &mut [f64]) {
+fn run(
+    f: KernelFn,
+    params: &[f64],
+    columns: &[*const f64],
+    n: usize,
+    pre: &[f64],
+    out: &mut [f64],
+) {
     // SAFETY: `f` was compiled from a schedule that reads `params[i]` only
     // for i < its param count, `columns[c][r]` only for c < its column
     // count and r < n, `pre[i]` for i < its precomputed count, and writes

@@ -7,8 +7,9 @@ use ddx::schedule::Layout;
 
 /// The seed notebook's data, read from tests/data/trial.csv.
 pub fn seed_data() -> (Vec<f64>, Vec<f64>) {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/trial.csv"))
-        .expect("tests/data/trial.csv");
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/trial.csv"))
+            .expect("tests/data/trial.csv");
     let mut xs = Vec::new();
     let mut ys = Vec::new();
     for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
@@ -37,15 +38,43 @@ pub fn seed_model() -> Model {
     Model {
         graph: g,
         data: vec![
-            DataColumn { name: "x".into(), sym: x, values: xs, span: 0..0 },
-            DataColumn { name: "y".into(), sym: y, values: ys, span: 0..0 },
+            DataColumn {
+                name: "x".into(),
+                sym: x,
+                values: xs,
+                span: 0..0,
+            },
+            DataColumn {
+                name: "y".into(),
+                sym: y,
+                values: ys,
+                span: 0..0,
+            },
         ],
         params: vec![
-            Param { name: "m".into(), sym: m, init: 0.9, span: 0..0 },
-            Param { name: "b".into(), sym: b, init: 0.1, span: 0..0 },
+            Param {
+                name: "m".into(),
+                sym: m,
+                init: 0.9,
+                span: 0..0,
+            },
+            Param {
+                name: "b".into(),
+                sym: b,
+                init: 0.1,
+                span: 0..0,
+            },
         ],
-        lets: vec![Binding { name: "yhat".into(), node: yhat, span: 0..0 }],
-        loss: Binding { name: "C".into(), node: loss, span: 0..0 },
+        lets: vec![Binding {
+            name: "yhat".into(),
+            node: yhat,
+            span: 0..0,
+        }],
+        loss: Binding {
+            name: "C".into(),
+            node: loss,
+            span: 0..0,
+        },
         train: None,
         rows,
     }
@@ -71,8 +100,12 @@ pub fn assert_same(jit: &[f64], interp: &[f64], what: &str) {
 
 /// A model graph with `params` params and `columns` data columns.
 pub fn symbols(g: &mut Graph, params: usize, columns: usize) -> (Vec<SymId>, Vec<SymId>) {
-    let ps = (0..params).map(|i| g.declare(&format!("p{i}"), SymbolKind::Param)).collect();
-    let cs = (0..columns).map(|i| g.declare(&format!("c{i}"), SymbolKind::Data)).collect();
+    let ps = (0..params)
+        .map(|i| g.declare(&format!("p{i}"), SymbolKind::Param))
+        .collect();
+    let cs = (0..columns)
+        .map(|i| g.declare(&format!("c{i}"), SymbolKind::Data))
+        .collect();
     (ps, cs)
 }
 
