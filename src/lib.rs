@@ -4,10 +4,14 @@
 //! one [`graph::Graph`]) -> [`diff`] -> [`simplify`] -> [`schedule`] ->
 //! [`print`] / [`eval`] / [`codegen`] -> [`train`].
 
+pub mod codegen;
 pub mod derivatives;
 pub mod diagnostic;
 pub mod diff;
+pub mod eval;
+pub mod gradcheck;
 pub mod graph;
 pub mod print;
 pub mod program;
+pub mod schedule;
 pub mod simplify;
