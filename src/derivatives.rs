@@ -92,13 +92,18 @@ pub fn differentiate(unit: Unit, opts: &DiffOptions) -> Result<Derivatives, Usag
                         "--wrt {w}: `{w}` is a data column; differentiate by a param"
                     )))
                 }
-                None if vars.is_empty() || graph.symbols().iter().all(|s| s.kind == SymbolKind::Free) => {
+                None if vars.is_empty()
+                    || graph.symbols().iter().all(|s| s.kind == SymbolKind::Free) =>
+                {
                     // a variable the expression does not use: the derivative is 0
                     out.push(graph.declare(w, SymbolKind::Free));
                 }
                 None => {
-                    let names: Vec<&str> = vars.iter().map(|&v| graph.symbol(v).name.as_str()).collect();
-                    let hint = crate::check::nearest(w, names.iter().copied())
+                    let names: Vec<&str> = vars
+                        .iter()
+                        .map(|&v| graph.symbol(v).name.as_str())
+                        .collect();
+                    let hint = nearest_name(w, names.iter().copied())
                         .map(|n| format!(" (did you mean `{n}`?)"))
                         .unwrap_or_default();
                     return Err(UsageError(format!("--wrt {w}: no such param{hint}")));
@@ -146,14 +151,24 @@ impl Derivatives {
         let mut map = HashMap::new();
         for (name, value) in at {
             let Some(s) = self.graph.symbol_id(name) else {
-                let names: Vec<&str> = self.graph.symbols().iter().map(|s| s.name.as_str()).collect();
-                let hint = crate::check::nearest(name, names.iter().copied())
+                let names: Vec<&str> = self
+                    .graph
+                    .symbols()
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect();
+                let hint = nearest_name(name, names.iter().copied())
                     .map(|n| format!(" (did you mean `{n}`?)"))
                     .unwrap_or_default();
-                return Err(UsageError(format!("--at {name}={}: no variable `{name}`{hint}", format_number(*value))));
+                return Err(UsageError(format!(
+                    "--at {name}={}: no variable `{name}`{hint}",
+                    format_number(*value)
+                )));
             };
             if self.graph.symbol(s).kind == SymbolKind::Data {
-                return Err(UsageError(format!("--at {name}: `{name}` is a data column")));
+                return Err(UsageError(format!(
+                    "--at {name}: `{name}` is a data column"
+                )));
             }
             let c = self.graph.constant(*value);
             map.insert(s, c);
@@ -180,7 +195,11 @@ impl Derivatives {
     }
 
     fn latex_label(&self, d: &Derivative) -> String {
-        let (dd, f) = if self.arity > 1 { ("\\partial", " ") } else { ("d", "") };
+        let (dd, f) = if self.arity > 1 {
+            ("\\partial", " ")
+        } else {
+            ("d", "")
+        };
         let name = self.name.as_str();
         let wrt = d.wrt.as_str();
         if d.order == 1 {
@@ -331,3 +350,28 @@ pub fn parse_at(text: &str) -> Result<Vec<(String, f64)>, UsageError> {
     Ok(out)
 }
 
+/// TEMPORARY until the front end lands: nearest candidate by edit distance.
+fn nearest_name<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .map(|c| (strsim(name, c), c))
+        .filter(|(d, c)| *d <= c.len().max(name.len()) / 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn strsim(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push(
+                (prev[j] + usize::from(ca != *cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}

@@ -11,8 +11,10 @@
 //! leaf with a known gradient in the sweep of the expression around it.
 //!
 //! Non-smooth functions follow one subgradient rule: at a tie or a kink the
-//! derivative is 0 (`step(0) = 0`, `sign(0) = 0`), so `relu(x)`,
-//! `max(x, 0)` and `max(0, x)` all have derivative 0 at 0, and `abs(x)` has 0.
+//! derivative is the average of the two sides (`step(0) = 1/2`,
+//! `sign(0) = 0`), so `relu(x)`, `max(x, 0)` and `max(0, x)` all have
+//! derivative 1/2 at 0, `abs(x)` (= `max(x, -x)`) has 0, and a tie between two
+//! equal expressions (`min(y, max(x, y))`) gets their common derivative.
 
 use std::collections::HashMap;
 
@@ -272,7 +274,8 @@ fn binary_adjoints(
             }
         }
         BinOp::Max | BinOp::Min => {
-            // max: step(x - y) dx + step(y - x) dy; min: the other way round.
+            // max: step(x - y) dx + step(y - x) dy (each 1/2 at a tie);
+            // min: the other way round.
             let (first, second) = if op == BinOp::Max { (x, y) } else { (y, x) };
             if want_x {
                 let d = g.sub(first, second);

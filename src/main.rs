@@ -13,7 +13,11 @@ use ddx::diagnostic::{Diagnostic, Source};
 use ddx::program::Unit;
 
 #[derive(Parser)]
-#[command(name = "ddx", version, about = "Symbolic derivatives, compiled: differentiate, inspect, train")]
+#[command(
+    name = "ddx",
+    version,
+    about = "Symbolic derivatives, compiled: differentiate, inspect, train"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -101,7 +105,8 @@ fn read_file(arg: &str) -> Result<(Source, Option<PathBuf>), Failure> {
         ("<stdin>".to_string(), buf, None)
     } else {
         let path = Path::new(arg);
-        let bytes = std::fs::read(path).map_err(|e| Failure::Usage(format!("cannot read {arg}: {}", io_reason(&e))))?;
+        let bytes = std::fs::read(path)
+            .map_err(|e| Failure::Usage(format!("cannot read {arg}: {}", io_reason(&e))))?;
         let dir = path.parent().map(Path::to_path_buf);
         (arg.to_string(), bytes, dir)
     };

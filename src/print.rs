@@ -452,7 +452,11 @@ pub fn dump(g: &Graph, roots: &[(String, NodeId)]) -> String {
             }
             Node::Reduce(r, a) => format!("{} %{}", r.name(), number[&a]),
         };
-        let per_row = if g.meta(id).per_row { "    ; per row" } else { "" };
+        let per_row = if g.meta(id).per_row {
+            "    ; per row"
+        } else {
+            ""
+        };
         out.push_str(&format!("%{n} = {line}{per_row}\n"));
     }
     for (label, id) in roots {

@@ -679,7 +679,10 @@ impl<'g> Simplifier<'g> {
                 Exp::Num(e0) => {
                     let mut m = e0;
                     for (_, fs) in &decomposed[1..] {
-                        let Some(&(_, Exp::Num(ej))) = fs.iter().find(|(b, _)| *b == base) else {
+                        let Some(&(_, Exp::Num(ej))) = fs
+                            .iter()
+                            .find(|(b, e)| *b == base && matches!(e, Exp::Num(_)))
+                        else {
                             continue 'bases;
                         };
                         if ej.signum() != e0.signum() {
@@ -709,7 +712,11 @@ impl<'g> Simplifier<'g> {
         for (c, fs) in decomposed {
             let mut fs = fs;
             for &(base, m) in &common {
-                let Some(pos) = fs.iter().position(|(b, _)| *b == base) else {
+                let same_kind = |e: &Exp| match m {
+                    Exp::Num(_) => matches!(e, Exp::Num(_)),
+                    Exp::Node(_) => *e == m,
+                };
+                let Some(pos) = fs.iter().position(|(b, e)| *b == base && same_kind(e)) else {
                     continue;
                 };
                 match (fs[pos].1, m) {
@@ -756,12 +763,16 @@ impl<'g> Simplifier<'g> {
         let mut numerator = Vec::new();
         for (c, mut f) in decomposed {
             for &(base, d) in &denominator {
-                match f.iter_mut().find(|(b, _)| *b == base) {
+                match f
+                    .iter_mut()
+                    .find(|(b, e)| *b == base && matches!(e, Exp::Num(_)))
+                {
                     Some(x) => {
                         if let Exp::Num(e) = x.1 {
                             x.1 = Exp::Num(e + d);
                         }
                     }
+                    // absent, or with a symbolic exponent: mk_prod merges
                     None => f.push((base, Exp::Num(d))),
                 }
             }
