@@ -4,6 +4,7 @@
 //! one [`graph::Graph`]) -> [`diff`] -> [`simplify`] -> [`schedule`] ->
 //! [`print`] / [`eval`] / [`codegen`] -> [`train`].
 
+pub mod check;
 pub mod diagnostic;
 pub mod diff;
 pub mod graph;

@@ -152,7 +152,10 @@ pub enum StmtKind {
     /// `loss NAME = expr`
     Loss(Assign),
     /// `train OPT(k = v, ...)`
-    Train { optimizer: Ident, args: Vec<TrainArg> },
+    Train {
+        optimizer: Ident,
+        args: Vec<TrainArg>,
+    },
     /// Expression mode: `NAME = expr`
     Define(Assign),
     /// Expression mode: a bare expression.

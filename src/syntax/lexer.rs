@@ -483,7 +483,14 @@ mod tests {
     #[test]
     fn bracket_errors() {
         let e = err("(a]");
-        assert!(matches!(e.kind, LexErrorKind::Mismatched { found: ']', open: '(', .. }));
+        assert!(matches!(
+            e.kind,
+            LexErrorKind::Mismatched {
+                found: ']',
+                open: '(',
+                ..
+            }
+        ));
         assert_eq!(e.span, 2..3);
         let e = err("a)");
         assert_eq!(e.kind, LexErrorKind::Unmatched(')'));

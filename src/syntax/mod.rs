@@ -5,6 +5,10 @@
 //! the AST is a flat arena, so no input, however deeply nested, can make
 //! parsing, dropping or printing recurse.
 
+// Errors are rare and end the stage; the public API returns the shared
+// `Diagnostic` by value, as the rest of the pipeline does.
+#![allow(clippy::result_large_err)]
+
 pub mod ast;
 pub mod lexer;
 
@@ -13,7 +17,11 @@ use lalrpop_util::{lalrpop_mod, ParseError};
 use crate::diagnostic::{Diagnostic, Source};
 use lexer::{LexError, LexErrorKind, Lexer, Token};
 
-lalrpop_mod!(#[allow(clippy::all, clippy::pedantic, unused)] grammar, "/ddx.rs");
+lalrpop_mod!(
+    #[allow(clippy::all, clippy::pedantic, unused)]
+    grammar,
+    "/ddx.rs"
+);
 
 /// The largest source text accepted, in bytes (1 GiB). Larger inputs are an
 /// error rather than a risk of overflowing the 32-bit ids of the AST.
@@ -58,8 +66,8 @@ pub fn decode(name: &str, bytes: Vec<u8>) -> Result<Source, (Diagnostic, Source)
     }
 }
 
-/// 1-based line and column (in characters) of a byte offset.
-fn line_col(src: &str, offset: usize) -> (usize, usize) {
+/// 1-based line and column (in characters) of a byte offset of `src`.
+pub(crate) fn line_col(src: &str, offset: usize) -> (usize, usize) {
     let mut off = offset.min(src.len());
     while off > 0 && !src.is_char_boundary(off) {
         off -= 1;
@@ -91,7 +99,10 @@ fn parse_error(src: &str, lexer: &Lexer, e: ParseError<usize, Token, LexError>) 
         }
         ParseError::UnrecognizedEof { location, expected } => {
             let d = Diagnostic::new(
-                format!("expected {}, found the end of the input", expected_words(&expected)),
+                format!(
+                    "expected {}, found the end of the input",
+                    expected_words(&expected)
+                ),
                 location..location,
             );
             open_note(d)
@@ -125,7 +136,10 @@ fn parse_error(src: &str, lexer: &Lexer, e: ParseError<usize, Token, LexError>) 
                 l..r,
             )
             .with_label("unexpected");
-            if matches!(tok, Token::Data | Token::Param | Token::Let | Token::Loss | Token::Train) {
+            if matches!(
+                tok,
+                Token::Data | Token::Param | Token::Let | Token::Loss | Token::Train
+            ) {
                 d = open_note(d);
                 if lexer.open.is_empty() {
                     d = d.with_note("statements are separated by a newline or `;`");
@@ -144,9 +158,9 @@ fn lex_diagnostic(src: &str, e: LexError) -> Diagnostic {
     let d = Diagnostic::new(msg, e.span.clone());
     match &e.kind {
         LexErrorKind::BadChar(_) => d.with_label("not part of the language"),
-        LexErrorKind::NonFinite(_) => {
-            d.with_label("overflows").with_note("the largest finite value is about 1.8e308")
-        }
+        LexErrorKind::NonFinite(_) => d
+            .with_label("overflows")
+            .with_note("the largest finite value is about 1.8e308"),
         LexErrorKind::BadNumber(_) => d
             .with_label("not a number")
             .with_note("write a product with `*`, e.g. `2*x`"),
@@ -191,7 +205,9 @@ fn expected_words(expected: &[String]) -> String {
     let names: Vec<&str> = expected.iter().map(|s| unquote(s)).collect();
     let has = |n: &str| names.contains(&n);
     let mut parts: Vec<&str> = Vec::new();
-    let operand = has("number") || has("(");
+    // Where an operand may start, a number is always among the expected
+    // tokens; a lone `(` after a name is the start of a call.
+    let operand = has("number");
     if operand {
         parts.push("an expression");
     } else if has("name") {
@@ -219,7 +235,11 @@ fn expected_words(expected: &[String]) -> String {
     if has("end of statement") {
         parts.push("the end of the statement");
     }
-    if ["data", "param", "let", "loss", "train"].iter().any(|k| has(k)) && !operand {
+    if ["data", "param", "let", "loss", "train"]
+        .iter()
+        .any(|k| has(k))
+        && !operand
+    {
         parts.push("a statement");
     }
     match parts.len() {
