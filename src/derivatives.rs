@@ -103,7 +103,7 @@ pub fn differentiate(unit: Unit, opts: &DiffOptions) -> Result<Derivatives, Usag
                         .iter()
                         .map(|&v| graph.symbol(v).name.as_str())
                         .collect();
-                    let hint = nearest_name(w, names.iter().copied())
+                    let hint = crate::check::nearest(w, names.iter().copied())
                         .map(|n| format!(" (did you mean `{n}`?)"))
                         .unwrap_or_default();
                     return Err(UsageError(format!("--wrt {w}: no such param{hint}")));
@@ -157,7 +157,7 @@ impl Derivatives {
                     .iter()
                     .map(|s| s.name.as_str())
                     .collect();
-                let hint = nearest_name(name, names.iter().copied())
+                let hint = crate::check::nearest(name, names.iter().copied())
                     .map(|n| format!(" (did you mean `{n}`?)"))
                     .unwrap_or_default();
                 return Err(UsageError(format!(
@@ -350,28 +350,3 @@ pub fn parse_at(text: &str) -> Result<Vec<(String, f64)>, UsageError> {
     Ok(out)
 }
 
-/// TEMPORARY until the front end lands: nearest candidate by edit distance.
-fn nearest_name<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    candidates
-        .map(|c| (strsim(name, c), c))
-        .filter(|(d, c)| *d <= c.len().max(name.len()) / 2)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn strsim(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur.push(
-                (prev[j] + usize::from(ca != *cb))
-                    .min(prev[j + 1] + 1)
-                    .min(cur[j] + 1),
-            );
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}

@@ -4,6 +4,7 @@
 //! one [`graph::Graph`]) -> [`diff`] -> [`simplify`] -> [`schedule`] ->
 //! [`print`] / [`eval`] / [`codegen`] -> [`train`].
 
+pub mod check;
 pub mod codegen;
 pub mod derivatives;
 pub mod diagnostic;
@@ -15,3 +16,4 @@ pub mod print;
 pub mod program;
 pub mod schedule;
 pub mod simplify;
+pub mod syntax;
