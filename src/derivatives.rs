@@ -349,4 +349,3 @@ pub fn parse_at(text: &str) -> Result<Vec<(String, f64)>, UsageError> {
     }
     Ok(out)
 }
-

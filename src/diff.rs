@@ -128,6 +128,16 @@ fn sweep(
     result.into_iter().map(|parts| sum_of(g, &parts)).collect()
 }
 
+/// `c - 1`, exact for fractions: when `c` is the double nearest `p/q`
+/// (small `q`), the result is the double nearest `(p-q)/q`, so `x^(1/3)`
+/// differentiates to `x^(-2/3)` rather than to a neighbour of it.
+fn exponent_minus_one(c: f64) -> f64 {
+    match crate::print::as_fraction(c) {
+        Some((p, q)) => (p - q) as f64 / q as f64,
+        None => c - 1.0,
+    }
+}
+
 fn sum_of(g: &mut Graph, parts: &[NodeId]) -> NodeId {
     match parts {
         [] => g.constant(0.0),
@@ -255,7 +265,7 @@ fn binary_adjoints(
             if want_x {
                 let local = if let Some(c) = g.as_const(y) {
                     // c * x^(c-1)
-                    let p = g.powf(x, c - 1.0);
+                    let p = g.powf(x, exponent_minus_one(c));
                     g.scale(c, p)
                 } else {
                     // y * x^(y-1)

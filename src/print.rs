@@ -57,7 +57,7 @@ pub fn format_number(v: f64) -> String {
 }
 
 /// `(p, q)` with `p as f64 / q as f64 == v` exactly, for `1 < q <= 1000`.
-fn as_fraction(v: f64) -> Option<(i64, i64)> {
+pub fn as_fraction(v: f64) -> Option<(i64, i64)> {
     // continued fractions
     let (mut h0, mut h1, mut k0, mut k1) = (0i64, 1i64, 1i64, 0i64);
     let mut x = v;

@@ -840,7 +840,7 @@ impl<'g> Simplifier<'g> {
             match index.get(&base) {
                 Some(&i) => {
                     let merged = match (out[i].1, e) {
-                        (Exp::Num(a), Exp::Num(b)) => Exp::Num(a + b),
+                        (Exp::Num(a), Exp::Num(b)) => Exp::Num(exact_add(a, b)),
                         (a, b) => {
                             let a = self.exp_node(a);
                             let b = self.exp_node(b);
@@ -873,9 +873,9 @@ impl<'g> Simplifier<'g> {
         if self.depth >= MAX_DEPTH || self.g.meta(plain).size > SMALL_TREE {
             return plain;
         }
+        let mut best = plain;
         // a sum factor with fractions in it, combined over its denominator,
         // may cancel against the other factors
-        let mut best = plain;
         for i in 0..out.len() {
             let (base, e) = out[i];
             if !matches!(e, Exp::Num(n) if is_integer(n)) || !self.is_sum(base) {
@@ -1176,6 +1176,27 @@ impl<'g> Simplifier<'g> {
         f.push((red, Exp::Num(1.0)));
         self.mk_prod(coef, f)
     }
+}
+
+/// `a + b`, exact for fractions with small denominators: the double nearest
+/// the rational sum, so exponents like `-1/3 - 1` stay `-4/3`.
+fn exact_add(a: f64, b: f64) -> f64 {
+    use crate::print::as_fraction;
+    let frac = |v: f64| {
+        if is_integer(v) && v.abs() < 1e9 {
+            Some((v as i64, 1i64))
+        } else {
+            as_fraction(v)
+        }
+    };
+    if let (Some((pa, qa)), Some((pb, qb))) = (frac(a), frac(b)) {
+        if let (Some(x), Some(y)) = (pa.checked_mul(qb), pb.checked_mul(qa)) {
+            if let Some(n) = x.checked_add(y) {
+                return n as f64 / (qa * qb) as f64;
+            }
+        }
+    }
+    a + b
 }
 
 /// `k` when `c == 1/k` exactly for an integer `2 <= k <= 10^6`.
