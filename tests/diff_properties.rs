@@ -167,3 +167,54 @@ proptest! {
         }
     }
 }
+
+/// Evaluates a printed expression after parsing it back with the real front
+/// end.
+fn reparse_value(text: &str, x: f64, y: f64) -> f64 {
+    let src = ddx::diagnostic::Source::new("<printed>", format!("f = {text}"));
+    let unit = ddx::check::check(&src, None)
+        .unwrap_or_else(|d| panic!("printed text does not parse: {text}\n{}", d.render(&src)));
+    let ddx::program::Unit::Expr(f) = unit else {
+        panic!("printed text is not an expression: {text}")
+    };
+    let mut values = Vec::new();
+    for (name, v) in [("x", x), ("y", y)] {
+        if let Some(s) = f.graph.symbol_id(name) {
+            values.push((s, v));
+        }
+    }
+    eval_scalar(&f.graph, &[f.root], &values).expect("evaluates")[0]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, max_global_rejects: 1_000_000, ..ProptestConfig::default() })]
+
+    /// What the printer writes parses back to an equivalent expression, for
+    /// the graph as built and as simplified (and so for every printed
+    /// derivative).
+    #[test]
+    fn printed_text_parses_back(e in expr(), x in -2.0f64..2.0, y in 0.1f64..2.0) {
+        let mut c = case(&e);
+        let s = simplify(&mut c.g, &[c.f])[0];
+        let d = gradient(&mut c.g, s, &[c.x])[0];
+        let d = simplify(&mut c.g, &[d])[0];
+        for node in [c.f, s, d] {
+            let text = ddx::print::to_text(&c.g, node);
+            let want = at(&c, node, x, y);
+            let got = reparse_value(&text, x, y);
+            // the text may group a product differently (`a*(b/c)` prints as
+            // `a*b/c`): allow the rounding that an ill-conditioned function
+            // amplifies, measured by nudging the inputs by a few ulps
+            let nudge = [(1.0 + 1e-15, 1.0), (1.0, 1.0 + 1e-15), (1.0 - 1e-15, 1.0 - 1e-15)]
+                .iter()
+                .map(|&(a, b)| (at(&c, node, x * a, y * b) - want).abs())
+                .fold(0.0, f64::max);
+            prop_assert!(
+                (want.is_nan() && got.is_nan())
+                    || want == got
+                    || (got - want).abs() <= 1e-12 * (1.0 + want.abs()) + 100.0 * nudge,
+                "{text}: graph {want}, reparsed {got}"
+            );
+        }
+    }
+}
