@@ -354,9 +354,8 @@ impl<'a, 'b> Translator<'a, 'b> {
         let column_flags = MemFlagsData::new().with_notrap().with_readonly();
         for inst in &lp.body {
             for s in operands(&inst.op) {
-                if !local.contains_key(&s) {
-                    let v = self.invariant(s, inv);
-                    local.insert(s, v);
+                if let std::collections::hash_map::Entry::Vacant(e) = local.entry(s) {
+                    e.insert(self.invariant(s, inv));
                 }
             }
             let get = |s: Slot| -> Value { local[&s] };
