@@ -70,6 +70,31 @@ enum Rows {
     Gather(Value, Value),
 }
 
+/// The row-invariant operands of a loop, stored in a stack slot.
+struct Invariants {
+    /// Address of the loop's frame slot; `offsets` are relative to it.
+    base: Value,
+    offsets: HashMap<Slot, i32>,
+    /// The slots in `offsets`, in order of first use.
+    order: Vec<Slot>,
+}
+
+/// Flags of the accesses to a loop's frame slot (on the stack, never
+/// trapping; vector accesses may be unaligned).
+fn frame_flags() -> MemFlagsData {
+    MemFlagsData::new().with_notrap()
+}
+
+/// The slots an instruction reads.
+fn operands(op: &Op) -> impl Iterator<Item = Slot> {
+    let (a, b) = match *op {
+        Op::Unary(_, a) => (Some(a), None),
+        Op::Binary(_, a, b) => (Some(a), Some(b)),
+        _ => (None, None),
+    };
+    a.into_iter().chain(b)
+}
+
 /// Builds the body of one kernel function.
 pub(crate) struct Translator<'a, 'b> {
     pub b: FunctionBuilder<'b>,
@@ -306,23 +331,36 @@ impl<'a, 'b> Translator<'a, 'b> {
         }
     }
 
+    /// A row-invariant operand of a loop body as a vector: constants are
+    /// splatted in place, other values are loaded and splatted from the
+    /// loop's stack slot (one `movddup` each), so that no register is held
+    /// across the loop for them.
+    fn invariant(&mut self, s: Slot, inv: &Invariants) -> Value {
+        if let Some(c) = self.consts[s.index()] {
+            return self.constant(c, F64X2);
+        }
+        let offset = inv.offsets[&s];
+        let v = self.b.ins().load(F64, frame_flags(), inv.base, offset);
+        self.b.ins().splat(F64X2, v)
+    }
+
     /// Evaluates the loop body for two rows (one `f64x2` per slot).
     fn body(
         &mut self,
         lp: &Loop,
         rows: Rows,
-        splats: &HashMap<Slot, Value>,
+        inv: &Invariants,
         bases: &HashMap<usize, Value>,
     ) -> HashMap<Slot, Value> {
         let mut local: HashMap<Slot, Value> = HashMap::with_capacity(lp.body.len());
         let column_flags = MemFlagsData::new().with_notrap().with_readonly();
         for inst in &lp.body {
-            let get = |s: Slot| -> Value {
-                *local
-                    .get(&s)
-                    .or_else(|| splats.get(&s))
-                    .expect("loop operands are defined before use")
-            };
+            for s in operands(&inst.op) {
+                if let std::collections::hash_map::Entry::Vacant(e) = local.entry(s) {
+                    e.insert(self.invariant(s, inv));
+                }
+            }
+            let get = |s: Slot| -> Value { local[&s] };
             let v = match inst.op {
                 Op::Column(c) => {
                     let base = bases[&c];
@@ -362,21 +400,20 @@ impl<'a, 'b> Translator<'a, 'b> {
     /// One loop over all rows, in blocks of `BLOCK_ROWS`, four lanes each.
     fn row_loop(&mut self, lp: &Loop, p_cols: Value, n: Value) {
         let ptr = self.ptr;
-        // Row-invariant operands as vectors, and column base pointers, once.
+        // Row-invariant operands go to a stack slot, column base pointers
+        // are loaded once.
         let defined: std::collections::HashSet<Slot> = lp.body.iter().map(|i| i.dst).collect();
-        let mut splats: HashMap<Slot, Value> = HashMap::new();
+        let mut offsets: HashMap<Slot, i32> = HashMap::new();
+        let mut order: Vec<Slot> = Vec::new();
         let mut bases: HashMap<usize, Value> = HashMap::new();
         for inst in &lp.body {
-            let operands: &[Slot] = match &inst.op {
-                Op::Unary(_, a) => std::slice::from_ref(a),
-                Op::Binary(_, a, c) => &[*a, *c],
-                _ => &[],
-            };
-            for &s in operands {
-                if !defined.contains(&s) && !splats.contains_key(&s) {
-                    let v = self.scalar(s);
-                    let sv = self.b.ins().splat(F64X2, v);
-                    splats.insert(s, sv);
+            for s in operands(&inst.op) {
+                if !defined.contains(&s)
+                    && self.consts[s.index()].is_none()
+                    && !offsets.contains_key(&s)
+                {
+                    offsets.insert(s, (8 * offsets.len()) as i32);
+                    order.push(s);
                 }
             }
             if let Op::Column(c) = inst.op {
@@ -390,24 +427,36 @@ impl<'a, 'b> Translator<'a, 'b> {
             }
         }
 
+        // One frame slot per loop, addressed from one base register: the
+        // lanes of each accumulator after a block (32 bytes each), the
+        // running totals (touched once per block), and the row-invariant
+        // operands. Keeping these out of registers leaves the registers to
+        // the accumulators of the inner loop.
         let k = lp.accumulators.len();
+        let lanes_at = |j: usize, lane: usize| (32 * j + 8 * lane) as i32;
+        let total_at = |j: usize| (32 * k + 8 * j) as i32;
+        let inv_at = (40 * k) as i32;
+        let frame = self.b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            (40 * k + 8 * order.len()) as u32,
+            4,
+        ));
+        let base = self.b.ins().stack_addr(ptr, frame, 0);
+        let inv = Invariants {
+            base,
+            offsets: offsets.into_iter().map(|(s, o)| (s, o + inv_at)).collect(),
+            order,
+        };
+        for &s in &inv.order {
+            let v = self.scalar(s);
+            self.b.ins().store(frame_flags(), v, base, inv.offsets[&s]);
+        }
         let zero = self.b.ins().f64const(0.0);
         let zero_v = self.b.ins().splat(F64X2, zero);
-        // The running totals live in a stack slot: they are touched once per
-        // block, and keeping them out of registers leaves those to the
-        // accumulators of the inner loop.
-        let totals = self.b.create_sized_stack_slot(StackSlotData::new(
-            StackSlotKind::ExplicitSlot,
-            (8 * k) as u32,
-            3,
-        ));
         let acc_a: Vec<Variable> = (0..k).map(|_| self.b.declare_var(F64X2)).collect();
         let acc_b: Vec<Variable> = (0..k).map(|_| self.b.declare_var(F64X2)).collect();
-        let lanes: Vec<[Variable; 4]> = (0..k)
-            .map(|_| std::array::from_fn(|_| self.b.declare_var(F64)))
-            .collect();
         for j in 0..k {
-            self.b.ins().stack_store(ptr, zero, totals, (8 * j) as i32);
+            self.b.ins().store(frame_flags(), zero, base, total_at(j));
         }
         let block_start = self.b.declare_var(ptr);
         let block_end = self.b.declare_var(ptr);
@@ -457,8 +506,8 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.b.switch_to_block(inner_body);
         let r = self.b.use_var(row);
         let offset = self.b.ins().ishl_imm_u(r, 3);
-        let va = self.body(lp, Rows::Contiguous(offset, 0), &splats, &bases);
-        let vb = self.body(lp, Rows::Contiguous(offset, 16), &splats, &bases);
+        let va = self.body(lp, Rows::Contiguous(offset, 0), &inv, &bases);
+        let vb = self.body(lp, Rows::Contiguous(offset, 16), &inv, &bases);
         for (j, acc) in lp.accumulators.iter().enumerate() {
             let a = self.b.use_var(acc_a[j]);
             let a = self.b.ins().fadd(a, va[&acc.src]);
@@ -471,20 +520,15 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.b.def_var(row, r4);
         self.b.ins().jump(inner_head, &[]);
 
-        // The lanes as scalars; a short last group goes to the tail.
+        // The lanes go to a stack slot (lane i of accumulator j at
+        // 32j + 8i), so the accumulators' registers are free after the loop;
+        // a short last group goes to the tail.
         self.b.switch_to_block(after_inner);
         for j in 0..k {
             let a = self.b.use_var(acc_a[j]);
             let c = self.b.use_var(acc_b[j]);
-            let l = [
-                self.b.ins().extractlane(a, 0),
-                self.b.ins().extractlane(a, 1),
-                self.b.ins().extractlane(c, 0),
-                self.b.ins().extractlane(c, 1),
-            ];
-            for (var, v) in lanes[j].iter().zip(l) {
-                self.b.def_var(*var, v);
-            }
+            self.b.ins().store(frame_flags(), a, base, lanes_at(j, 0));
+            self.b.ins().store(frame_flags(), c, base, lanes_at(j, 2));
         }
         let r = self.b.use_var(row);
         let be = self.b.use_var(block_end);
@@ -509,8 +553,8 @@ impl<'a, 'b> Translator<'a, 'b> {
             };
             offsets.push(self.b.ins().ishl_imm_u(idx, 3));
         }
-        let va = self.body(lp, Rows::Gather(offsets[0], offsets[1]), &splats, &bases);
-        let vb = self.body(lp, Rows::Gather(offsets[2], offsets[2]), &splats, &bases);
+        let va = self.body(lp, Rows::Gather(offsets[0], offsets[1]), &inv, &bases);
+        let vb = self.body(lp, Rows::Gather(offsets[2], offsets[2]), &inv, &bases);
         let has1 = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThan, rem, 1);
         let has2 = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThan, rem, 2);
         for (j, acc) in lp.accumulators.iter().enumerate() {
@@ -521,27 +565,29 @@ impl<'a, 'b> Translator<'a, 'b> {
             ];
             let conds = [None, Some(has1), Some(has2)];
             for lane in 0..3 {
-                let old = self.b.use_var(lanes[j][lane]);
+                let off = lanes_at(j, lane);
+                let old = self.b.ins().load(F64, frame_flags(), base, off);
                 let added = self.b.ins().fadd(old, row_vals[lane]);
                 let new = match conds[lane] {
                     None => added,
                     Some(c) => self.b.ins().select(c, added, old),
                 };
-                self.b.def_var(lanes[j][lane], new);
+                self.b.ins().store(frame_flags(), new, base, off);
             }
         }
         self.b.ins().jump(combine, &[]);
 
         // total += (l0 + l2) + (l1 + l3); next block
         self.b.switch_to_block(combine);
-        for (j, lane_vars) in lanes.iter().enumerate() {
-            let [l0, l1, l2, l3] = lane_vars.map(|v| self.b.use_var(v));
+        for j in 0..k {
+            let [l0, l1, l2, l3] = std::array::from_fn(|lane| lanes_at(j, lane))
+                .map(|off| self.b.ins().load(F64, frame_flags(), base, off));
             let s02 = self.b.ins().fadd(l0, l2);
             let s13 = self.b.ins().fadd(l1, l3);
             let part = self.b.ins().fadd(s02, s13);
-            let t = self.b.ins().stack_load(ptr, F64, totals, (8 * j) as i32);
+            let t = self.b.ins().load(F64, frame_flags(), base, total_at(j));
             let t = self.b.ins().fadd(t, part);
-            self.b.ins().stack_store(ptr, t, totals, (8 * j) as i32);
+            self.b.ins().store(frame_flags(), t, base, total_at(j));
         }
         let be = self.b.use_var(block_end);
         self.b.def_var(block_start, be);
@@ -549,7 +595,7 @@ impl<'a, 'b> Translator<'a, 'b> {
 
         self.b.switch_to_block(exit);
         for (j, acc) in lp.accumulators.iter().enumerate() {
-            let t = self.b.ins().stack_load(ptr, F64, totals, (8 * j) as i32);
+            let t = self.b.ins().load(F64, frame_flags(), base, total_at(j));
             self.scalars[acc.dst.index()] = Some(t);
         }
     }
