@@ -8,3 +8,4 @@ pub mod diagnostic;
 pub mod diff;
 pub mod graph;
 pub mod program;
+pub mod train;
