@@ -7,6 +7,8 @@ use std::sync::OnceLock;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use super::format::format_g;
+
 /// The font used for all text, bundled so plots look the same everywhere
 /// (DejaVu Sans, Bitstream Vera licence: assets/DejaVuSans-LICENSE.txt).
 static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
@@ -172,6 +174,10 @@ fn draw_fit<DB: DrawingBackend>(
         .configure_mesh()
         .x_desc(fit.x_label.as_str())
         .y_desc(fit.y_label.as_str())
+        .x_label_formatter(&|v| format_g(*v, 4))
+        .y_label_formatter(&|v| format_g(*v, 4))
+        .label_style(("sans-serif", 13))
+        .axis_desc_style(("sans-serif", 15))
         .draw()?;
     let point_style = ShapeStyle::from(&BLUE).filled();
     chart.draw_series(
@@ -213,6 +219,10 @@ fn draw_loss<DB: DrawingBackend>(
             .configure_mesh()
             .x_desc("epoch")
             .y_desc(format!("{label} (log scale)"))
+            .x_label_formatter(&|v| format_g(*v, 6))
+            .y_label_formatter(&|v| format_g(*v, 4))
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 15))
             .draw()?;
         for run in finite_runs(&data.loss) {
             chart.draw_series(LineSeries::new(run, line_style))?;
