@@ -141,7 +141,7 @@ fn sum_of(g: &mut Graph, parts: &[NodeId]) -> NodeId {
 }
 
 /// `f'(x)` for a unary operator, where `node` is `f(x)` itself (reused by
-/// the rules that are best written in terms of the value: exp, tan, tanh,
+/// the rules that are best written in terms of the value: exp, tanh,
 /// sqrt, sigmoid).
 fn unary_derivative(g: &mut Graph, op: UnOp, x: NodeId, node: NodeId) -> NodeId {
     match op {
@@ -152,10 +152,11 @@ fn unary_derivative(g: &mut Graph, op: UnOp, x: NodeId, node: NodeId) -> NodeId 
             g.neg(s)
         }
         UnOp::Tan => {
-            // 1 + tan(x)^2
-            let sq = g.powf(node, 2.0);
+            // 1/cos(x)^2
+            let c = g.call(UnOp::Cos, x);
+            let sq = g.powf(c, 2.0);
             let one = g.constant(1.0);
-            g.add(one, sq)
+            g.div(one, sq)
         }
         UnOp::Asin | UnOp::Acos => {
             // ±1/sqrt(1 - x^2)

@@ -7,5 +7,7 @@
 pub mod diagnostic;
 pub mod diff;
 pub mod graph;
+pub mod print;
 pub mod program;
+pub mod simplify;
 pub mod train;
