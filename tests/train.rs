@@ -667,6 +667,25 @@ fn bad_options_are_errors_with_status_2() {
 }
 
 #[test]
+fn newton_refuses_too_many_params_before_training() {
+    let n = ddx::train::NEWTON_MAX_PARAMS + 1;
+    let mut big = setup(Optimizer::Newton, 3);
+    big.names = (0..n).map(|i| format!("w{i}")).collect();
+    big.init = vec![0.0; n];
+    let mut seed = Seed::new();
+    let e = run(&mut seed, &big, &quiet()).0.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "newton supports at most {} params, this model has {n}: use sgd or adam",
+            n - 1
+        )
+    );
+    assert_eq!(e.exit_code(), 2);
+    assert_eq!(seed.evals, 0);
+}
+
+#[test]
 fn zero_epochs_reports_the_initial_cost() {
     let (r, out) = run(&mut Seed::new(), &setup(SGD, 0), &TrainOptions::default());
     let result = r.unwrap();

@@ -17,26 +17,52 @@ pub fn format_g(x: f64, precision: usize) -> String {
         return if x < 0.0 { "-inf" } else { "inf" }.to_string();
     }
     let p = precision.max(1);
-    // Style e with precision p-1 determines the decimal exponent after rounding.
+    // Style e with precision p-1 gives the p significant digits and the
+    // decimal exponent after rounding. Style f with p-1-exp decimals rounds
+    // to the same digits (when rounding carries into a new digit the value is
+    // a power of ten either way), so both styles are built from them.
     let e_form = format!("{:.*e}", p - 1, x);
     let (mantissa, exp) = match e_form.split_once('e') {
         Some((m, e)) => (m, e.parse::<i64>().unwrap_or(0)),
         None => (e_form.as_str(), 0),
     };
-    // `p` is at most usize::MAX; any exponent of an f64 fits comfortably in i64.
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
+    // Any exponent of an f64 fits in i64; so does any useful precision.
     let p_i = i64::try_from(p).unwrap_or(i64::MAX);
+    let mut out = String::with_capacity(p + 8);
+    out.push_str(sign);
     if exp < -4 || exp >= p_i {
         let mut m = mantissa.to_string();
         strip_zeros(&mut m);
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{m}e{sign}{:02}", exp.unsigned_abs())
+        out.push_str(&m);
+        out.push('e');
+        out.push(if exp < 0 { '-' } else { '+' });
+        let e = exp.unsigned_abs();
+        if e < 10 {
+            out.push('0');
+        }
+        out.push_str(&e.to_string());
+    } else if exp >= 0 {
+        // 0 <= exp < p: exp+1 integer digits, the rest after the point.
+        let int = usize::try_from(exp).unwrap_or(0) + 1;
+        out.push_str(&digits[..int]);
+        out.push('.');
+        out.push_str(&digits[int..]);
+        strip_zeros(&mut out);
     } else {
-        // Here -4 <= exp < p, so p - 1 - exp is in [0, p + 3].
-        let decimals = usize::try_from(p_i - 1 - exp).unwrap_or(0);
-        let mut f = format!("{x:.decimals$}");
-        strip_zeros(&mut f);
-        f
+        // -4 <= exp < 0: 0.000ddd
+        out.push_str("0.");
+        for _ in 1..exp.unsigned_abs() {
+            out.push('0');
+        }
+        out.push_str(&digits);
+        strip_zeros(&mut out);
     }
+    out
 }
 
 /// Removes trailing zeros after a decimal point, then the point itself.

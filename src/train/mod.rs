@@ -251,6 +251,10 @@ impl TrainError {
     }
 }
 
+/// The most params Newton's method accepts: its Hessian has `n^2` entries
+/// and each step costs `n^3/3` multiply-adds (8 MB and 3e8 for 1000).
+pub const NEWTON_MAX_PARAMS: usize = 1000;
+
 /// The optimizer with its state.
 enum Stepper {
     Sgd(Sgd),
@@ -355,6 +359,12 @@ pub fn train(
         )));
     }
     let optimizer = effective_optimizer(&setup.spec, options.lr)?;
+    if optimizer == Optimizer::Newton && n > NEWTON_MAX_PARAMS {
+        return Err(TrainError::Options(format!(
+            "newton supports at most {NEWTON_MAX_PARAMS} params, this model has {n}: \
+             use sgd or adam"
+        )));
+    }
     let epochs = options.epochs.unwrap_or(setup.spec.epochs);
     let every = match options.every {
         Some(0) => {
@@ -640,4 +650,159 @@ fn symbols_under(g: &crate::graph::Graph, root: NodeId) -> Vec<SymId> {
             _ => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{Graph, Reduction, UnOp};
+    use crate::program::{Binding, DataColumn, Param};
+
+    /// A model over data `x`, `y` (in that order unless `swap`), params `m`,
+    /// `b`, with the given lets built by `lets`.
+    fn model(
+        swap: bool,
+        lets: impl Fn(&mut Graph, [NodeId; 4]) -> Vec<(&'static str, NodeId)>,
+    ) -> Model {
+        let mut g = Graph::new();
+        let names = if swap { ["y", "x"] } else { ["x", "y"] };
+        let cols: Vec<SymId> = names
+            .iter()
+            .map(|n| g.declare(n, SymbolKind::Data))
+            .collect();
+        let (x, y) = if swap {
+            (cols[1], cols[0])
+        } else {
+            (cols[0], cols[1])
+        };
+        let m = g.declare("m", SymbolKind::Param);
+        let b = g.declare("b", SymbolKind::Param);
+        let ids = [g.sym(x), g.sym(y), g.sym(m), g.sym(b)];
+        let lets: Vec<Binding> = lets(&mut g, ids)
+            .into_iter()
+            .map(|(name, node)| Binding {
+                name: name.to_string(),
+                node,
+                span: 0..0,
+            })
+            .collect();
+        let last = lets.last().map(|l| l.node).unwrap_or(ids[2]);
+        let r = g.sub(last, ids[1]);
+        let sq = g.powf(r, 2.0);
+        let loss = g.reduce(Reduction::Mean, sq);
+        Model {
+            graph: g,
+            data: cols
+                .iter()
+                .zip(names)
+                .map(|(&sym, name)| DataColumn {
+                    name: name.to_string(),
+                    sym,
+                    values: vec![0.0, 1.0],
+                    span: 0..0,
+                })
+                .collect(),
+            params: [("m", m, 0.9), ("b", b, 0.1)]
+                .into_iter()
+                .map(|(name, sym, init)| Param {
+                    name: name.to_string(),
+                    sym,
+                    init,
+                    span: 0..0,
+                })
+                .collect(),
+            lets,
+            loss: Binding {
+                name: "C".to_string(),
+                node: loss,
+                span: 0..0,
+            },
+            train: Some(TrainSpec {
+                optimizer: Optimizer::Newton,
+                epochs: 3,
+                span: 0..0,
+            }),
+            rows: 2,
+        }
+    }
+
+    fn line(g: &mut Graph, [x, _, m, b]: [NodeId; 4]) -> NodeId {
+        let mx = g.mul(m, x);
+        g.add(mx, b)
+    }
+
+    #[test]
+    fn setup_comes_from_the_model() {
+        let mut mdl = model(false, |g, ids| vec![("yhat", line(g, ids))]);
+        let setup = Setup::from_model(&mdl).unwrap();
+        assert_eq!(setup.names, ["m", "b"]);
+        assert_eq!(setup.init, [0.9, 0.1]);
+        assert_eq!(setup.loss_name, "C");
+        assert_eq!(setup.spec.epochs, 3);
+        mdl.train = None;
+        assert_eq!(Setup::from_model(&mdl), None);
+    }
+
+    #[test]
+    fn the_prediction_is_the_last_let_of_params_and_one_column() {
+        // let yhat = m*x + b; let r = yhat - y (uses both columns: skipped)
+        let mdl = model(false, |g, ids| {
+            let yhat = line(g, ids);
+            let r = g.sub(yhat, ids[1]);
+            vec![("yhat", yhat), ("r", r)]
+        });
+        let yhat = mdl.lets[0].node;
+        assert_eq!(
+            fit_columns(&mdl),
+            Some(FitColumns {
+                input: 0,
+                target: 1,
+                prediction: yhat
+            })
+        );
+        // Column order does not matter; a later let wins.
+        let mdl = model(true, |g, ids| {
+            let z = line(g, ids);
+            let p = g.call(UnOp::Sigmoid, z);
+            vec![("z", z), ("p", p)]
+        });
+        let p = mdl.lets[1].node;
+        assert_eq!(
+            fit_columns(&mdl),
+            Some(FitColumns {
+                input: 1,
+                target: 0,
+                prediction: p
+            })
+        );
+    }
+
+    #[test]
+    fn no_prediction_without_a_suitable_let() {
+        // No lets at all.
+        assert_eq!(fit_columns(&model(false, |_, _| vec![])), None);
+        // A let of params only (not per row).
+        let mdl = model(false, |g, [_, _, m, b]| vec![("s", g.add(m, b))]);
+        assert_eq!(fit_columns(&mdl), None);
+        // Three data columns.
+        let mut mdl = model(false, |g, ids| vec![("yhat", line(g, ids))]);
+        let mut extra = mdl.data[0].clone();
+        extra.name = "z".to_string();
+        mdl.data.push(extra);
+        assert_eq!(fit_columns(&mdl), None);
+    }
+
+    #[test]
+    fn history_stays_bounded_and_keeps_the_start() {
+        let mut h = History::new();
+        for e in 0..100_000 {
+            h.push(e, e as f64);
+        }
+        assert!(h.points.len() < 2 * History::CAP);
+        assert!(h.points.len() >= History::CAP / 2);
+        assert_eq!(h.points[0], (0.0, 0.0));
+        // Evenly spaced at the current stride.
+        let s = h.stride as f64;
+        assert!(h.points.windows(2).all(|w| w[1].0 - w[0].0 == s));
+    }
 }
