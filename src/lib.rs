@@ -17,3 +17,4 @@ pub mod program;
 pub mod schedule;
 pub mod simplify;
 pub mod syntax;
+pub mod train;
