@@ -141,6 +141,17 @@ pub(crate) fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - 0.05 * span, hi + 0.05 * span)
 }
 
+/// An axis label: `%g` with `digits` significant digits, and `0` for the
+/// rounding noise that tick positions near zero carry (like -5.551e-17 on
+/// an axis spanning 1).
+fn tick(v: f64, span: f64, digits: usize) -> String {
+    if v.abs() <= span.abs() * 1e-9 {
+        "0".to_string()
+    } else {
+        format_g(v, digits)
+    }
+}
+
 /// Maximal runs of consecutive points with finite coordinates.
 fn finite_runs(points: &[(f64, f64)]) -> Vec<Vec<(f64, f64)>> {
     let mut runs = Vec::new();
@@ -174,8 +185,8 @@ fn draw_fit<DB: DrawingBackend>(
         .configure_mesh()
         .x_desc(fit.x_label.as_str())
         .y_desc(fit.y_label.as_str())
-        .x_label_formatter(&|v| format_g(*v, 4))
-        .y_label_formatter(&|v| format_g(*v, 4))
+        .x_label_formatter(&|v| tick(*v, x1 - x0, 4))
+        .y_label_formatter(&|v| tick(*v, y1 - y0, 4))
         .label_style(("sans-serif", 13))
         .axis_desc_style(("sans-serif", 15))
         .draw()?;
@@ -219,7 +230,7 @@ fn draw_loss<DB: DrawingBackend>(
             .configure_mesh()
             .x_desc("epoch")
             .y_desc(format!("{label} (log scale)"))
-            .x_label_formatter(&|v| format_g(*v, 6))
+            .x_label_formatter(&|v| tick(*v, x1 - x0, 6))
             .y_label_formatter(&|v| format_g(*v, 4))
             .label_style(("sans-serif", 13))
             .axis_desc_style(("sans-serif", 15))
@@ -239,6 +250,10 @@ fn draw_loss<DB: DrawingBackend>(
             .configure_mesh()
             .x_desc("epoch")
             .y_desc(label)
+            .x_label_formatter(&|v| tick(*v, x1 - x0, 6))
+            .y_label_formatter(&|v| tick(*v, y1 - y0, 4))
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 15))
             .draw()?;
         for run in finite_runs(&data.loss) {
             chart.draw_series(LineSeries::new(run, line_style))?;
@@ -257,6 +272,14 @@ mod tests {
         assert_eq!(padded_range([3.0, 3.0].into_iter()), (1.5, 4.5));
         assert_eq!(padded_range([f64::NAN].into_iter()), (0.0, 1.0));
         assert_eq!(padded_range(std::iter::empty()), (0.0, 1.0));
+    }
+
+    #[test]
+    fn tick_labels_hide_rounding_noise() {
+        assert_eq!(tick(-5.551115123125783e-17, 1.6, 4), "0");
+        assert_eq!(tick(0.2, 1.6, 4), "0.2");
+        assert_eq!(tick(1e-12, 1e-10, 4), "1e-12");
+        assert_eq!(tick(1500.0, 2000.0, 6), "1500");
     }
 
     #[test]
