@@ -123,7 +123,7 @@ fn nested_and_data_only_reductions() {
         &layout,
         &Options {
             precompute_data: false,
-            inspect: false,
+            ..Options::default()
         },
     )
     .unwrap();

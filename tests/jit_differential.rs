@@ -147,7 +147,8 @@ fn check_model(
 ) -> Result<(), TestCaseError> {
     let cols: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
     let want = eval(g, outputs, layout, params, &cols).expect("interpreter");
-    for precompute_data in [true, false] {
+    // both register allocators (the single-pass one compiles large kernels)
+    for (precompute_data, fast) in [(true, false), (false, false), (true, true)] {
         let kernel = compile_with(
             g,
             outputs,
@@ -155,12 +156,17 @@ fn check_model(
             &Options {
                 precompute_data,
                 inspect: false,
+                fast_regalloc: Some(fast),
             },
         )
         .expect("compile");
         let mut out = vec![0.0; outputs.len()];
         kernel.call(params, &cols, &mut out).expect("call");
-        assert_same(&out, &want, &format!("precompute_data={precompute_data}"));
+        assert_same(
+            &out,
+            &want,
+            &format!("precompute_data={precompute_data} fast_regalloc={fast}"),
+        );
         let bound = kernel.bind(&cols).expect("bind");
         let mut again = vec![0.0; outputs.len()];
         bound.call(params, &mut again).expect("bound call");

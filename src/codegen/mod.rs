@@ -28,7 +28,7 @@ use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
 use thiserror::Error;
 
 use crate::diff;
-use crate::graph::{Graph, NodeId, SymId};
+use crate::graph::{BinOp, Graph, NodeId, SymId, UnOp};
 use crate::program::Model;
 pub use crate::schedule::Layout;
 use crate::schedule::{data_reductions, LayoutError, Schedule};
@@ -44,6 +44,55 @@ pub enum CodegenError {
     /// Cranelift rejected the generated function (a bug in ddx).
     #[error("code generation failed: {0}")]
     Cranelift(String),
+    /// The kernel has more operations than ddx compiles.
+    #[error(
+        "the compiled loss and derivatives would have {ops} operations, more than ddx \
+         compiles (the limit is {limit}); simplify the model or use fewer params"
+    )]
+    TooLarge { ops: usize, limit: usize },
+}
+
+/// Most operations (schedule instructions, loop bodies counted twice for
+/// their two vector halves, function calls in loops four times for their
+/// four rows) a kernel may have. Cranelift's time and memory grow with the
+/// function: at this size a kernel compiles in seconds.
+pub const MAX_KERNEL_OPS: usize = 200_000;
+
+/// Kernels with more operations than this are compiled with Cranelift's
+/// single-pass register allocator: its time is linear in the function,
+/// where the default allocator's grows quadratically with the values live
+/// across the calls of long kernels (a sum of 3,000 `sin` terms took 30 s).
+/// Below, the default allocator gives faster code.
+pub const FAST_REGALLOC_OPS: usize = 8_000;
+
+/// The weighted operation count of a schedule (see [`MAX_KERNEL_OPS`]).
+pub fn kernel_ops(s: &Schedule) -> usize {
+    let mut ops: usize = s.blocks.iter().map(Vec::len).sum();
+    for l in &s.loops {
+        for inst in &l.body {
+            ops += match inst.op {
+                crate::schedule::Op::Unary(op, _) if !inline_unary(op) => 4,
+                crate::schedule::Op::Binary(op, ..) if !inline_binary(op) => 4,
+                _ => 2,
+            };
+        }
+        ops += 2 * l.accumulators.len();
+    }
+    ops
+}
+
+/// Unary operators computed inline (no call to the host).
+fn inline_unary(op: UnOp) -> bool {
+    matches!(
+        op,
+        UnOp::Neg | UnOp::Abs | UnOp::Sqrt | UnOp::Relu | UnOp::Sign | UnOp::Step
+    )
+}
+
+/// Binary operators computed inline (`pow` only for the exponents -1 and 2,
+/// counted as a call here).
+fn inline_binary(op: BinOp) -> bool {
+    !matches!(op, BinOp::Pow)
 }
 
 /// Why a kernel call was refused: a length does not match the kernel.
@@ -72,6 +121,10 @@ pub struct Options {
     /// Keep the optimised CLIF and the machine code for [`Kernel::clif`]
     /// and [`Kernel::asm`].
     pub inspect: bool,
+    /// Force (`Some(true)`) or forbid the single-pass register allocator;
+    /// `None` picks it for kernels of more than [`FAST_REGALLOC_OPS`]
+    /// operations.
+    pub fast_regalloc: Option<bool>,
 }
 
 impl Default for Options {
@@ -79,6 +132,7 @@ impl Default for Options {
         Options {
             precompute_data: true,
             inspect: false,
+            fast_regalloc: None,
         }
     }
 }
@@ -132,10 +186,13 @@ impl std::fmt::Debug for Kernel {
     }
 }
 
-/// The native ISA with ddx's flags, built once per process.
-fn isa() -> Result<OwnedTargetIsa, CodegenError> {
+/// The native ISA with ddx's flags, built once per process; `fast` selects
+/// the single-pass register allocator (see [`FAST_REGALLOC_OPS`]).
+fn isa(fast: bool) -> Result<OwnedTargetIsa, CodegenError> {
     static ISA: OnceLock<Result<OwnedTargetIsa, String>> = OnceLock::new();
-    ISA.get_or_init(|| {
+    static FAST: OnceLock<Result<OwnedTargetIsa, String>> = OnceLock::new();
+    let cell = if fast { &FAST } else { &ISA };
+    cell.get_or_init(|| {
         let mut flags = settings::builder();
         let set = |f: &mut settings::Builder, k: &str, v: &str| {
             f.set(k, v).map_err(|e| format!("setting {k}={v}: {e}"))
@@ -149,6 +206,9 @@ fn isa() -> Result<OwnedTargetIsa, CodegenError> {
             "false"
         };
         set(&mut flags, "enable_verifier", verify)?;
+        if fast {
+            set(&mut flags, "regalloc_algorithm", "single_pass")?;
+        }
         let isa_builder = cranelift_native::builder().map_err(|e| e.to_string())?;
         isa_builder
             .finish(settings::Flags::new(flags))
@@ -182,8 +242,16 @@ pub fn compile_with(
         Some(Schedule::build(g, &pre, layout, &[])?)
     };
     let schedule = Schedule::build(g, outputs, layout, &pre)?;
+    let ops = kernel_ops(&schedule) + prep_schedule.as_ref().map_or(0, kernel_ops);
+    if ops > MAX_KERNEL_OPS {
+        return Err(CodegenError::TooLarge {
+            ops,
+            limit: MAX_KERNEL_OPS,
+        });
+    }
+    let fast = options.fast_regalloc.unwrap_or(ops > FAST_REGALLOC_OPS);
 
-    let mut jit = JITBuilder::with_isa(isa()?, default_libcall_names());
+    let mut jit = JITBuilder::with_isa(isa(fast)?, default_libcall_names());
     jit.symbol_lookup_fn(Box::new(host::lookup));
     let mut code = Code(Some(JITModule::new(jit)));
     let module = code.0.as_mut().expect("module present until drop");
