@@ -113,24 +113,31 @@ pub fn differentiate(unit: Unit, opts: &DiffOptions) -> Result<Derivatives, Usag
         out
     };
     let function = simplify(&mut graph, &[root])[0];
-    let mut items = Vec::new();
-    for &v in &wrt {
-        let mut d = function;
-        for _ in 0..order {
-            d = gradient(&mut graph, d, &[v])[0];
-            d = simplify(&mut graph, &[d])[0];
-            if graph.len() > MAX_NODES {
-                return Err(UsageError(format!(
-                    "the derivative of order {order} grows past {MAX_NODES} nodes; try a lower --order"
-                )));
-            }
+    // first derivatives together: one reverse sweep, simplified together so
+    // that what they share stays shared; higher orders one variable at a time
+    let mut current = gradient(&mut graph, function, &wrt);
+    current = simplify(&mut graph, &current);
+    for _ in 1..order {
+        let mut next = Vec::with_capacity(wrt.len());
+        for (i, &v) in wrt.iter().enumerate() {
+            next.push(gradient(&mut graph, current[i], &[v])[0]);
         }
-        items.push(Derivative {
+        current = simplify(&mut graph, &next);
+        if graph.len() > MAX_NODES {
+            return Err(UsageError(format!(
+                "the derivative of order {order} grows past {MAX_NODES} nodes; try a lower --order"
+            )));
+        }
+    }
+    let items = wrt
+        .iter()
+        .zip(current)
+        .map(|(&v, expr)| Derivative {
             wrt: graph.symbol(v).name.clone(),
             order,
-            expr: d,
-        });
-    }
+            expr,
+        })
+        .collect();
     let mut result = Derivatives {
         graph,
         name,
