@@ -1,0 +1,63 @@
+//! Compiles and drops many kernels and prints resident memory, which must
+//! stay flat: `cargo run --release --example kernel_churn [COUNT]`
+//! (default 10,000).
+
+use ddx::codegen::{compile, Layout};
+use ddx::graph::{Graph, Reduction, SymbolKind};
+
+fn resident_kib() -> Option<usize> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: usize = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4)
+}
+
+fn main() {
+    let count: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(10_000);
+    let mut g = Graph::new();
+    let x = g.declare("x", SymbolKind::Data);
+    let y = g.declare("y", SymbolKind::Data);
+    let m = g.declare("m", SymbolKind::Param);
+    let b = g.declare("b", SymbolKind::Param);
+    let (xn, yn, mn, bn) = (g.sym(x), g.sym(y), g.sym(m), g.sym(b));
+    let mx = g.mul(mn, xn);
+    let yhat = g.add(mx, bn);
+    let r = g.sub(yhat, yn);
+    let sq = g.powf(r, 2.0);
+    let loss = g.reduce(Reduction::Mean, sq);
+    let grad = ddx::diff::gradient(&mut g, loss, &[m, b]);
+    let outputs = [loss, grad[0], grad[1]];
+    let layout = Layout {
+        params: vec![m, b],
+        columns: vec![x, y],
+    };
+    let xs = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
+    let ys = [1.86, 1.31, 0.62, 0.33, 0.09, -0.67, -1.23, -1.37];
+    let mut out = [0.0; 3];
+    let start = std::time::Instant::now();
+    let mut first = None;
+    for i in 1..=count {
+        let kernel = compile(&g, &outputs, &layout).expect("compile");
+        kernel
+            .call(&[0.9, 0.1], &[&xs, &ys], &mut out)
+            .expect("call");
+        if i == 100 {
+            first = resident_kib();
+        }
+        if i % (count / 10).max(1) == 0 {
+            println!(
+                "{i:>6} kernels: resident {} KiB",
+                resident_kib().unwrap_or(0)
+            );
+        }
+    }
+    let last = resident_kib();
+    println!(
+        "{count} kernels compiled, called and dropped in {:.2?}; resident after 100: {} KiB, at the end: {} KiB",
+        start.elapsed(),
+        first.unwrap_or(0),
+        last.unwrap_or(0)
+    );
+}

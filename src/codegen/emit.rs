@@ -1,0 +1,602 @@
+//! Translation of a [`Schedule`] into one Cranelift function.
+//!
+//! The function has the C ABI
+//! `fn(params: *const f64, columns: *const *const f64, n: usize, pre: *const f64, out: *mut f64)`.
+//! Scalar blocks become straight-line code; each row loop runs the blocks
+//! and lanes of [`crate::eval::OrderedSum`]: two `f64x2` accumulators per
+//! reduction hold lanes `[l0, l1]` and `[l2, l3]`, one iteration handles four
+//! rows, and the last (shorter) group of a block loads clamped row indices
+//! and adds only the lanes of real rows.
+//!
+//! Only operations whose result is bit-identical to the value rules of
+//! [`crate::graph::ops`] are inlined: `fadd fsub fmul fdiv fneg fabs sqrt`,
+//! `x^2` as `x*x`, `x^-1` as `1/x`, and `min max relu sign step` as
+//! compare-and-select sequences that reproduce the rules exactly (NaN
+//! included). Everything else calls a host function of [`super::host`].
+
+use std::collections::HashMap;
+
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::{
+    types, AbiParam, FuncRef, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Type, Value,
+};
+use cranelift_frontend::{FunctionBuilder, Variable};
+use cranelift_jit::JITModule;
+use cranelift_module::{FuncId, Linkage, Module};
+
+use super::host;
+use crate::eval::BLOCK_ROWS;
+use crate::graph::{BinOp, UnOp};
+use crate::schedule::{Inst, Loop, Op, Schedule, Slot};
+
+const F64: Type = types::F64;
+const F64X2: Type = types::F64X2;
+
+/// Host functions declared in a module, by symbol name.
+#[derive(Default)]
+pub(crate) struct Hosts {
+    ids: HashMap<&'static str, FuncId>,
+}
+
+impl Hosts {
+    fn declare(
+        &mut self,
+        module: &mut JITModule,
+        name: &'static str,
+        arity: usize,
+    ) -> Result<FuncId, Box<cranelift_module::ModuleError>> {
+        if let Some(&id) = self.ids.get(name) {
+            return Ok(id);
+        }
+        let mut sig = module.make_signature();
+        for _ in 0..arity {
+            sig.params.push(AbiParam::new(F64));
+        }
+        sig.returns.push(AbiParam::new(F64));
+        let id = module
+            .declare_function(name, Linkage::Import, &sig)
+            .map_err(Box::new)?;
+        self.ids.insert(name, id);
+        Ok(id)
+    }
+}
+
+/// Where the rows of one body evaluation come from.
+#[derive(Clone, Copy)]
+enum Rows {
+    /// Two consecutive rows at this byte offset into every column.
+    Contiguous(Value, i32),
+    /// Two rows at these byte offsets.
+    Gather(Value, Value),
+}
+
+/// The row-invariant operands of a loop, stored in a stack slot.
+struct Invariants {
+    /// Address of the loop's frame slot; `offsets` are relative to it.
+    base: Value,
+    offsets: HashMap<Slot, i32>,
+    /// The slots in `offsets`, in order of first use.
+    order: Vec<Slot>,
+}
+
+/// Flags of the accesses to a loop's frame slot (on the stack, never
+/// trapping; vector accesses may be unaligned).
+fn frame_flags() -> MemFlagsData {
+    MemFlagsData::new().with_notrap()
+}
+
+/// The slots an instruction reads.
+fn operands(op: &Op) -> impl Iterator<Item = Slot> {
+    let (a, b) = match *op {
+        Op::Unary(_, a) => (Some(a), None),
+        Op::Binary(_, a, b) => (Some(a), Some(b)),
+        _ => (None, None),
+    };
+    a.into_iter().chain(b)
+}
+
+/// Builds the body of one kernel function.
+pub(crate) struct Translator<'a, 'b> {
+    pub b: FunctionBuilder<'b>,
+    module: &'a mut JITModule,
+    hosts: &'a mut Hosts,
+    refs: HashMap<&'static str, FuncRef>,
+    ptr: Type,
+    sched: &'a Schedule,
+    /// Constant value of a slot, if it is a constant.
+    consts: Vec<Option<f64>>,
+    /// Value of each row-invariant slot.
+    scalars: Vec<Option<Value>>,
+    error: Option<Box<cranelift_module::ModuleError>>,
+}
+
+impl<'a, 'b> Translator<'a, 'b> {
+    pub(crate) fn new(
+        b: FunctionBuilder<'b>,
+        module: &'a mut JITModule,
+        hosts: &'a mut Hosts,
+        sched: &'a Schedule,
+    ) -> Self {
+        let ptr = module.target_config().pointer_type();
+        Translator {
+            b,
+            module,
+            hosts,
+            refs: HashMap::new(),
+            ptr,
+            sched,
+            consts: vec![None; sched.slot_count],
+            scalars: vec![None; sched.slot_count],
+            error: None,
+        }
+    }
+
+    /// Emits the whole function and finalizes the builder.
+    pub(crate) fn translate(mut self) -> Result<(), Box<cranelift_module::ModuleError>> {
+        let entry = self.b.create_block();
+        self.b.append_block_params_for_function_params(entry);
+        self.b.switch_to_block(entry);
+        let args = self.b.block_params(entry).to_vec();
+        let [p_params, p_cols, n, p_pre, p_out] = args[..] else {
+            unreachable!("the kernel signature has five parameters")
+        };
+        let sched = self.sched;
+        for (level, block) in sched.blocks.iter().enumerate() {
+            if level > 0 {
+                self.row_loop(&sched.loops[level - 1], p_cols, n);
+            }
+            for inst in block {
+                self.scalar_inst(inst, p_params, p_pre, n);
+            }
+        }
+        for (i, slot) in sched.outputs.iter().enumerate() {
+            let v = self.scalar(*slot);
+            self.b
+                .ins()
+                .store(MemFlagsData::trusted(), v, p_out, (8 * i) as i32);
+        }
+        self.b.ins().return_(&[]);
+        self.b.seal_all_blocks();
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let config = self.module.target_config();
+        self.b.finalize(config);
+        Ok(())
+    }
+
+    fn scalar(&self, s: Slot) -> Value {
+        self.scalars[s.index()].expect("scalar slots are defined before use")
+    }
+
+    fn scalar_inst(&mut self, inst: &Inst, p_params: Value, p_pre: Value, n: Value) {
+        let v = match inst.op {
+            Op::Const(c) => {
+                self.consts[inst.dst.index()] = Some(c);
+                self.b.ins().f64const(c)
+            }
+            Op::Param(i) => {
+                self.b
+                    .ins()
+                    .load(F64, MemFlagsData::trusted(), p_params, (8 * i) as i32)
+            }
+            Op::Pre(i) => self
+                .b
+                .ins()
+                .load(F64, MemFlagsData::trusted(), p_pre, (8 * i) as i32),
+            Op::Rows => self.b.ins().fcvt_from_uint(F64, n),
+            Op::Column(_) => unreachable!("columns are read in loops only"),
+            Op::Unary(op, a) => {
+                let a = self.scalar(a);
+                self.unary(op, a, F64)
+            }
+            Op::Binary(op, a, c) => {
+                let (x, y) = (self.scalar(a), self.scalar(c));
+                let k = self.consts[c.index()];
+                self.binary(op, x, y, k, F64)
+            }
+        };
+        self.scalars[inst.dst.index()] = Some(v);
+    }
+
+    /// A constant of type `ty` (splat for vectors).
+    fn constant(&mut self, c: f64, ty: Type) -> Value {
+        let s = self.b.ins().f64const(c);
+        if ty == F64 {
+            s
+        } else {
+            self.b.ins().splat(ty, s)
+        }
+    }
+
+    /// `if a cc b { t } else { f }`, lane by lane for vectors.
+    fn choose(&mut self, cc: FloatCC, a: Value, b: Value, t: Value, f: Value, ty: Type) -> Value {
+        let c = self.b.ins().fcmp(cc, a, b);
+        if ty == F64 {
+            self.b.ins().select(c, t, f)
+        } else {
+            let mask = self.b.ins().bitcast(ty, MemFlagsData::new(), c);
+            self.b.ins().bitselect(mask, t, f)
+        }
+    }
+
+    /// `ops::max(a, b)` (or `ops::min`): NaN if either is NaN, else `b` when
+    /// `b > a` (`b < a`), else `a`.
+    fn min_max(&mut self, max: bool, a: Value, b: Value, ty: Type) -> Value {
+        let cc = if max {
+            FloatCC::GreaterThan
+        } else {
+            FloatCC::LessThan
+        };
+        let pick = self.choose(cc, b, a, b, a, ty);
+        let nan = self.constant(f64::NAN, ty);
+        self.choose(FloatCC::Unordered, a, b, nan, pick, ty)
+    }
+
+    fn host_ref(&mut self, name: &'static str, arity: usize) -> Option<FuncRef> {
+        if let Some(&r) = self.refs.get(name) {
+            return Some(r);
+        }
+        match self.hosts.declare(self.module, name, arity) {
+            Ok(id) => {
+                let r = self.module.declare_func_in_func(id, self.b.func);
+                self.refs.insert(name, r);
+                Some(r)
+            }
+            Err(e) => {
+                self.error.get_or_insert(e);
+                None
+            }
+        }
+    }
+
+    /// A call of a host function, lane by lane for vectors.
+    fn host(&mut self, name: &'static str, args: &[Value], ty: Type) -> Value {
+        let Some(f) = self.host_ref(name, args.len()) else {
+            // The error is reported by `translate`; keep the IR well formed.
+            return args[0];
+        };
+        if ty == F64 {
+            let call = self.b.ins().call(f, args);
+            return self.b.inst_results(call)[0];
+        }
+        let mut lanes = [None; 2];
+        for (lane, out) in lanes.iter_mut().enumerate() {
+            let scalar_args: Vec<Value> = args
+                .iter()
+                .map(|&a| self.b.ins().extractlane(a, lane as u8))
+                .collect();
+            let call = self.b.ins().call(f, &scalar_args);
+            *out = Some(self.b.inst_results(call)[0]);
+        }
+        let v = self.b.ins().scalar_to_vector(ty, lanes[0].expect("lane 0"));
+        self.b.ins().insertlane(v, lanes[1].expect("lane 1"), 1)
+    }
+
+    fn unary(&mut self, op: UnOp, x: Value, ty: Type) -> Value {
+        match op {
+            UnOp::Neg => self.b.ins().fneg(x),
+            UnOp::Abs => self.b.ins().fabs(x),
+            UnOp::Sqrt => self.b.ins().sqrt(x),
+            UnOp::Relu => {
+                let zero = self.constant(0.0, ty);
+                self.min_max(true, x, zero, ty)
+            }
+            UnOp::Sign => {
+                // x > 0 ? 1 : x < 0 ? -1 : x * 0
+                let zero = self.constant(0.0, ty);
+                let one = self.constant(1.0, ty);
+                let minus = self.constant(-1.0, ty);
+                let same = self.b.ins().fmul(x, zero);
+                let neg = self.choose(FloatCC::LessThan, x, zero, minus, same, ty);
+                self.choose(FloatCC::GreaterThan, x, zero, one, neg, ty)
+            }
+            UnOp::Step => {
+                // x > 0 ? 1 : x == 0 ? 0.5 : x is NaN ? x : 0
+                let zero = self.constant(0.0, ty);
+                let half = self.constant(0.5, ty);
+                let one = self.constant(1.0, ty);
+                let rest = self.choose(FloatCC::Unordered, x, x, x, zero, ty);
+                let at_zero = self.choose(FloatCC::Equal, x, zero, half, rest, ty);
+                self.choose(FloatCC::GreaterThan, x, zero, one, at_zero, ty)
+            }
+            _ => {
+                let (name, _) = host::unary(op);
+                self.host(name, &[x], ty)
+            }
+        }
+    }
+
+    fn binary(&mut self, op: BinOp, x: Value, y: Value, y_const: Option<f64>, ty: Type) -> Value {
+        match op {
+            BinOp::Add => self.b.ins().fadd(x, y),
+            BinOp::Sub => self.b.ins().fsub(x, y),
+            BinOp::Mul => self.b.ins().fmul(x, y),
+            BinOp::Div => self.b.ins().fdiv(x, y),
+            BinOp::Min => self.min_max(false, x, y, ty),
+            BinOp::Max => self.min_max(true, x, y, ty),
+            BinOp::Pow => match y_const {
+                // The exact special cases of `ops::pow`.
+                Some(2.0) => self.b.ins().fmul(x, x),
+                Some(1.0) => x,
+                Some(-1.0) => {
+                    let one = self.constant(1.0, ty);
+                    self.b.ins().fdiv(one, x)
+                }
+                _ => {
+                    let (name, _) = host::binary(op).expect("pow has a host function");
+                    self.host(name, &[x, y], ty)
+                }
+            },
+        }
+    }
+
+    /// A row-invariant operand of a loop body as a vector: constants are
+    /// splatted in place, other values are loaded and splatted from the
+    /// loop's stack slot (one `movddup` each), so that no register is held
+    /// across the loop for them.
+    fn invariant(&mut self, s: Slot, inv: &Invariants) -> Value {
+        if let Some(c) = self.consts[s.index()] {
+            return self.constant(c, F64X2);
+        }
+        let offset = inv.offsets[&s];
+        let v = self.b.ins().load(F64, frame_flags(), inv.base, offset);
+        self.b.ins().splat(F64X2, v)
+    }
+
+    /// Evaluates the loop body for two rows (one `f64x2` per slot).
+    fn body(
+        &mut self,
+        lp: &Loop,
+        rows: Rows,
+        inv: &Invariants,
+        bases: &HashMap<usize, Value>,
+    ) -> HashMap<Slot, Value> {
+        let mut local: HashMap<Slot, Value> = HashMap::with_capacity(lp.body.len());
+        let column_flags = MemFlagsData::new().with_notrap().with_readonly();
+        for inst in &lp.body {
+            for s in operands(&inst.op) {
+                if let std::collections::hash_map::Entry::Vacant(e) = local.entry(s) {
+                    e.insert(self.invariant(s, inv));
+                }
+            }
+            let get = |s: Slot| -> Value { local[&s] };
+            let v = match inst.op {
+                Op::Column(c) => {
+                    let base = bases[&c];
+                    match rows {
+                        Rows::Contiguous(offset, extra) => {
+                            let addr = self.b.ins().iadd(base, offset);
+                            self.b.ins().load(F64X2, column_flags, addr, extra)
+                        }
+                        Rows::Gather(o0, o1) => {
+                            let a0 = self.b.ins().iadd(base, o0);
+                            let a1 = self.b.ins().iadd(base, o1);
+                            let v0 = self.b.ins().load(F64, column_flags, a0, 0);
+                            let v1 = self.b.ins().load(F64, column_flags, a1, 0);
+                            let v = self.b.ins().scalar_to_vector(F64X2, v0);
+                            self.b.ins().insertlane(v, v1, 1)
+                        }
+                    }
+                }
+                Op::Unary(op, a) => {
+                    let a = get(a);
+                    self.unary(op, a, F64X2)
+                }
+                Op::Binary(op, a, c) => {
+                    let (x, y) = (get(a), get(c));
+                    let k = self.consts[c.index()];
+                    self.binary(op, x, y, k, F64X2)
+                }
+                Op::Const(_) | Op::Param(_) | Op::Pre(_) | Op::Rows => {
+                    unreachable!("row-invariant instructions are not in loops")
+                }
+            };
+            local.insert(inst.dst, v);
+        }
+        local
+    }
+
+    /// One loop over all rows, in blocks of `BLOCK_ROWS`, four lanes each.
+    fn row_loop(&mut self, lp: &Loop, p_cols: Value, n: Value) {
+        let ptr = self.ptr;
+        // Row-invariant operands go to a stack slot, column base pointers
+        // are loaded once.
+        let defined: std::collections::HashSet<Slot> = lp.body.iter().map(|i| i.dst).collect();
+        let mut offsets: HashMap<Slot, i32> = HashMap::new();
+        let mut order: Vec<Slot> = Vec::new();
+        let mut bases: HashMap<usize, Value> = HashMap::new();
+        for inst in &lp.body {
+            for s in operands(&inst.op) {
+                if !defined.contains(&s)
+                    && self.consts[s.index()].is_none()
+                    && !offsets.contains_key(&s)
+                {
+                    offsets.insert(s, (8 * offsets.len()) as i32);
+                    order.push(s);
+                }
+            }
+            if let Op::Column(c) = inst.op {
+                if let std::collections::hash_map::Entry::Vacant(e) = bases.entry(c) {
+                    let base =
+                        self.b
+                            .ins()
+                            .load(ptr, MemFlagsData::trusted(), p_cols, (8 * c) as i32);
+                    e.insert(base);
+                }
+            }
+        }
+
+        // One frame slot per loop, addressed from one base register: the
+        // lanes of each accumulator after a block (32 bytes each), the
+        // running totals (touched once per block), and the row-invariant
+        // operands. Keeping these out of registers leaves the registers to
+        // the accumulators of the inner loop.
+        let k = lp.accumulators.len();
+        let lanes_at = |j: usize, lane: usize| (32 * j + 8 * lane) as i32;
+        let total_at = |j: usize| (32 * k + 8 * j) as i32;
+        let inv_at = (40 * k) as i32;
+        let frame = self.b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            (40 * k + 8 * order.len()) as u32,
+            4,
+        ));
+        let base = self.b.ins().stack_addr(ptr, frame, 0);
+        let inv = Invariants {
+            base,
+            offsets: offsets.into_iter().map(|(s, o)| (s, o + inv_at)).collect(),
+            order,
+        };
+        for &s in &inv.order {
+            let v = self.scalar(s);
+            self.b.ins().store(frame_flags(), v, base, inv.offsets[&s]);
+        }
+        let zero = self.b.ins().f64const(0.0);
+        let zero_v = self.b.ins().splat(F64X2, zero);
+        let acc_a: Vec<Variable> = (0..k).map(|_| self.b.declare_var(F64X2)).collect();
+        let acc_b: Vec<Variable> = (0..k).map(|_| self.b.declare_var(F64X2)).collect();
+        for j in 0..k {
+            self.b.ins().store(frame_flags(), zero, base, total_at(j));
+        }
+        let block_start = self.b.declare_var(ptr);
+        let block_end = self.b.declare_var(ptr);
+        let row = self.b.declare_var(ptr);
+        let start = self.b.ins().iconst(ptr, 0);
+        self.b.def_var(block_start, start);
+
+        let outer_head = self.b.create_block();
+        let outer_body = self.b.create_block();
+        let inner_head = self.b.create_block();
+        let inner_body = self.b.create_block();
+        let after_inner = self.b.create_block();
+        let tail = self.b.create_block();
+        let combine = self.b.create_block();
+        let exit = self.b.create_block();
+
+        self.b.ins().jump(outer_head, &[]);
+
+        // while block_start < n
+        self.b.switch_to_block(outer_head);
+        let bs = self.b.use_var(block_start);
+        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, bs, n);
+        self.b.ins().brif(more, outer_body, &[], exit, &[]);
+
+        // block_end = min(block_start + BLOCK_ROWS, n); lanes = 0
+        self.b.switch_to_block(outer_body);
+        let bs = self.b.use_var(block_start);
+        let be = self.b.ins().iadd_imm_s(bs, BLOCK_ROWS as i64);
+        let be = self.b.ins().umin(be, n);
+        self.b.def_var(block_end, be);
+        self.b.def_var(row, bs);
+        for j in 0..k {
+            self.b.def_var(acc_a[j], zero_v);
+            self.b.def_var(acc_b[j], zero_v);
+        }
+        self.b.ins().jump(inner_head, &[]);
+
+        // while row + 4 <= block_end
+        self.b.switch_to_block(inner_head);
+        let r = self.b.use_var(row);
+        let r4 = self.b.ins().iadd_imm_s(r, 4);
+        let be = self.b.use_var(block_end);
+        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, r4, be);
+        self.b.ins().brif(fits, inner_body, &[], after_inner, &[]);
+
+        // rows r, r+1 -> lanes 0, 1; rows r+2, r+3 -> lanes 2, 3
+        self.b.switch_to_block(inner_body);
+        let r = self.b.use_var(row);
+        let offset = self.b.ins().ishl_imm_u(r, 3);
+        let va = self.body(lp, Rows::Contiguous(offset, 0), &inv, &bases);
+        let vb = self.body(lp, Rows::Contiguous(offset, 16), &inv, &bases);
+        for (j, acc) in lp.accumulators.iter().enumerate() {
+            let a = self.b.use_var(acc_a[j]);
+            let a = self.b.ins().fadd(a, va[&acc.src]);
+            self.b.def_var(acc_a[j], a);
+            let c = self.b.use_var(acc_b[j]);
+            let c = self.b.ins().fadd(c, vb[&acc.src]);
+            self.b.def_var(acc_b[j], c);
+        }
+        let r4 = self.b.ins().iadd_imm_s(r, 4);
+        self.b.def_var(row, r4);
+        self.b.ins().jump(inner_head, &[]);
+
+        // The lanes go to a stack slot (lane i of accumulator j at
+        // 32j + 8i), so the accumulators' registers are free after the loop;
+        // a short last group goes to the tail.
+        self.b.switch_to_block(after_inner);
+        for j in 0..k {
+            let a = self.b.use_var(acc_a[j]);
+            let c = self.b.use_var(acc_b[j]);
+            self.b.ins().store(frame_flags(), a, base, lanes_at(j, 0));
+            self.b.ins().store(frame_flags(), c, base, lanes_at(j, 2));
+        }
+        let r = self.b.use_var(row);
+        let be = self.b.use_var(block_end);
+        let short = self.b.ins().icmp(IntCC::UnsignedLessThan, r, be);
+        self.b.ins().brif(short, tail, &[], combine, &[]);
+
+        // 1 to 3 rows left: rows r + min(i, rem - 1) are always in bounds;
+        // only the lanes of real rows are added.
+        self.b.switch_to_block(tail);
+        let r = self.b.use_var(row);
+        let be = self.b.use_var(block_end);
+        let rem = self.b.ins().isub(be, r);
+        let last = self.b.ins().iadd_imm_s(rem, -1);
+        let mut offsets = Vec::with_capacity(3);
+        for i in 0..3i64 {
+            let idx = if i == 0 {
+                r
+            } else {
+                let ki = self.b.ins().iconst(ptr, i);
+                let step = self.b.ins().umin(ki, last);
+                self.b.ins().iadd(r, step)
+            };
+            offsets.push(self.b.ins().ishl_imm_u(idx, 3));
+        }
+        let va = self.body(lp, Rows::Gather(offsets[0], offsets[1]), &inv, &bases);
+        let vb = self.body(lp, Rows::Gather(offsets[2], offsets[2]), &inv, &bases);
+        let has1 = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThan, rem, 1);
+        let has2 = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThan, rem, 2);
+        for (j, acc) in lp.accumulators.iter().enumerate() {
+            let row_vals = [
+                self.b.ins().extractlane(va[&acc.src], 0),
+                self.b.ins().extractlane(va[&acc.src], 1),
+                self.b.ins().extractlane(vb[&acc.src], 0),
+            ];
+            let conds = [None, Some(has1), Some(has2)];
+            for lane in 0..3 {
+                let off = lanes_at(j, lane);
+                let old = self.b.ins().load(F64, frame_flags(), base, off);
+                let added = self.b.ins().fadd(old, row_vals[lane]);
+                let new = match conds[lane] {
+                    None => added,
+                    Some(c) => self.b.ins().select(c, added, old),
+                };
+                self.b.ins().store(frame_flags(), new, base, off);
+            }
+        }
+        self.b.ins().jump(combine, &[]);
+
+        // total += (l0 + l2) + (l1 + l3); next block
+        self.b.switch_to_block(combine);
+        for j in 0..k {
+            let [l0, l1, l2, l3] = std::array::from_fn(|lane| lanes_at(j, lane))
+                .map(|off| self.b.ins().load(F64, frame_flags(), base, off));
+            let s02 = self.b.ins().fadd(l0, l2);
+            let s13 = self.b.ins().fadd(l1, l3);
+            let part = self.b.ins().fadd(s02, s13);
+            let t = self.b.ins().load(F64, frame_flags(), base, total_at(j));
+            let t = self.b.ins().fadd(t, part);
+            self.b.ins().store(frame_flags(), t, base, total_at(j));
+        }
+        let be = self.b.use_var(block_end);
+        self.b.def_var(block_start, be);
+        self.b.ins().jump(outer_head, &[]);
+
+        self.b.switch_to_block(exit);
+        for (j, acc) in lp.accumulators.iter().enumerate() {
+            let t = self.b.ins().load(F64, frame_flags(), base, total_at(j));
+            self.scalars[acc.dst.index()] = Some(t);
+        }
+    }
+}

@@ -1,0 +1,503 @@
+//! Native code generation with Cranelift: a set of outputs becomes a
+//! [`Kernel`], one native function with a C ABI:
+//!
+//! ```text
+//! fn(params: *const f64, columns: *const *const f64, n: usize, pre: *const f64, out: *mut f64)
+//! ```
+//!
+//! It reads `params[0..P]`, `columns[0..C][0..n]` and `pre[0..R]`, and writes
+//! `out[0..O]`, computing every output in one pass over the rows per loop
+//! of its [`Schedule`], without allocating. Data-only reductions (`mean(x)`)
+//! are compiled into a second function of the same shape that computes the
+//! `pre` values; [`Kernel::bind`] runs it once per data set.
+//!
+//! All lengths are checked in safe Rust before the one `unsafe` call.
+
+mod disasm;
+mod emit;
+mod host;
+
+use std::sync::{Mutex, OnceLock};
+
+use cranelift_codegen::ir::AbiParam;
+use cranelift_codegen::isa::OwnedTargetIsa;
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
+use thiserror::Error;
+
+use crate::diff;
+use crate::graph::{Graph, NodeId, SymId};
+use crate::program::Model;
+pub use crate::schedule::Layout;
+use crate::schedule::{data_reductions, LayoutError, Schedule};
+
+/// Why a kernel could not be compiled.
+#[derive(Debug, Error)]
+pub enum CodegenError {
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    /// The host machine is not supported by Cranelift.
+    #[error("cannot generate code for this machine: {0}")]
+    Isa(String),
+    /// Cranelift rejected the generated function (a bug in ddx).
+    #[error("code generation failed: {0}")]
+    Cranelift(String),
+}
+
+/// Why a kernel call was refused: a length does not match the kernel.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum KernelError {
+    #[error("expected {expected} param values, got {got}")]
+    Params { expected: usize, got: usize },
+    #[error("expected {expected} data columns, got {got}")]
+    Columns { expected: usize, got: usize },
+    #[error("data column `{name}` has {got} rows, expected {expected}")]
+    ColumnLength {
+        name: String,
+        expected: usize,
+        got: usize,
+    },
+    #[error("expected room for {expected} outputs, got {got}")]
+    Outputs { expected: usize, got: usize },
+}
+
+/// Options of [`compile_with`].
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Compute data-only reductions once per data set ([`Kernel::bind`])
+    /// instead of on every call.
+    pub precompute_data: bool,
+    /// Keep the optimised CLIF and the machine code for [`Kernel::clif`]
+    /// and [`Kernel::asm`].
+    pub inspect: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            precompute_data: true,
+            inspect: false,
+        }
+    }
+}
+
+/// The native signature of a kernel function.
+type KernelFn = unsafe extern "C" fn(*const f64, *const *const f64, usize, *const f64, *mut f64);
+
+/// Code memory of a kernel, freed when dropped.
+struct Code(Option<JITModule>);
+
+impl Drop for Code {
+    fn drop(&mut self) {
+        if let Some(module) = self.0.take() {
+            // SAFETY: the module's functions are only reachable through the
+            // `Kernel` that owns this `Code`; it is being dropped, so no
+            // function pointer of the module is used or running any more.
+            unsafe { module.free_memory() };
+        }
+    }
+}
+
+/// What `--stage clif` and `--stage asm` print, for one function.
+#[derive(Clone, Debug)]
+struct Listing {
+    name: &'static str,
+    clif: String,
+    asm: String,
+}
+
+/// A compiled kernel: native code computing a fixed list of outputs.
+/// Dropping it frees its code memory.
+pub struct Kernel {
+    main: KernelFn,
+    prep: Option<KernelFn>,
+    schedule: Schedule,
+    prep_schedule: Option<Schedule>,
+    column_names: Vec<String>,
+    n_params: usize,
+    listings: Vec<Listing>,
+    // Declared last: dropped after everything that refers to its code.
+    _code: Mutex<Code>,
+}
+
+impl std::fmt::Debug for Kernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kernel")
+            .field("params", &self.n_params)
+            .field("columns", &self.column_names)
+            .field("outputs", &self.schedule.outputs.len())
+            .finish()
+    }
+}
+
+/// The native ISA with ddx's flags, built once per process.
+fn isa() -> Result<OwnedTargetIsa, CodegenError> {
+    static ISA: OnceLock<Result<OwnedTargetIsa, String>> = OnceLock::new();
+    ISA.get_or_init(|| {
+        let mut flags = settings::builder();
+        let set = |f: &mut settings::Builder, k: &str, v: &str| {
+            f.set(k, v).map_err(|e| format!("setting {k}={v}: {e}"))
+        };
+        set(&mut flags, "opt_level", "speed")?;
+        set(&mut flags, "is_pic", "false")?;
+        set(&mut flags, "use_colocated_libcalls", "false")?;
+        let verify = if cfg!(debug_assertions) {
+            "true"
+        } else {
+            "false"
+        };
+        set(&mut flags, "enable_verifier", verify)?;
+        let isa_builder = cranelift_native::builder().map_err(|e| e.to_string())?;
+        isa_builder
+            .finish(settings::Flags::new(flags))
+            .map_err(|e| e.to_string())
+    })
+    .clone()
+    .map_err(CodegenError::Isa)
+}
+
+/// Compiles `outputs` (each row-invariant: a scalar, or built from
+/// reductions) into a kernel taking the inputs of `layout`.
+pub fn compile(g: &Graph, outputs: &[NodeId], layout: &Layout) -> Result<Kernel, CodegenError> {
+    compile_with(g, outputs, layout, &Options::default())
+}
+
+/// [`compile`] with options.
+pub fn compile_with(
+    g: &Graph,
+    outputs: &[NodeId],
+    layout: &Layout,
+    options: &Options,
+) -> Result<Kernel, CodegenError> {
+    let pre = if options.precompute_data {
+        data_reductions(g, outputs)
+    } else {
+        Vec::new()
+    };
+    let prep_schedule = if pre.is_empty() {
+        None
+    } else {
+        Some(Schedule::build(g, &pre, layout, &[])?)
+    };
+    let schedule = Schedule::build(g, outputs, layout, &pre)?;
+
+    let mut jit = JITBuilder::with_isa(isa()?, default_libcall_names());
+    jit.symbol_lookup_fn(Box::new(host::lookup));
+    let mut code = Code(Some(JITModule::new(jit)));
+    let module = code.0.as_mut().expect("module present until drop");
+    let mut ctx = module.make_context();
+    let mut fctx = FunctionBuilderContext::new();
+    let mut hosts = emit::Hosts::default();
+    let mut listings = Vec::new();
+    let cg = |e: cranelift_module::ModuleError| CodegenError::Cranelift(format!("{e:?}"));
+
+    let mut define = |module: &mut JITModule,
+                      sched: &Schedule,
+                      name: &'static str|
+     -> Result<FuncId, CodegenError> {
+        module.clear_context(&mut ctx);
+        let ptr = module.target_config().pointer_type();
+        for _ in 0..5 {
+            ctx.func.signature.params.push(AbiParam::new(ptr));
+        }
+        let id = module
+            .declare_function(name, Linkage::Local, &ctx.func.signature)
+            .map_err(cg)?;
+        let builder = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+        emit::Translator::new(builder, module, &mut hosts, sched)
+            .translate()
+            .map_err(|e| cg(*e))?;
+        ctx.set_disasm(options.inspect);
+        module.define_function(id, &mut ctx).map_err(cg)?;
+        if options.inspect {
+            listings.push(disasm::listing(module, &ctx, name));
+        }
+        Ok(id)
+    };
+    let prep_id = match &prep_schedule {
+        Some(s) => Some(define(module, s, "ddx_prep")?),
+        None => None,
+    };
+    let main_id = define(module, &schedule, "ddx_kernel")?;
+    module.finalize_definitions().map_err(cg)?;
+    let as_fn = |id: FuncId| -> KernelFn {
+        let p = module.get_finalized_function(id);
+        // SAFETY: `p` is the finalized code of a function defined above with
+        // exactly the signature of `KernelFn` (five pointer-sized arguments,
+        // no result, the platform's C calling convention); it stays valid
+        // until the module is freed, which happens only when the `Kernel`
+        // holding this pointer is dropped.
+        unsafe { std::mem::transmute::<*const u8, KernelFn>(p) }
+    };
+    let main = as_fn(main_id);
+    let prep = prep_id.map(as_fn);
+    Ok(Kernel {
+        main,
+        prep,
+        column_names: schedule.column_names.clone(),
+        n_params: layout.params.len(),
+        schedule,
+        prep_schedule,
+        listings: listings
+            .into_iter()
+            .map(|(name, clif, asm)| Listing { name, clif, asm })
+            .collect(),
+        _code: Mutex::new(code),
+    })
+}
+
+/// Column pointers and precomputed values of one data set, on the stack
+/// for small kernels.
+const STACK: usize = 16;
+
+impl Kernel {
+    /// Number of outputs written by [`Kernel::call`].
+    pub fn outputs(&self) -> usize {
+        self.schedule.outputs.len()
+    }
+
+    /// Number of param values expected.
+    pub fn params(&self) -> usize {
+        self.n_params
+    }
+
+    /// Number of data columns expected.
+    pub fn columns(&self) -> usize {
+        self.column_names.len()
+    }
+
+    /// The schedule of the main function.
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    /// The schedule of the data-only reductions, if there are any.
+    pub fn prep_schedule(&self) -> Option<&Schedule> {
+        self.prep_schedule.as_ref()
+    }
+
+    /// The optimised CLIF of every function (compiled with `inspect`).
+    pub fn clif(&self) -> Option<String> {
+        self.listing(|l| &l.clif)
+    }
+
+    /// The machine code as assembly (compiled with `inspect`).
+    pub fn asm(&self) -> Option<String> {
+        self.listing(|l| &l.asm)
+    }
+
+    fn listing(&self, part: impl Fn(&Listing) -> &String) -> Option<String> {
+        if self.listings.is_empty() {
+            return None;
+        }
+        let mut text = String::new();
+        for l in &self.listings {
+            text.push_str(&format!("; function {}\n", l.name));
+            text.push_str(part(l));
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+        }
+        Some(text)
+    }
+
+    /// Checks the lengths of a data set; returns the row count.
+    fn check_columns(&self, columns: &[&[f64]]) -> Result<usize, KernelError> {
+        if columns.len() != self.columns() {
+            return Err(KernelError::Columns {
+                expected: self.columns(),
+                got: columns.len(),
+            });
+        }
+        let n = columns.first().map_or(0, |c| c.len());
+        for (c, name) in columns.iter().zip(&self.column_names) {
+            if c.len() != n {
+                return Err(KernelError::ColumnLength {
+                    name: name.clone(),
+                    expected: n,
+                    got: c.len(),
+                });
+            }
+        }
+        Ok(n)
+    }
+
+    fn check_call(&self, params: &[f64], out: &[f64]) -> Result<(), KernelError> {
+        if params.len() != self.n_params {
+            return Err(KernelError::Params {
+                expected: self.n_params,
+                got: params.len(),
+            });
+        }
+        if out.len() != self.outputs() {
+            return Err(KernelError::Outputs {
+                expected: self.outputs(),
+                got: out.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Computes every output into `out` (`out.len()` must be
+    /// [`Kernel::outputs`]). Data-only reductions are computed on each call;
+    /// use [`Kernel::bind`] to compute them once per data set. Does not
+    /// allocate unless the kernel has more than 16 columns or data-only
+    /// reductions.
+    pub fn call(
+        &self,
+        params: &[f64],
+        columns: &[&[f64]],
+        out: &mut [f64],
+    ) -> Result<(), KernelError> {
+        let n = self.check_columns(columns)?;
+        self.check_call(params, out)?;
+        let n_pre = self.schedule.pre.len();
+        let mut ptr_stack = [std::ptr::null::<f64>(); STACK];
+        let mut ptr_heap = Vec::new();
+        let ptrs: &mut [*const f64] = if columns.len() <= STACK {
+            &mut ptr_stack[..columns.len()]
+        } else {
+            ptr_heap.resize(columns.len(), std::ptr::null());
+            &mut ptr_heap
+        };
+        for (p, c) in ptrs.iter_mut().zip(columns) {
+            *p = c.as_ptr();
+        }
+        let mut pre_stack = [0.0f64; STACK];
+        let mut pre_heap = Vec::new();
+        let pre: &mut [f64] = if n_pre <= STACK {
+            &mut pre_stack[..n_pre]
+        } else {
+            pre_heap.resize(n_pre, 0.0);
+            &mut pre_heap
+        };
+        if let Some(prep) = self.prep {
+            run(prep, &[], ptrs, n, &[], pre);
+        }
+        run(self.main, params, ptrs, n, pre, out);
+        Ok(())
+    }
+
+    /// Binds a data set: checks it and computes its data-only reductions
+    /// once, for many cheap calls.
+    pub fn bind<'k, 'd>(&'k self, columns: &[&'d [f64]]) -> Result<Bound<'k, 'd>, KernelError> {
+        let n = self.check_columns(columns)?;
+        let ptrs: Vec<*const f64> = columns.iter().map(|c| c.as_ptr()).collect();
+        let mut pre = vec![0.0; self.schedule.pre.len()];
+        if let Some(prep) = self.prep {
+            run(prep, &[], &ptrs, n, &[], &mut pre);
+        }
+        Ok(Bound {
+            kernel: self,
+            _columns: std::marker::PhantomData,
+            ptrs,
+            pre,
+            n,
+        })
+    }
+}
+
+/// A kernel bound to one data set (see [`Kernel::bind`]).
+pub struct Bound<'k, 'd> {
+    kernel: &'k Kernel,
+    _columns: std::marker::PhantomData<&'d [f64]>,
+    ptrs: Vec<*const f64>,
+    pre: Vec<f64>,
+    n: usize,
+}
+
+impl Bound<'_, '_> {
+    /// Number of rows of the bound data.
+    pub fn rows(&self) -> usize {
+        self.n
+    }
+
+    /// The precomputed data-only reductions.
+    pub fn precomputed(&self) -> &[f64] {
+        &self.pre
+    }
+
+    /// Computes every output into `out`, without allocating.
+    pub fn call(&self, params: &[f64], out: &mut [f64]) -> Result<(), KernelError> {
+        self.kernel.check_call(params, out)?;
+        run(self.kernel.main, params, &self.ptrs, self.n, &self.pre, out);
+        Ok(())
+    }
+}
+
+/// Calls a kernel function. Every caller has checked that `params`,
+/// `columns` (each pointing to `n` values), `pre` and `out` have the lengths
+/// the function was compiled for.
+fn run(
+    f: KernelFn,
+    params: &[f64],
+    columns: &[*const f64],
+    n: usize,
+    pre: &[f64],
+    out: &mut [f64],
+) {
+    // SAFETY: `f` was compiled from a schedule that reads `params[i]` only
+    // for i < its param count, `columns[c][r]` only for c < its column
+    // count and r < n, `pre[i]` for i < its precomputed count, and writes
+    // `out[i]` for i < its output count. The callers checked these counts
+    // against the slices (`check_call`, `check_columns`; the prep function
+    // reads no params or pre values and writes exactly `pre.len()` values),
+    // and every column pointer comes from a live slice of exactly n values
+    // borrowed for the duration of the call. The code stays allocated while
+    // the owning `Kernel` is alive, which the borrow of `f`'s owner ensures.
+    // Host functions called by the code are `extern "C"` and never panic.
+    unsafe {
+        f(
+            params.as_ptr(),
+            columns.as_ptr(),
+            n,
+            pre.as_ptr(),
+            out.as_mut_ptr(),
+        )
+    }
+}
+
+/// The layout of a model: its params and data columns in declaration order.
+pub fn model_layout(model: &Model) -> Layout {
+    Layout {
+        params: model.params.iter().map(|p| p.sym).collect(),
+        columns: model.data.iter().map(|d| d.sym).collect(),
+    }
+}
+
+/// The loss of a model followed by its gradient with respect to every
+/// param (in declaration order), by reverse mode, not simplified (the JIT's
+/// tests compile raw graphs; [`crate::pipeline`] is what `ddx` runs).
+pub fn model_outputs(model: &mut Model) -> Vec<NodeId> {
+    let params: Vec<SymId> = model.params.iter().map(|p| p.sym).collect();
+    let grad = diff::gradient(&mut model.graph, model.loss.node, &params);
+    std::iter::once(model.loss.node).chain(grad).collect()
+}
+
+/// The Hessian of a model's loss: `H[i][j] = d(grad[i])/d(param j)`,
+/// row-major, from the gradient nodes.
+pub fn hessian(g: &mut Graph, gradient: &[NodeId], params: &[SymId]) -> Vec<NodeId> {
+    gradient
+        .iter()
+        .flat_map(|&d| diff::gradient(g, d, params))
+        .collect()
+}
+
+/// Compiles a model's loss and gradient: `out[0]` is the loss, `out[1 + i]`
+/// the derivative with respect to param `i`.
+pub fn compile_model(model: &mut Model) -> Result<Kernel, CodegenError> {
+    let outputs = model_outputs(model);
+    compile(&model.graph, &outputs, &model_layout(model))
+}
+
+/// The initial param values of a model, in declaration order.
+pub fn initial_params(model: &Model) -> Vec<f64> {
+    model.params.iter().map(|p| p.init).collect()
+}
+
+/// The data columns of a model, in declaration order.
+pub fn model_columns(model: &Model) -> Vec<&[f64]> {
+    model.data.iter().map(|d| d.values.as_slice()).collect()
+}

@@ -1,0 +1,210 @@
+//! `ddx check`: the compiled gradient next to central finite differences
+//! of the compiled loss, at the initial params.
+//!
+//! For each param `p` the step is `h = cbrt(eps) * max(1, |p|)` (about
+//! 6e-6: it balances the truncation error of central differences, O(h^2),
+//! against rounding, O(eps/h)), and the finite difference is
+//! `(L(p + h) - L(p - h)) / ((p + h) - (p - h))`. The error is
+//! `|g - fd| / max(|g|, |fd|, 1e-3 * max(1, |loss|))`: relative, except for
+//! gradients that are tiny compared with the loss, where rounding noise of
+//! the loss would dominate. The check passes when every error is at most
+//! [`TOLERANCE`] and the JIT agrees with the interpreter bit for bit.
+
+use std::fmt;
+
+use thiserror::Error;
+
+use crate::codegen::{self, CodegenError, KernelError, Layout};
+use crate::eval::{self, EvalError};
+use crate::graph::{Graph, NodeId};
+use crate::program::Model;
+
+/// Largest error accepted between the gradient and finite differences.
+pub const TOLERANCE: f64 = 1e-6;
+
+/// Why a check could not run.
+#[derive(Debug, Error)]
+pub enum CheckError {
+    #[error(transparent)]
+    Codegen(#[from] CodegenError),
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+    #[error(transparent)]
+    Eval(#[from] EvalError),
+}
+
+/// The check of one param.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamCheck {
+    pub name: String,
+    pub value: f64,
+    /// The compiled symbolic derivative.
+    pub gradient: f64,
+    /// The central finite difference of the compiled loss.
+    pub finite_difference: f64,
+    /// The step used.
+    pub step: f64,
+    /// The error as defined in the module docs.
+    pub error: f64,
+    /// `error <= TOLERANCE` (false when either value is not finite).
+    pub ok: bool,
+}
+
+/// The result of `ddx check`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckReport {
+    pub loss_name: String,
+    /// The compiled loss at the params.
+    pub loss: f64,
+    pub rows: usize,
+    pub params: Vec<ParamCheck>,
+    pub tolerance: f64,
+    /// True when the interpreter gives the same bits for the loss and every
+    /// gradient component (NaN equal to NaN).
+    pub interpreter_agrees: bool,
+}
+
+impl CheckReport {
+    /// True when every gradient agrees and the JIT equals the interpreter.
+    pub fn passed(&self) -> bool {
+        self.interpreter_agrees && self.params.iter().all(|p| p.ok)
+    }
+}
+
+/// Checks a model at its initial params.
+pub fn check_model(model: &mut Model) -> Result<CheckReport, CheckError> {
+    let outputs = crate::pipeline::derive(model, false).outputs();
+    let layout = codegen::model_layout(model);
+    let params = codegen::initial_params(model);
+    let names: Vec<String> = model.params.iter().map(|p| p.name.clone()).collect();
+    let columns = codegen::model_columns(model);
+    check(
+        &model.graph,
+        &model.loss.name,
+        &outputs,
+        &layout,
+        &names,
+        &params,
+        &columns,
+    )
+}
+
+/// Checks `outputs = [loss, d loss/d param 0, ...]` (one derivative per
+/// param of `layout`) at `params`.
+pub fn check(
+    g: &Graph,
+    loss_name: &str,
+    outputs: &[NodeId],
+    layout: &Layout,
+    names: &[String],
+    params: &[f64],
+    columns: &[&[f64]],
+) -> Result<CheckReport, CheckError> {
+    let kernel = codegen::compile(g, outputs, layout)?;
+    let bound = kernel.bind(columns)?;
+    let mut out = vec![0.0; outputs.len()];
+    bound.call(params, &mut out)?;
+    let reference = eval::eval(g, outputs, layout, params, columns)?;
+    let interpreter_agrees = out
+        .iter()
+        .zip(&reference)
+        .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()));
+    let loss = out[0];
+    let mut p = params.to_vec();
+    let mut probe = vec![0.0; outputs.len()];
+    let mut checks = Vec::with_capacity(params.len());
+    for (i, name) in names.iter().enumerate().take(params.len()) {
+        let value = params[i];
+        let h = f64::EPSILON.cbrt() * value.abs().max(1.0);
+        let (up, down) = (value + h, value - h);
+        p[i] = up;
+        bound.call(&p, &mut probe)?;
+        let l_up = probe[0];
+        p[i] = down;
+        bound.call(&p, &mut probe)?;
+        let l_down = probe[0];
+        p[i] = value;
+        let fd = (l_up - l_down) / (up - down);
+        let gradient = out.get(i + 1).copied().unwrap_or(f64::NAN);
+        let floor = 1e-3 * loss.abs().max(1.0);
+        let error = (gradient - fd).abs() / gradient.abs().max(fd.abs()).max(floor);
+        checks.push(ParamCheck {
+            name: name.clone(),
+            value,
+            gradient,
+            finite_difference: fd,
+            step: h,
+            error,
+            ok: error <= TOLERANCE,
+        });
+    }
+    Ok(CheckReport {
+        loss_name: loss_name.to_string(),
+        loss,
+        rows: bound.rows(),
+        params: checks,
+        tolerance: TOLERANCE,
+        interpreter_agrees,
+    })
+}
+
+impl fmt::Display for CheckReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "loss {} = {} at the initial params ({} rows)",
+            self.loss_name, self.loss, self.rows
+        )?;
+        let width = self
+            .params
+            .iter()
+            .map(|p| p.name.len())
+            .max()
+            .unwrap_or(0)
+            .max(5);
+        writeln!(
+            f,
+            "{:<width$}  {:>20}  {:>20}  {:>20}  {:>9}",
+            "param", "value", "gradient", "finite difference", "error"
+        )?;
+        for p in &self.params {
+            writeln!(
+                f,
+                "{:<width$}  {:>20.12e}  {:>20.12e}  {:>20.12e}  {:>9.1e}  {}",
+                p.name,
+                p.value,
+                p.gradient,
+                p.finite_difference,
+                p.error,
+                if p.ok { "ok" } else { "DISAGREES" }
+            )?;
+        }
+        writeln!(
+            f,
+            "tolerance: error <= {:e} (central differences, step cbrt(eps)*max(1,|p|); \
+             error = |g - fd| / max(|g|, |fd|, 1e-3*max(1,|loss|)))",
+            self.tolerance
+        )?;
+        writeln!(
+            f,
+            "interpreter: {}",
+            if self.interpreter_agrees {
+                "the compiled kernel gives the same bits"
+            } else {
+                "DIFFERS from the compiled kernel"
+            }
+        )?;
+        let bad = self.params.iter().filter(|p| !p.ok).count();
+        if self.passed() {
+            write!(f, "ok: all {} gradient components agree", self.params.len())
+        } else if bad > 0 {
+            write!(
+                f,
+                "FAILED: {bad} of {} gradient components disagree",
+                self.params.len()
+            )
+        } else {
+            write!(f, "FAILED: the kernel and the interpreter disagree")
+        }
+    }
+}

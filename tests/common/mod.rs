@@ -1,0 +1,116 @@
+//! Helpers shared by the JIT tests: graphs built directly with the Graph API.
+#![allow(dead_code)]
+
+use ddx::graph::{Graph, NodeId, Reduction, SymId, SymbolKind};
+use ddx::program::{Binding, DataColumn, Model, Param};
+use ddx::schedule::Layout;
+
+/// The seed notebook's data, read from tests/data/trial.csv.
+pub fn seed_data() -> (Vec<f64>, Vec<f64>) {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/trial.csv"))
+            .expect("tests/data/trial.csv");
+    let mut xs = Vec::new();
+    let mut ys = Vec::new();
+    for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+        let mut cells = line.split(',');
+        xs.push(cells.next().unwrap().trim().parse().unwrap());
+        ys.push(cells.next().unwrap().trim().parse().unwrap());
+    }
+    (xs, ys)
+}
+
+/// The seed model: data x, y; params m = 0.9, b = 0.1; loss mean((m*x+b-y)^2).
+pub fn seed_model() -> Model {
+    let (xs, ys) = seed_data();
+    let mut g = Graph::new();
+    let x = g.declare("x", SymbolKind::Data);
+    let y = g.declare("y", SymbolKind::Data);
+    let m = g.declare("m", SymbolKind::Param);
+    let b = g.declare("b", SymbolKind::Param);
+    let (xn, yn, mn, bn) = (g.sym(x), g.sym(y), g.sym(m), g.sym(b));
+    let mx = g.mul(mn, xn);
+    let yhat = g.add(mx, bn);
+    let r = g.sub(yhat, yn);
+    let sq = g.powf(r, 2.0);
+    let loss = g.reduce(Reduction::Mean, sq);
+    let rows = xs.len();
+    Model {
+        graph: g,
+        data: vec![
+            DataColumn {
+                name: "x".into(),
+                sym: x,
+                values: xs,
+                span: 0..0,
+            },
+            DataColumn {
+                name: "y".into(),
+                sym: y,
+                values: ys,
+                span: 0..0,
+            },
+        ],
+        params: vec![
+            Param {
+                name: "m".into(),
+                sym: m,
+                init: 0.9,
+                span: 0..0,
+            },
+            Param {
+                name: "b".into(),
+                sym: b,
+                init: 0.1,
+                span: 0..0,
+            },
+        ],
+        lets: vec![Binding {
+            name: "yhat".into(),
+            node: yhat,
+            span: 0..0,
+        }],
+        loss: Binding {
+            name: "C".into(),
+            node: loss,
+            span: 0..0,
+        },
+        train: None,
+        rows,
+    }
+}
+
+/// Same bits, or both NaN.
+pub fn same(a: f64, b: f64) -> bool {
+    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+}
+
+/// Asserts that two output vectors are equal bit for bit (NaN == NaN).
+pub fn assert_same(jit: &[f64], interp: &[f64], what: &str) {
+    assert_eq!(jit.len(), interp.len());
+    for (i, (a, b)) in jit.iter().zip(interp).enumerate() {
+        assert!(
+            same(*a, *b),
+            "{what}: output {i}: jit {a:e} ({:#x}) != interpreter {b:e} ({:#x})",
+            a.to_bits(),
+            b.to_bits()
+        );
+    }
+}
+
+/// A model graph with `params` params and `columns` data columns.
+pub fn symbols(g: &mut Graph, params: usize, columns: usize) -> (Vec<SymId>, Vec<SymId>) {
+    let ps = (0..params)
+        .map(|i| g.declare(&format!("p{i}"), SymbolKind::Param))
+        .collect();
+    let cs = (0..columns)
+        .map(|i| g.declare(&format!("c{i}"), SymbolKind::Data))
+        .collect();
+    (ps, cs)
+}
+
+/// Loss and gradient of `loss` over the layout.
+pub fn with_gradient(g: &mut Graph, loss: NodeId, layout: &Layout) -> Vec<NodeId> {
+    let grad = ddx::diff::gradient(g, loss, &layout.params);
+    std::iter::once(loss).chain(grad).collect()
+}
