@@ -17,15 +17,27 @@ use ddx::program::Unit;
 
 const FAMILIES: [(&str, &str); 4] = [
     ("sin40", include_str!("../tests/data/swell/sin40.txt")),
-    ("product20", include_str!("../tests/data/swell/product20.txt")),
-    ("net341_written_out", include_str!("../tests/data/swell/net341.txt")),
-    ("net341_model", include_str!("../tests/data/swell/net341.ddx")),
+    (
+        "product20",
+        include_str!("../tests/data/swell/product20.txt"),
+    ),
+    (
+        "net341_written_out",
+        include_str!("../tests/data/swell/net341.txt"),
+    ),
+    (
+        "net341_model",
+        include_str!("../tests/data/swell/net341.ddx"),
+    ),
 ];
 
 const MODELS: [(&str, &str); 3] = [
     ("seed", include_str!("../examples/regression.ddx")),
     ("tanh_net", include_str!("../examples/tanh_net.ddx")),
-    ("net341_model", include_str!("../tests/data/swell/net341.ddx")),
+    (
+        "net341_model",
+        include_str!("../tests/data/swell/net341.ddx"),
+    ),
 ];
 
 fn diff(c: &mut Criterion) {
