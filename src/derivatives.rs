@@ -1,7 +1,7 @@
 //! `ddx diff`: the derivatives of a checked unit, simplified, and their
 //! renderings (text, `let` bindings, LaTeX, JSON).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use serde_json::json;
 
@@ -74,7 +74,7 @@ pub fn differentiate(unit: Unit, opts: &DiffOptions) -> Result<Derivatives, Usag
         )));
     }
     let (mut graph, name, root, vars, let_names, data) = match unit {
-        Unit::Expr(f) => (f.graph, f.name, f.root, f.vars, HashMap::new(), Vec::new()),
+        Unit::Expr(f) => (f.graph, f.name, f.root, f.vars, HashMap::default(), Vec::new()),
         Unit::Model(m) => {
             let vars: Vec<SymId> = m.params.iter().map(|p| p.sym).collect();
             let lets = m.lets.iter().map(|l| (l.node, l.name.clone())).collect();
@@ -159,7 +159,7 @@ pub fn differentiate(unit: Unit, opts: &DiffOptions) -> Result<Derivatives, Usag
 impl Derivatives {
     /// Replaces variables by values and simplifies (folding constants).
     fn substitute(&mut self, at: &[(String, f64)]) -> Result<(), UsageError> {
-        let mut map = HashMap::new();
+        let mut map = HashMap::default();
         for (name, value) in at {
             let Some(s) = self.graph.symbol_id(name) else {
                 let names: Vec<&str> = self

@@ -5,7 +5,7 @@
 //! explicit stack and writes into one buffer, so any graph the program can
 //! build can be printed in time linear in the output.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::graph::{BinOp, Graph, Node, NodeId, UnOp};
 
@@ -117,7 +117,7 @@ impl<'g> Printer<'g> {
         Printer {
             g,
             style,
-            names: HashMap::new(),
+            names: HashMap::default(),
         }
     }
 
@@ -418,7 +418,7 @@ pub fn with_lets(
 /// (`%3 = mul %1, %2`), then `label = %n` for each root.
 pub fn dump(g: &Graph, roots: &[(String, NodeId)]) -> String {
     let ids: Vec<NodeId> = roots.iter().map(|r| r.1).collect();
-    let mut number: HashMap<NodeId, usize> = HashMap::new();
+    let mut number: HashMap<NodeId, usize> = HashMap::default();
     let mut out = String::new();
     for id in g.topo_order(&ids) {
         let n = number.len();

@@ -28,7 +28,7 @@
 //! Constant factors and factors that do not change from row to row are moved
 //! out of `sum` and `mean`.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::graph::{BinOp, Graph, Node, NodeId, Reduction, UnOp};
 
@@ -120,10 +120,10 @@ impl<'g> Simplifier<'g> {
         let one = g.constant(1.0);
         Simplifier {
             g,
-            memo: HashMap::new(),
+            memo: HashMap::default(),
             uses,
             absorbed,
-            shared: HashSet::new(),
+            shared: HashSet::default(),
             one,
             depth: 0,
         }
@@ -389,7 +389,7 @@ impl<'g> Simplifier<'g> {
     /// Flattens, distributes numeric coefficients into small sums, and
     /// collects like terms, in first-seen order.
     fn collect_terms(&mut self, terms: Vec<Term>) -> Vec<Term> {
-        let mut index: HashMap<NodeId, usize> = HashMap::new();
+        let mut index: HashMap<NodeId, usize> = HashMap::default();
         let mut out: Vec<Term> = Vec::new();
         let mut work: Vec<Term> = terms.into_iter().rev().collect();
         while let Some((c, n)) = work.pop() {
@@ -815,7 +815,7 @@ impl<'g> Simplifier<'g> {
 
     fn mk_prod(&mut self, coef: f64, factors: Vec<Factor>) -> NodeId {
         let mut coef = coef;
-        let mut index: HashMap<NodeId, usize> = HashMap::new();
+        let mut index: HashMap<NodeId, usize> = HashMap::default();
         let mut out: Vec<Factor> = Vec::new();
         let mut work: Vec<Factor> = factors.into_iter().rev().collect();
         while let Some((base, e)) = work.pop() {
