@@ -96,7 +96,8 @@ struct TrainArgs {
     /// Draw the data, the fitted curve and the loss curve (.svg or .png)
     #[arg(long)]
     plot: Option<PathBuf>,
-    /// Threads for the kernel (default: all cores)
+    /// Threads for the kernel, 1 to 1024: accepted and checked, but the
+    /// kernel is single-threaded for now, so it changes nothing yet
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
     threads: Option<u64>,
     /// Print only the final result
