@@ -24,6 +24,7 @@ commands=(
   "$bin train examples/tanh_net.ddx"
   "$bin train examples/regression.ddx --quiet --plot $out/fit.png"
   "$bin train examples/regression.ddx --quiet --plot $out/fit.svg"
+  "$bin --version"
 )
 
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p')"

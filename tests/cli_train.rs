@@ -226,6 +226,21 @@ fn every_one_prints_the_notebook_lines_then_the_final_params() {
 }
 
 #[test]
+fn the_readme_shows_what_ddx_train_prints() {
+    let readme = read(manifest().join("README.md"));
+    let command = "$ ddx train examples/regression.ddx --every 250\n";
+    let start = readme.find(command).expect("the README's train example") + command.len();
+    let shown = &readme[start..start + readme[start..].find("$ ").unwrap()];
+    let out = ok(ddx(&[
+        "train",
+        &example("regression.ddx"),
+        "--every",
+        "250",
+    ]));
+    assert_eq!(shown, out);
+}
+
+#[test]
 fn default_output_prints_every_hundredth_and_the_last_epoch() {
     // The command of the README and of the performance measurement.
     let out = ok(ddx(&["train", &example("regression.ddx")]));
