@@ -77,6 +77,19 @@ type Term = (f64, NodeId);
 /// A factor of a product: `base ^ exponent`.
 type Factor = (NodeId, Exp);
 
+/// What the rewrites of a small sum could act on (cheap prechecks).
+#[derive(Clone, Copy, Default, Debug)]
+struct Features {
+    /// A squared sin, cos, sinh or cosh (Pythagorean identities).
+    trig_square: bool,
+    /// A sum raised to a small positive integer power (expansion).
+    sum_power: bool,
+    /// A factor common to every term, or one coefficient (factoring).
+    common_factor: bool,
+    /// A negative power (common denominator).
+    denominator: bool,
+}
+
 /// An exponent: a number, or an expression.
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Exp {
@@ -425,8 +438,14 @@ impl<'g> Simplifier<'g> {
 
     fn mk_sum(&mut self, terms: Vec<Term>) -> NodeId {
         let mut terms = self.collect_terms(terms);
-        if terms.len() <= 16 {
+        let mut features = if terms.len() <= 16 {
+            self.features(&terms)
+        } else {
+            Features::default()
+        };
+        if features.trig_square {
             self.pythagoras(&mut terms);
+            features = self.features(&terms);
         }
         let plain = self.build_sum(&terms);
         if terms.len() < 2 || self.depth >= MAX_DEPTH || self.g.meta(plain).size > SMALL_TREE {
@@ -444,21 +463,69 @@ impl<'g> Simplifier<'g> {
                 }
             }
         };
-        let expanded = self.expand_terms(&terms);
-        let expanded_sum = expanded.as_ref().map(|t| {
-            let mut t = self.collect_terms(t.clone());
-            if t.len() <= 16 {
-                self.pythagoras(&mut t);
-            }
-            self.build_sum(&t)
-        });
-        consider(self, expanded_sum);
-        let factored = self.factor_out(&terms);
-        consider(self, factored);
-        let together = self.together(&terms);
-        consider(self, together);
+        if features.sum_power {
+            let expanded = self.expand_terms(&terms);
+            let expanded_sum = expanded.as_ref().map(|t| {
+                let mut t = self.collect_terms(t.clone());
+                if t.len() <= 16 && self.features(&t).trig_square {
+                    self.pythagoras(&mut t);
+                }
+                self.build_sum(&t)
+            });
+            consider(self, expanded_sum);
+        }
+        if features.common_factor {
+            let factored = self.factor_out(&terms);
+            consider(self, factored);
+        }
+        if features.denominator {
+            let together = self.together(&terms);
+            consider(self, together);
+        }
         self.depth -= 1;
         best
+    }
+
+    /// What the rewrites of a small sum could act on.
+    fn features(&mut self, terms: &[Term]) -> Features {
+        let mut f = Features::default();
+        let mut common: Option<Vec<NodeId>> = None;
+        let c0 = terms.first().map_or(1.0, |t| t.0.abs());
+        let mut same_coef = c0 != 1.0;
+        for &(c, t) in terms {
+            same_coef &= c.abs() == c0;
+            let bases: Vec<Factor> = if t == self.one {
+                Vec::new()
+            } else {
+                self.factors_of(t).1
+            };
+            for &(b, e) in &bases {
+                match e {
+                    Exp::Num(n) if n < 0.0 => f.denominator = true,
+                    Exp::Num(n) if n == 2.0 => {
+                        if matches!(
+                            self.g.node(b),
+                            Node::Unary(UnOp::Sin | UnOp::Cos | UnOp::Sinh | UnOp::Cosh, _)
+                        ) {
+                            f.trig_square = true;
+                        }
+                    }
+                    _ => {}
+                }
+                if matches!(e, Exp::Num(n) if is_integer(n) && (1.0..=4.0).contains(&n)) && self.is_sum(b) {
+                    f.sum_power = true;
+                }
+            }
+            common = Some(match common {
+                None => bases.iter().map(|f| f.0).collect(),
+                Some(prev) => prev
+                    .into_iter()
+                    .filter(|b| bases.iter().any(|f| f.0 == *b))
+                    .collect(),
+            });
+        }
+        f.common_factor = same_coef || common.is_some_and(|c| !c.is_empty());
+        f
     }
 
     /// Builds a collected sum in canonical order: terms by the graph's order,
