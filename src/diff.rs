@@ -11,8 +11,10 @@
 //! leaf with a known gradient in the sweep of the expression around it.
 //!
 //! Non-smooth functions follow one subgradient rule: at a tie or a kink the
-//! derivative is 0 (`step(0) = 0`, `sign(0) = 0`), so `relu(x)`,
-//! `max(x, 0)` and `max(0, x)` all have derivative 0 at 0, and `abs(x)` has 0.
+//! derivative is the average of the two sides (`step(0) = 1/2`,
+//! `sign(0) = 0`), so `relu(x)`, `max(x, 0)` and `max(0, x)` all have
+//! derivative 1/2 at 0, `abs(x)` (= `max(x, -x)`) has 0, and a tie between two
+//! equal expressions (`min(y, max(x, y))`) gets their common derivative.
 
 use std::collections::HashMap;
 
@@ -126,6 +128,16 @@ fn sweep(
     result.into_iter().map(|parts| sum_of(g, &parts)).collect()
 }
 
+/// `c - 1`, exact for fractions: when `c` is the double nearest `p/q`
+/// (small `q`), the result is the double nearest `(p-q)/q`, so `x^(1/3)`
+/// differentiates to `x^(-2/3)` rather than to a neighbour of it.
+fn exponent_minus_one(c: f64) -> f64 {
+    match crate::print::as_fraction(c) {
+        Some((p, q)) => (p - q) as f64 / q as f64,
+        None => c - 1.0,
+    }
+}
+
 fn sum_of(g: &mut Graph, parts: &[NodeId]) -> NodeId {
     match parts {
         [] => g.constant(0.0),
@@ -141,7 +153,7 @@ fn sum_of(g: &mut Graph, parts: &[NodeId]) -> NodeId {
 }
 
 /// `f'(x)` for a unary operator, where `node` is `f(x)` itself (reused by
-/// the rules that are best written in terms of the value: exp, tan, tanh,
+/// the rules that are best written in terms of the value: exp, tanh,
 /// sqrt, sigmoid).
 fn unary_derivative(g: &mut Graph, op: UnOp, x: NodeId, node: NodeId) -> NodeId {
     match op {
@@ -152,10 +164,11 @@ fn unary_derivative(g: &mut Graph, op: UnOp, x: NodeId, node: NodeId) -> NodeId 
             g.neg(s)
         }
         UnOp::Tan => {
-            // 1 + tan(x)^2
-            let sq = g.powf(node, 2.0);
+            // 1/cos(x)^2
+            let c = g.call(UnOp::Cos, x);
+            let sq = g.powf(c, 2.0);
             let one = g.constant(1.0);
-            g.add(one, sq)
+            g.div(one, sq)
         }
         UnOp::Asin | UnOp::Acos => {
             // ±1/sqrt(1 - x^2)
@@ -252,7 +265,7 @@ fn binary_adjoints(
             if want_x {
                 let local = if let Some(c) = g.as_const(y) {
                     // c * x^(c-1)
-                    let p = g.powf(x, c - 1.0);
+                    let p = g.powf(x, exponent_minus_one(c));
                     g.scale(c, p)
                 } else {
                     // y * x^(y-1)
@@ -271,7 +284,8 @@ fn binary_adjoints(
             }
         }
         BinOp::Max | BinOp::Min => {
-            // max: step(x - y) dx + step(y - x) dy; min: the other way round.
+            // max: step(x - y) dx + step(y - x) dy (each 1/2 at a tie);
+            // min: the other way round.
             let (first, second) = if op == BinOp::Max { (x, y) } else { (y, x) };
             if want_x {
                 let d = g.sub(first, second);

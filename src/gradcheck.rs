@@ -73,7 +73,7 @@ impl CheckReport {
 
 /// Checks a model at its initial params.
 pub fn check_model(model: &mut Model) -> Result<CheckReport, CheckError> {
-    let outputs = codegen::model_outputs(model);
+    let outputs = crate::pipeline::derive(model, false).outputs();
     let layout = codegen::model_layout(model);
     let params = codegen::initial_params(model);
     let names: Vec<String> = model.params.iter().map(|p| p.name.clone()).collect();

@@ -4,11 +4,19 @@
 //! one [`graph::Graph`]) -> [`diff`] -> [`simplify`] -> [`schedule`] ->
 //! [`print`] / [`eval`] / [`codegen`] -> [`train`].
 
+pub mod check;
 pub mod codegen;
+pub mod derivatives;
 pub mod diagnostic;
 pub mod diff;
 pub mod eval;
+pub mod fault;
 pub mod gradcheck;
 pub mod graph;
+pub mod pipeline;
+pub mod print;
 pub mod program;
 pub mod schedule;
+pub mod simplify;
+pub mod syntax;
+pub mod train;

@@ -1,1 +1,382 @@
-fn main() {}
+//! The `ddx` command line: parses arguments, calls the library, renders
+//! errors. Exit status: 0 on success, 1 when training diverges or a check
+//! fails, 2 on bad input or usage.
+
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use ddx::codegen::{compile_with, model_layout, Options as CodegenOptions};
+use ddx::derivatives::{differentiate, parse_at, DiffOptions};
+use ddx::diagnostic::{Diagnostic, Source};
+use ddx::graph::NodeId;
+use ddx::pipeline::{compile_model, derive, mean_of, KernelObjective};
+use ddx::program::{Model, Optimizer, Unit};
+use ddx::schedule::Layout;
+use ddx::train::{fit_columns, train, Fit, Setup, TrainOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "ddx",
+    version,
+    about = "Symbolic derivatives, compiled: differentiate, inspect, train"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Latex,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the derivatives of an expression, or the gradient of a model's loss
+    Diff {
+        /// An expression like 'y = x^2', a file, or - for standard input
+        input: String,
+        /// Differentiate by these variables only (repeat or separate with commas)
+        #[arg(long, value_delimiter = ',')]
+        wrt: Vec<String>,
+        /// Order of the derivative
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+        order: u32,
+        /// Evaluate at these values, like x=5,y=2
+        #[arg(long)]
+        at: Option<String>,
+        /// Print shared subexpressions as `let` lines first
+        #[arg(long)]
+        cse: bool,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Train a model file with its `train` line, printing progress
+    Train(TrainArgs),
+    /// Compare the gradient at the initial params with central finite differences
+    Check {
+        /// A model file, or - for standard input
+        file: String,
+    },
+    /// Print one stage of the compiler for a model or expression
+    Emit {
+        /// A model file, an expression, or - for standard input
+        input: String,
+        /// The stage to print
+        #[arg(long, value_enum)]
+        stage: Stage,
+    },
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// A model file, or - for standard input
+    file: String,
+    /// Print the epoch line every N epochs (and at the last)
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    every: Option<u64>,
+    /// Override the number of epochs
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Override the learning rate
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Write every epoch to this CSV file (full precision)
+    #[arg(long)]
+    log: Option<PathBuf>,
+    /// Print the result as one JSON object
+    #[arg(long)]
+    json: bool,
+    /// Draw the data, the fitted curve and the loss curve (.svg or .png)
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Threads for the kernel (default: all cores)
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    threads: Option<u64>,
+    /// Print only the final result
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Stage {
+    Ast,
+    Graph,
+    Grad,
+    Schedule,
+    Clif,
+    Asm,
+}
+
+/// Why a command failed.
+enum Failure {
+    /// Bad input, located in a source: exit 2.
+    Source(Box<Diagnostic>, Source),
+    /// Bad usage or an unreadable file: exit 2.
+    Usage(String),
+    /// Training diverged or a check disagreed: the message, exit 1.
+    Failed(String),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Diff {
+            input,
+            wrt,
+            order,
+            at,
+            cse,
+            format,
+        } => run_diff(&input, wrt, order, at, cse, format),
+        Command::Train(args) => run_train(args),
+        Command::Check { file } => run_check(&file),
+        Command::Emit { input, stage } => run_emit(&input, stage),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            let color = std::io::stderr().is_terminal();
+            match f {
+                Failure::Source(d, src) => {
+                    let text = d.render(&src);
+                    eprint!("{}", if color { highlight(&text) } else { text });
+                }
+                Failure::Usage(msg) => eprintln!("error: {msg}"),
+                Failure::Failed(msg) => {
+                    eprintln!("error: {msg}");
+                    return ExitCode::from(1);
+                }
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Colours the `error:` word of a rendered diagnostic.
+fn highlight(text: &str) -> String {
+    text.replacen("error:", "\x1b[1;31merror:\x1b[0m", 1)
+}
+
+/// Reads a file argument (`-` is standard input).
+fn read_file(arg: &str) -> Result<(Source, Option<PathBuf>), Failure> {
+    let (name, bytes, dir) = if arg == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .map_err(|e| Failure::Usage(format!("cannot read standard input: {e}")))?;
+        ("<stdin>".to_string(), buf, None)
+    } else {
+        let path = Path::new(arg);
+        let bytes = std::fs::read(path)
+            .map_err(|e| Failure::Usage(format!("cannot read {arg}: {}", io_reason(&e))))?;
+        let dir = path.parent().map(Path::to_path_buf);
+        (arg.to_string(), bytes, dir)
+    };
+    match ddx::syntax::decode(&name, bytes) {
+        Ok(src) => Ok((src, dir)),
+        Err((d, src)) => Err(Failure::Source(Box::new(d), src)),
+    }
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// An expression, a file or `-`: a file when the argument names one.
+fn read_expr_or_file(arg: &str) -> Result<(Source, Option<PathBuf>), Failure> {
+    if arg == "-" || Path::new(arg).is_file() {
+        read_file(arg)
+    } else {
+        Ok((Source::new("<expr>", arg), None))
+    }
+}
+
+fn check(src: &Source, dir: Option<&Path>) -> Result<Unit, Failure> {
+    ddx::check::check(src, dir).map_err(|d| Failure::Source(Box::new(d), src.clone()))
+}
+
+fn run_diff(
+    input: &str,
+    wrt: Vec<String>,
+    order: u32,
+    at: Option<String>,
+    cse: bool,
+    format: Format,
+) -> Result<(), Failure> {
+    let (src, dir) = read_expr_or_file(input)?;
+    let unit = check(&src, dir.as_deref())?;
+    let at = match at {
+        Some(a) => parse_at(&a).map_err(|e| Failure::Usage(e.0))?,
+        None => Vec::new(),
+    };
+    let opts = DiffOptions { wrt, order, at };
+    let d = differentiate(unit, &opts).map_err(|e| Failure::Usage(e.0))?;
+    match format {
+        Format::Text => print!("{}", d.to_text(cse)),
+        Format::Latex => print!("{}", d.to_latex(cse)),
+        Format::Json => println!("{}", d.to_json(cse)),
+    }
+    Ok(())
+}
+
+/// A checked model file, or an error if the input is an expression.
+fn read_model(arg: &str, command: &str) -> Result<(Model, Source), Failure> {
+    let (src, dir) = read_file(arg)?;
+    match check(&src, dir.as_deref())? {
+        Unit::Model(m) => Ok((m, src)),
+        Unit::Expr(_) => Err(Failure::Usage(format!(
+            "ddx {command} needs a model file (with data, param, loss and train lines); {arg} is an expression (try ddx diff)"
+        ))),
+    }
+}
+
+fn run_train(args: TrainArgs) -> Result<(), Failure> {
+    let (mut model, src) = read_model(&args.file, "train")?;
+    let Some(setup) = Setup::from_model(&model) else {
+        let end = src.text.len();
+        let d = Diagnostic::new("the model has no `train` line", end..end)
+            .with_note("add one, like: train sgd(lr = 0.01, epochs = 1000)");
+        return Err(Failure::Source(Box::new(d), src));
+    };
+    let newton = matches!(setup.spec.optimizer, Optimizer::Newton);
+    let compiled = compile_model(&mut model, newton).map_err(|e| Failure::Usage(e.to_string()))?;
+    // the prediction for the plot: mean over a one-row data set
+    let fit_cols = args.plot.as_ref().and_then(|_| fit_columns(&model));
+    let prediction = fit_cols.map(|f| mean_of(&mut model, f.prediction));
+    let model = model;
+    let mut objective = KernelObjective::new(&compiled, &model).map_err(|e| Failure::Usage(e.to_string()))?;
+    let options = TrainOptions {
+        every: args.every.map(|e| e as usize),
+        epochs: args.epochs,
+        lr: args.lr,
+        quiet: args.quiet,
+        log: args.log,
+        json: args.json,
+        plot: args.plot,
+        progress: true,
+        compile_seconds: compiled.seconds,
+    };
+    let fit = match (fit_cols, prediction) {
+        (Some(f), Some(pred)) => {
+            let layout = Layout {
+                params: model.params.iter().map(|p| p.sym).collect(),
+                columns: vec![model.data[f.input].sym],
+            };
+            let g = &model.graph;
+            Some(Fit {
+                x_label: model.data[f.input].name.clone(),
+                y_label: model.data[f.target].name.clone(),
+                x: &model.data[f.input].values,
+                y: &model.data[f.target].values,
+                predict: Box::new(move |params: &[f64], x: f64| {
+                    ddx::eval::eval(g, &[pred], &layout, params, &[&[x]])
+                        .map(|v| v[0])
+                        .unwrap_or(f64::NAN)
+                }),
+            })
+        }
+        _ => None,
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let result = train(&mut objective, &setup, &options, fit, &mut out);
+    use std::io::Write;
+    let _ = out.flush();
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.exit_code() == 1 => Err(Failure::Failed(e.to_string())),
+        Err(e) => Err(Failure::Usage(e.to_string())),
+    }
+}
+
+fn run_check(file: &str) -> Result<(), Failure> {
+    let (mut model, _) = read_model(file, "check")?;
+    let report = ddx::gradcheck::check_model(&mut model).map_err(|e| Failure::Usage(e.to_string()))?;
+    print!("{report}");
+    if report.passed() {
+        Ok(())
+    } else {
+        Err(Failure::Failed("the gradient disagrees with finite differences".into()))
+    }
+}
+
+fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
+    let (src, dir) = read_expr_or_file(input)?;
+    if let Stage::Ast = stage {
+        let file = ddx::syntax::parse(&src.text).map_err(|d| Failure::Source(Box::new(d), src.clone()))?;
+        print!("{file}");
+        return Ok(());
+    }
+    let unit = check(&src, dir.as_deref())?;
+    match stage {
+        Stage::Ast => unreachable!("handled above"),
+        Stage::Graph => {
+            let (g, roots) = match &unit {
+                Unit::Expr(f) => (&f.graph, vec![(f.name.clone(), f.root)]),
+                Unit::Model(m) => {
+                    let mut roots: Vec<(String, NodeId)> =
+                        m.lets.iter().map(|l| (l.name.clone(), l.node)).collect();
+                    roots.push((m.loss.name.clone(), m.loss.node));
+                    (&m.graph, roots)
+                }
+            };
+            print!("{}", ddx::print::dump(g, &roots));
+        }
+        Stage::Grad => {
+            let d = differentiate(unit, &DiffOptions::default()).map_err(|e| Failure::Usage(e.0))?;
+            print!("{}", d.to_text(true));
+        }
+        Stage::Schedule | Stage::Clif | Stage::Asm => {
+            let options = CodegenOptions {
+                inspect: true,
+                ..CodegenOptions::default()
+            };
+            let kernel = match unit {
+                Unit::Model(mut m) => {
+                    let newton = matches!(m.train.as_ref().map(|t| t.optimizer), Some(Optimizer::Newton));
+                    let derived = derive(&mut m, newton);
+                    compile_with(&m.graph, &derived.outputs(), &model_layout(&m), &options)
+                }
+                Unit::Expr(f) => {
+                    let name = f.name.clone();
+                    let d = differentiate(Unit::Expr(f), &DiffOptions::default()).map_err(|e| Failure::Usage(e.0))?;
+                    let _ = name;
+                    let mut outputs = vec![d.function];
+                    outputs.extend(d.items.iter().map(|i| i.expr));
+                    let vars: Vec<_> = d
+                        .graph
+                        .symbols()
+                        .iter()
+                        .filter_map(|s| d.graph.symbol_id(&s.name))
+                        .collect();
+                    compile_with(&d.graph, &outputs, &Layout::scalars(&vars), &options)
+                }
+            }
+            .map_err(|e| Failure::Usage(e.to_string()))?;
+            match stage {
+                Stage::Schedule => {
+                    if let Some(prep) = kernel.prep_schedule() {
+                        println!("# data-only reductions, computed once per data set");
+                        print!("{prep}");
+                        println!("# loss and gradient");
+                    }
+                    print!("{}", kernel.schedule());
+                }
+                Stage::Clif => print!("{}", kernel.clif().unwrap_or_default()),
+                _ => print!("{}", kernel.asm().unwrap_or_default()),
+            }
+        }
+    }
+    Ok(())
+}

@@ -302,11 +302,13 @@ impl<'a, 'b> Translator<'a, 'b> {
                 self.choose(FloatCC::GreaterThan, x, zero, one, neg, ty)
             }
             UnOp::Step => {
-                // x > 0 ? 1 : x is NaN ? x : 0
+                // x > 0 ? 1 : x == 0 ? 0.5 : x is NaN ? x : 0
                 let zero = self.constant(0.0, ty);
+                let half = self.constant(0.5, ty);
                 let one = self.constant(1.0, ty);
                 let rest = self.choose(FloatCC::Unordered, x, x, x, zero, ty);
-                self.choose(FloatCC::GreaterThan, x, zero, one, rest, ty)
+                let at_zero = self.choose(FloatCC::Equal, x, zero, half, rest, ty);
+                self.choose(FloatCC::GreaterThan, x, zero, one, at_zero, ty)
             }
             _ => {
                 let (name, _) = host::unary(op);

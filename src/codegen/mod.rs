@@ -468,7 +468,8 @@ pub fn model_layout(model: &Model) -> Layout {
 }
 
 /// The loss of a model followed by its gradient with respect to every
-/// param (in declaration order), by reverse mode.
+/// param (in declaration order), by reverse mode, not simplified (the JIT's
+/// tests compile raw graphs; [`crate::pipeline`] is what `ddx` runs).
 pub fn model_outputs(model: &mut Model) -> Vec<NodeId> {
     let params: Vec<SymId> = model.params.iter().map(|p| p.sym).collect();
     let grad = diff::gradient(&mut model.graph, model.loss.node, &params);

@@ -10,6 +10,8 @@
 //! `x^0 -> 1` (wrong only when `x` is infinite or NaN).
 
 pub mod ops;
+#[cfg(test)]
+pub mod testparse;
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -143,6 +145,8 @@ pub struct Meta {
     pub has_reduce: bool,
     /// Depth of the node (longest path to a leaf), saturating.
     pub depth: u32,
+    /// Operations of the node written out as a tree, saturating.
+    pub size: u32,
 }
 
 /// An arena of hash-consed expression nodes plus the symbol table.
@@ -239,6 +243,15 @@ impl Graph {
         }
     }
 
+    /// Interns a node exactly as given: no folding, no reordering. For
+    /// passes (like simplify) that produce canonical forms themselves.
+    pub fn raw(&mut self, node: Node) -> NodeId {
+        match node {
+            Node::Const(bits) => self.constant(f64::from_bits(bits)),
+            _ => self.intern(node),
+        }
+    }
+
     fn intern(&mut self, node: Node) -> NodeId {
         if let Some(&id) = self.dedup.get(&node) {
             return id;
@@ -263,6 +276,7 @@ impl Graph {
             varies: false,
             has_reduce: false,
             depth: 0,
+            size: 0,
         };
         match *node {
             Node::Const(bits) => {
@@ -306,6 +320,7 @@ impl Graph {
                     varies: ma.varies,
                     has_reduce: ma.has_reduce,
                     depth: ma.depth.saturating_add(1),
+                    size: ma.size.saturating_add(1),
                 }
             }
             Node::Binary(op, a, b) => {
@@ -337,6 +352,7 @@ impl Graph {
                     varies: ma.varies || mb.varies,
                     has_reduce: ma.has_reduce || mb.has_reduce,
                     depth: ma.depth.max(mb.depth).saturating_add(1),
+                    size: ma.size.saturating_add(mb.size).saturating_add(1),
                 }
             }
             Node::Reduce(r, a) => {
@@ -353,6 +369,7 @@ impl Graph {
                     varies: ma.varies,
                     has_reduce: true,
                     depth: ma.depth.saturating_add(1),
+                    size: ma.size.saturating_add(1),
                 }
             }
         }
@@ -482,8 +499,8 @@ impl Graph {
         self.intern(Node::Unary(op, a))
     }
 
-    /// A binary node, with constant folding, the cheap identities and a
-    /// canonical operand order for commutative operators.
+    /// A binary node, with constant folding and the cheap identities.
+    /// Operands keep their order (simplify decides the canonical order).
     pub fn binary(&mut self, op: BinOp, a: NodeId, b: NodeId) -> NodeId {
         let (ca, cb) = (self.as_const(a), self.as_const(b));
         if let (Some(x), Some(y)) = (ca, cb) {
@@ -579,11 +596,6 @@ impl Graph {
                 }
             }
         }
-        let (a, b) = if op.is_commutative() && self.order(a, b) == Ordering::Greater {
-            (b, a)
-        } else {
-            (a, b)
-        };
         self.intern(Node::Binary(op, a, b))
     }
 
@@ -698,7 +710,7 @@ mod tests {
         let x = g.sym(x);
         let one = g.constant(1.0);
         let a = g.add(x, one);
-        let b = g.add(one, x);
+        let b = g.add(x, one);
         assert_eq!(a, b);
         let s1 = g.call(UnOp::Sin, a);
         let s2 = g.call(UnOp::Sin, b);

@@ -202,13 +202,18 @@ pub fn sign(x: f64) -> f64 {
     }
 }
 
-/// Heaviside step: 1 for x > 0, 0 for x <= 0; NaN propagates.
+/// Heaviside step: 1 for x > 0, 1/2 at 0, 0 for x < 0; NaN propagates.
 ///
-/// `step(0) = 0` is the subgradient rule for `relu`, `max` and `min`: the
-/// derivative of `relu(x)` and of `max(x, 0)` at 0 is 0.
+/// `step(0) = 1/2` is the subgradient rule for `relu`, `max` and `min`: at a
+/// tie the derivative is the average of both sides, so `relu(x)`,
+/// `max(x, 0)` and `max(0, x)` all have derivative 1/2 at 0, and
+/// `min(y, max(x, y))` has derivative 1 in `y` on the whole half-plane where
+/// `max(x, y) = y`.
 pub fn step(x: f64) -> f64 {
     if x > 0.0 {
         1.0
+    } else if x == 0.0 {
+        0.5
     } else if x.is_nan() {
         x
     } else {

@@ -1,0 +1,88 @@
+//! Cost of the training driver itself (optimizer, formatting, output) on the
+//! seed model, with a closed-form objective standing in for the kernel.
+//! Run: cargo bench --bench train
+
+use std::hint::black_box;
+use std::io;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use ddx::program::{Optimizer, TrainSpec};
+use ddx::train::{format_3g, train, Objective, Setup, TrainOptions};
+
+const X: [f64; 8] = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
+const Y: [f64; 8] = [1.86, 1.31, 0.62, 0.33, 0.09, -0.67, -1.23, -1.37];
+
+/// MSE of y = m*x + b and its gradient.
+struct Seed;
+
+impl Objective for Seed {
+    fn eval(&mut self, p: &[f64], grad: &mut [f64]) -> f64 {
+        let (mut c, mut gm, mut gb) = (0.0, 0.0, 0.0);
+        for (x, y) in X.iter().zip(Y) {
+            let d = p[0] * x + p[1] - y;
+            c += d * d;
+            gm += 0.25 * d * x;
+            gb += 0.25 * d;
+        }
+        grad[0] = gm;
+        grad[1] = gb;
+        c / 8.0
+    }
+}
+
+fn setup(optimizer: Optimizer) -> Setup {
+    Setup {
+        names: vec!["m".to_string(), "b".to_string()],
+        init: vec![0.9, 0.1],
+        spec: TrainSpec {
+            optimizer,
+            epochs: 1000,
+            span: 0..0,
+        },
+        loss_name: "C".to_string(),
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let sgd = setup(Optimizer::Sgd {
+        lr: 0.01,
+        momentum: 0.0,
+    });
+    let adam = setup(Optimizer::Adam {
+        lr: 0.01,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+    });
+    let run = |s: &Setup, o: &TrainOptions| train(&mut Seed, s, o, None, &mut io::sink()).unwrap();
+    let default = TrainOptions {
+        progress: false,
+        ..TrainOptions::default()
+    };
+    let every1 = TrainOptions {
+        every: Some(1),
+        ..default.clone()
+    };
+    let quiet = TrainOptions {
+        quiet: true,
+        ..default.clone()
+    };
+    c.bench_function("seed sgd 1000 epochs, default output", |b| {
+        b.iter(|| run(black_box(&sgd), &default))
+    });
+    c.bench_function("seed sgd 1000 epochs, --every 1", |b| {
+        b.iter(|| run(black_box(&sgd), &every1))
+    });
+    c.bench_function("seed sgd 1000 epochs, --quiet", |b| {
+        b.iter(|| run(black_box(&sgd), &quiet))
+    });
+    c.bench_function("seed adam 1000 epochs, --quiet", |b| {
+        b.iter(|| run(black_box(&adam), &quiet))
+    });
+    c.bench_function("format_3g", |b| {
+        b.iter(|| format_3g(black_box(0.000684123)))
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

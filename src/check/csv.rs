@@ -1,0 +1,308 @@
+//! Data columns from CSV files, read by header name.
+//!
+//! The file is streamed record by record (one reused buffer), and only the
+//! requested columns are kept, each as a `Vec<f64>`: memory is 8 bytes per
+//! requested cell, whatever the width of the file. Nothing is skipped
+//! silently: a missing header, an empty file, a ragged row, an empty,
+//! non-numeric or non-finite cell are all errors that name the file, the
+//! line and the column. (Blank lines are not rows and are skipped.)
+//!
+//! An error inside the CSV file is a [`Diagnostic`] placed in that file
+//! ([`Diagnostic::in_file`]); its source holds only the offending line, put
+//! at its line number, so that rendering shows `file:line:col` and the line
+//! without keeping the whole file in memory.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::ops::Range;
+use std::path::Path;
+
+use crate::check::suggest::nearest;
+use crate::diagnostic::{Diagnostic, Source};
+
+/// A column to read: its header name and where the model asks for it.
+#[derive(Clone, Debug)]
+pub struct Request<'a> {
+    pub column: &'a str,
+    /// Span of the column name in the model source (for "no such column").
+    pub span: Range<usize>,
+}
+
+/// Reads the requested columns of the CSV file at `path`, shown to the user
+/// as `shown`. `path_span` is the span of the path string in the model
+/// source, where a file that cannot be read is reported.
+pub fn read_columns(
+    path: &Path,
+    shown: &str,
+    path_span: Range<usize>,
+    requests: &[Request],
+) -> Result<Vec<Vec<f64>>, Diagnostic> {
+    let file = File::open(path).map_err(|e| io_error(shown, &e, path_span.clone()))?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(Diagnostic::new(
+            format!("cannot read data file `{shown}`: it is a directory"),
+            path_span,
+        )
+        .with_label("here"));
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .buffer_capacity(1 << 16)
+        .from_reader(file);
+    let mut record = csv::ByteRecord::new();
+    let locate = Locator { path, shown };
+
+    // The header.
+    if !read(&mut reader, &mut record, shown, &path_span)? {
+        return Err(Diagnostic::new(
+            format!("data file `{shown}` is empty: it needs a header row naming its columns"),
+            0..0,
+        )
+        .with_label("empty file")
+        .in_file(Source::new(shown, "")));
+    }
+    let header_pos = record
+        .position()
+        .cloned()
+        .unwrap_or_else(csv::Position::new);
+    let header: Vec<String> = record
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let h = String::from_utf8_lossy(h);
+            let h = if i == 0 {
+                h.trim_start_matches('\u{feff}')
+            } else {
+                &h
+            };
+            h.trim().to_string()
+        })
+        .collect();
+    if header.iter().all(|h| parse_number(h.as_bytes()).is_some()) {
+        return Err(locate
+            .at(
+                &header_pos,
+                0,
+                "the first row holds numbers, not column names",
+            )
+            .with_label("expected a header")
+            .with_note(format!(
+                "the first row of `{shown}` must name the columns, e.g. `x,y`"
+            )));
+    }
+    let mut wanted: Vec<usize> = Vec::with_capacity(requests.len());
+    for r in requests {
+        let mut hits = header
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.as_str() == r.column);
+        let Some((i, _)) = hits.next() else {
+            let mut d = Diagnostic::new(
+                format!(
+                    "data file `{shown}` has no column `{}` (header at {shown}:{})",
+                    r.column,
+                    header_pos.line()
+                ),
+                r.span.clone(),
+            )
+            .with_label("not in the header");
+            if let Some(s) = nearest(r.column, header.iter().map(String::as_str)) {
+                d = d.with_note(format!("did you mean `{s}`?"));
+            }
+            let mut list = header.join(", ");
+            if list.len() > 200 {
+                let mut cut = 200;
+                while !list.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                list.truncate(cut);
+                list.push_str(", ...");
+            }
+            return Err(d.with_note(format!("the columns are: {list}")));
+        };
+        if let Some((j, _)) = hits.next() {
+            return Err(locate
+                .at(
+                    &header_pos,
+                    j,
+                    &format!("column `{}` appears twice in the header", r.column),
+                )
+                .with_label("second time")
+                .with_note(format!("the first is column {}", i + 1)));
+        }
+        wanted.push(i);
+    }
+
+    let mut columns: Vec<Vec<f64>> = vec![Vec::new(); requests.len()];
+    let mut rows = 0usize;
+    while read(&mut reader, &mut record, shown, &path_span)? {
+        rows += 1;
+        let pos = record
+            .position()
+            .cloned()
+            .unwrap_or_else(csv::Position::new);
+        if record.len() != header.len() {
+            let msg = format!(
+                "row has {} cell{} but the header has {}",
+                record.len(),
+                if record.len() == 1 { "" } else { "s" },
+                header.len()
+            );
+            let d = if record.len() > header.len() {
+                locate.at(&pos, header.len(), &msg).with_label("extra cell")
+            } else {
+                locate
+                    .after(&pos, record.len().saturating_sub(1), &msg)
+                    .with_label("row ends here")
+            };
+            return Err(d.with_note("every row needs one cell per header column"));
+        }
+        for ((col, &i), r) in columns.iter_mut().zip(&wanted).zip(requests) {
+            let cell = &record[i];
+            match parse_number(cell) {
+                Some(v) if v.is_finite() => col.push(v),
+                Some(_) => {
+                    return Err(locate
+                        .at(
+                            &pos,
+                            i,
+                            &format!("non-finite value in column `{}`", r.column),
+                        )
+                        .with_label("not a finite number"));
+                }
+                None => {
+                    let text = String::from_utf8_lossy(cell);
+                    let msg = if text.trim().is_empty() {
+                        format!("empty cell in column `{}`", r.column)
+                    } else {
+                        format!("cell in column `{}` is not a number", r.column)
+                    };
+                    return Err(locate.at(&pos, i, &msg).with_label("expected a number"));
+                }
+            }
+        }
+    }
+    if rows == 0 {
+        return Err(locate
+            .at(&header_pos, 0, "the file has a header but no data rows")
+            .with_label("header only"));
+    }
+    for c in &mut columns {
+        c.shrink_to_fit();
+    }
+    Ok(columns)
+}
+
+/// Reads the next record; an I/O error is reported at the path.
+fn read<R: Read>(
+    reader: &mut csv::Reader<R>,
+    record: &mut csv::ByteRecord,
+    shown: &str,
+    path_span: &Range<usize>,
+) -> Result<bool, Diagnostic> {
+    reader.read_byte_record(record).map_err(|e| {
+        Diagnostic::new(
+            format!("cannot read data file `{shown}`: {e}"),
+            path_span.clone(),
+        )
+    })
+}
+
+fn io_error(shown: &str, e: &std::io::Error, span: Range<usize>) -> Diagnostic {
+    let why = match e.kind() {
+        std::io::ErrorKind::NotFound => "file not found".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => e.to_string(),
+    };
+    Diagnostic::new(format!("cannot read data file `{shown}`: {why}"), span).with_label("here")
+}
+
+/// Parses a cell as a number (surrounding blanks allowed).
+fn parse_number(cell: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(cell).ok()?.trim();
+    if s.is_empty() {
+        return None;
+    }
+    s.parse::<f64>().ok()
+}
+
+/// Builds diagnostics that point into the CSV file.
+struct Locator<'a> {
+    path: &'a Path,
+    shown: &'a str,
+}
+
+impl<'a> Locator<'a> {
+    /// A diagnostic at cell `cell` (0-based) of the record at `pos`.
+    fn at(&self, pos: &csv::Position, cell: usize, msg: &str) -> Diagnostic {
+        self.place(pos, cell, msg, false)
+    }
+
+    /// A diagnostic just after cell `cell` (0-based) of the record at `pos`.
+    fn after(&self, pos: &csv::Position, cell: usize, msg: &str) -> Diagnostic {
+        self.place(pos, cell, msg, true)
+    }
+
+    fn place(&self, pos: &csv::Position, cell: usize, msg: &str, after: bool) -> Diagnostic {
+        let line_no = pos.line().max(1) as usize;
+        let text = self.line_at(pos.byte());
+        let cells = cell_spans(&text);
+        let span = cells
+            .get(cell)
+            .cloned()
+            .or_else(|| cells.last().map(|c| c.end..c.end))
+            .unwrap_or(0..0);
+        let mut src = "\n".repeat(line_no - 1);
+        let line_start = src.len();
+        src.push_str(&text);
+        let span = if after { span.end..span.end } else { span };
+        Diagnostic::new(msg, line_start + span.start..line_start + span.end)
+            .in_file(Source::new(self.shown, src))
+    }
+
+    /// The physical line starting at byte `offset` of the file (lossily
+    /// decoded, without its line break); empty if it cannot be read.
+    fn line_at(&self, offset: u64) -> String {
+        let mut bytes = Vec::new();
+        if let Ok(mut f) = File::open(self.path) {
+            if f.seek(SeekFrom::Start(offset)).is_ok() {
+                let _ = BufReader::new(f).read_until(b'\n', &mut bytes);
+            }
+        }
+        while matches!(bytes.last(), Some(b'\n' | b'\r')) {
+            bytes.pop();
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+/// Byte spans of the cells of one CSV line (quotes respected, delimiter `,`).
+fn cell_spans(line: &str) -> Vec<Range<usize>> {
+    let mut spans = Vec::new();
+    let mut start = 0;
+    let mut quoted = false;
+    for (i, b) in line.bytes().enumerate() {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => {
+                spans.push(start..i);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    spans.push(start..line.len());
+    spans
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_split_outside_quotes() {
+        assert_eq!(cell_spans("a,\"b,c\",d"), vec![0..1, 2..7, 8..9]);
+        assert_eq!(cell_spans(""), vec![0..0]);
+    }
+}

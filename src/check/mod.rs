@@ -1,0 +1,606 @@
+//! Checking and lowering: from the AST to a [`Unit`] whose expressions are
+//! all nodes of one [`Graph`].
+//!
+//! A file whose statements start with a keyword (`data param let loss
+//! train`) is a model file; otherwise it is expression mode: one `NAME =
+//! expr` or bare `expr` (named `f`), whose free variables, alphabetically,
+//! are the variables to differentiate by. Names are checked here (undeclared,
+//! duplicate, used before declared, functions and arity), `let`s are inlined
+//! as graph nodes, CSV data is read, and the model rules are enforced (one
+//! loss, data only under `sum`/`mean` in the loss, every param used,
+//! columns of one length, a valid `train` line). Every error is a
+//! [`Diagnostic`] at the offending span.
+
+// Errors are rare and end the stage; the public API returns the shared
+// `Diagnostic` by value, as the rest of the pipeline does.
+#![allow(clippy::result_large_err)]
+
+pub mod csv;
+mod lower;
+mod suggest;
+mod train;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::Path;
+
+pub use lower::{function, function_names, Func};
+pub use suggest::nearest;
+pub use train::MAX_EPOCHS;
+
+use crate::diagnostic::{Diagnostic, Source};
+use crate::graph::{Graph, Node, NodeId, SymbolKind};
+use crate::program::{Binding, DataColumn, Function, Model, Param, TrainSpec, Unit};
+use crate::syntax::ast::{DataCol, ExprId, ExprKind, File, Ident, NameId, Span, StmtKind};
+use crate::syntax::line_col;
+use lower::{const_eval, function_as_value, lower};
+
+/// Parses and checks a source text. `base_dir` is the folder CSV paths are
+/// relative to (the model file's folder; `None` for the current folder).
+pub fn check(source: &Source, base_dir: Option<&Path>) -> Result<Unit, Diagnostic> {
+    let file = crate::syntax::parse(&source.text)?;
+    check_file(&file, &source.text, base_dir)
+}
+
+/// Checks an already parsed file; `src` is the text it was parsed from.
+pub fn check_file(file: &File, src: &str, base_dir: Option<&Path>) -> Result<Unit, Diagnostic> {
+    if file.stmts.iter().any(|s| s.kind.keyword().is_some()) {
+        ModelChecker::new(file, src, base_dir)
+            .run()
+            .map(Unit::Model)
+    } else {
+        expression(file, src).map(Unit::Expr)
+    }
+}
+
+fn at(src: &str, span: Span) -> String {
+    let (l, c) = line_col(src, span.start as usize);
+    format!("line {l}, column {c}")
+}
+
+/// Expression mode.
+fn expression(file: &File, src: &str) -> Result<Function, Diagnostic> {
+    let Some(first) = file.stmts.first() else {
+        return Err(Diagnostic::new("the input is empty", src.len()..src.len())
+            .with_label("expected an expression")
+            .with_note("write an expression such as `x^2`, or name it: `f = x^2`"));
+    };
+    if let Some(second) = file.stmts.get(1) {
+        return Err(Diagnostic::new(
+            "expected one expression, found a second statement",
+            second.span.range(),
+        )
+        .with_label("second statement")
+        .with_note(
+            "a file of several statements is a model file: each statement starts with \
+             data, param, let, loss or train",
+        ));
+    }
+    let (name, root, ident) = match &first.kind {
+        StmtKind::Define(a) => (file.name(a.name.name), a.value, Some(a.name)),
+        StmtKind::Expr(e) => ("f", *e, None),
+        _ => unreachable!("a statement with a keyword makes a model file"),
+    };
+    let mut vars: BTreeSet<&str> = BTreeSet::new();
+    for id in file.postorder(root) {
+        if let ExprKind::Name(n) = file.expr(id).kind {
+            let t = file.name(n);
+            if t != "pi" && function(t).is_none() {
+                vars.insert(t);
+            }
+        }
+    }
+    if let Some(id) = ident {
+        if vars.contains(name) {
+            return Err(Diagnostic::new(
+                format!("`{name}` names the function and is also one of its variables"),
+                id.span.range(),
+            )
+            .with_label("function name")
+            .with_note("choose another name for the function, e.g. `f`"));
+        }
+    }
+    let mut graph = Graph::new();
+    let syms: Vec<_> = vars
+        .iter()
+        .map(|v| graph.declare(v, SymbolKind::Free))
+        .collect();
+    let node = lower(file, root, &mut graph, false, &mut |g, n, span| {
+        let t = file.name(n);
+        if t == "pi" {
+            Ok(g.constant(std::f64::consts::PI))
+        } else if function(t).is_some() {
+            Err(function_as_value(t, span))
+        } else {
+            let s = g.declare(t, SymbolKind::Free);
+            Ok(g.sym(s))
+        }
+    })?;
+    Ok(Function {
+        graph,
+        name: name.to_string(),
+        root: node,
+        vars: syms,
+        span: file.expr(root).span.range(),
+    })
+}
+
+/// What a declared name of a model is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum DeclKind {
+    Data,
+    Param,
+    Let,
+    Loss,
+}
+
+impl DeclKind {
+    fn words(self) -> &'static str {
+        match self {
+            DeclKind::Data => "a data column",
+            DeclKind::Param => "a param",
+            DeclKind::Let => "a let",
+            DeclKind::Loss => "the loss",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Decl {
+    kind: DeclKind,
+    span: Span,
+    node: NodeId,
+}
+
+/// The declarations seen so far, in order.
+#[derive(Default)]
+struct Scope {
+    decls: HashMap<String, Decl>,
+    order: Vec<String>,
+}
+
+struct ModelChecker<'f> {
+    file: &'f File,
+    src: &'f str,
+    base_dir: Option<&'f Path>,
+    graph: Graph,
+    scope: Scope,
+    /// The first declaration of every name anywhere in the file.
+    everywhere: HashMap<&'f str, Span>,
+    data: Vec<DataColumn>,
+    params: Vec<Param>,
+    lets: Vec<Binding>,
+    loss: Option<(Binding, Span, ExprId)>,
+    train: Option<TrainSpec>,
+    /// The first column: its row count, name and span.
+    rows: Option<(usize, String, Span)>,
+}
+
+impl<'f> ModelChecker<'f> {
+    fn new(file: &'f File, src: &'f str, base_dir: Option<&'f Path>) -> Self {
+        let mut everywhere: HashMap<&str, Span> = HashMap::new();
+        let mut note = |id: &Ident| {
+            everywhere.entry(file.name(id.name)).or_insert(id.span);
+        };
+        for s in &file.stmts {
+            match &s.kind {
+                StmtKind::DataInline { name, .. } => note(name),
+                StmtKind::DataCsv { cols, .. } => cols.iter().for_each(|c| note(&c.name)),
+                StmtKind::Param(items) => items.iter().for_each(|a| note(&a.name)),
+                StmtKind::Let(a) | StmtKind::Loss(a) => note(&a.name),
+                _ => {}
+            }
+        }
+        ModelChecker {
+            file,
+            src,
+            base_dir,
+            graph: Graph::new(),
+            scope: Scope::default(),
+            everywhere,
+            data: Vec::new(),
+            params: Vec::new(),
+            lets: Vec::new(),
+            loss: None,
+            train: None,
+            rows: None,
+        }
+    }
+
+    fn run(mut self) -> Result<Model, Diagnostic> {
+        let file = self.file;
+        for stmt in &file.stmts {
+            match &stmt.kind {
+                StmtKind::DataInline { name, values } => {
+                    self.data_inline(name, values, stmt.span)?
+                }
+                StmtKind::DataCsv {
+                    cols,
+                    path,
+                    path_span,
+                } => self.data_csv(cols, path, *path_span)?,
+                StmtKind::Param(items) => {
+                    for a in items {
+                        self.check_new_name(&a.name)?;
+                        let init = const_eval(file, a.value, "a param's initial value")?;
+                        let name = file.name(a.name.name);
+                        let sym = self.graph.declare(name, SymbolKind::Param);
+                        let node = self.graph.sym(sym);
+                        self.declare(&a.name, DeclKind::Param, node);
+                        self.params.push(Param {
+                            name: name.to_string(),
+                            sym,
+                            init,
+                            span: a.name.span.range(),
+                        });
+                    }
+                }
+                StmtKind::Let(a) => {
+                    self.check_new_name(&a.name)?;
+                    let node = self.lower(a.value)?;
+                    self.declare(&a.name, DeclKind::Let, node);
+                    self.lets.push(Binding {
+                        name: file.name(a.name.name).to_string(),
+                        node,
+                        span: file.expr(a.value).span.range(),
+                    });
+                }
+                StmtKind::Loss(a) => {
+                    if let Some((first, first_stmt, _)) = &self.loss {
+                        let first_at = at(self.src, *first_stmt);
+                        return Err(Diagnostic::new(
+                            "a model has exactly one loss, and this is a second one",
+                            stmt.span.range(),
+                        )
+                        .with_label("second loss")
+                        .with_note(format!(
+                            "the loss `{}` is defined at {first_at}",
+                            first.name
+                        )));
+                    }
+                    self.check_new_name(&a.name)?;
+                    let node = self.lower(a.value)?;
+                    self.declare(&a.name, DeclKind::Loss, node);
+                    let binding = Binding {
+                        name: file.name(a.name.name).to_string(),
+                        node,
+                        span: file.expr(a.value).span.range(),
+                    };
+                    self.loss = Some((binding, stmt.span, a.value));
+                }
+                StmtKind::Train { optimizer, args } => {
+                    if let Some(first) = &self.train {
+                        return Err(Diagnostic::new(
+                            "a model has at most one `train` line, and this is a second one",
+                            stmt.span.range(),
+                        )
+                        .with_label("second train line")
+                        .with_note(format!(
+                            "the first is at {}",
+                            at(self.src, Span::new(first.span.start, first.span.end))
+                        )));
+                    }
+                    self.train = Some(train::train_spec(
+                        file, self.src, optimizer, args, stmt.span,
+                    )?);
+                }
+                StmtKind::Define(a) => {
+                    let name = file.name(a.name.name);
+                    return Err(Diagnostic::new(
+                        "in a model file every statement starts with a keyword",
+                        stmt.span.range(),
+                    )
+                    .with_label("no keyword")
+                    .with_note(format!(
+                        "did you mean `let {name} = ...` or `loss {name} = ...`?"
+                    )));
+                }
+                StmtKind::Expr(_) => {
+                    return Err(Diagnostic::new(
+                        "an expression on its own is not a statement of a model file",
+                        stmt.span.range(),
+                    )
+                    .with_label("no keyword")
+                    .with_note(
+                        "name it: `let NAME = ...`, or `loss NAME = ...` for the objective",
+                    ));
+                }
+            }
+        }
+        let Some((loss, loss_stmt, loss_expr)) = self.loss.take() else {
+            let end = self.src.len();
+            return Err(Diagnostic::new("the model has no loss", end..end)
+                .with_label("expected `loss NAME = ...`")
+                .with_note(
+                    "add the objective to minimise, e.g. `loss C = mean((m*x + b - y)^2)`",
+                ));
+        };
+        if self.graph.meta(loss.node).per_row {
+            return Err(self.data_outside_reduction(loss_expr, loss_stmt));
+        }
+        let used: HashSet<_> = self
+            .graph
+            .topo_order(&[loss.node])
+            .into_iter()
+            .filter_map(|id| match self.graph.node(id) {
+                Node::Sym(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        if let Some(p) = self.params.iter().find(|p| !used.contains(&p.sym)) {
+            return Err(Diagnostic::new(
+                format!("param `{}` is not used by the loss", p.name),
+                p.span.clone(),
+            )
+            .with_label("unused")
+            .with_note(format!(
+                "the loss `{}` ({}) must depend on every param: use `{}` in it or remove it",
+                loss.name,
+                at(self.src, loss_stmt),
+                p.name
+            )));
+        }
+        Ok(Model {
+            graph: self.graph,
+            data: self.data,
+            params: self.params,
+            lets: self.lets,
+            loss,
+            train: self.train,
+            rows: self.rows.map_or(0, |r| r.0),
+        })
+    }
+
+    /// Errors if `id` names something already declared, or `pi`.
+    fn check_new_name(&self, id: &Ident) -> Result<(), Diagnostic> {
+        let name = self.file.name(id.name);
+        if name == "pi" {
+            return Err(Diagnostic::new(
+                "`pi` is the constant π and cannot be redeclared",
+                id.span.range(),
+            )
+            .with_label("built-in constant"));
+        }
+        if let Some(d) = self.scope.decls.get(name) {
+            return Err(
+                Diagnostic::new(format!("`{name}` is already declared"), id.span.range())
+                    .with_label("declared again")
+                    .with_note(format!(
+                        "`{name}` is first declared as {} at {}",
+                        d.kind.words(),
+                        at(self.src, d.span)
+                    )),
+            );
+        }
+        Ok(())
+    }
+
+    fn declare(&mut self, id: &Ident, kind: DeclKind, node: NodeId) {
+        let name = self.file.name(id.name).to_string();
+        self.scope.order.push(name.clone());
+        self.scope.decls.insert(
+            name,
+            Decl {
+                kind,
+                span: id.span,
+                node,
+            },
+        );
+    }
+
+    /// Lowers an expression of a `let` or the loss.
+    fn lower(&mut self, root: ExprId) -> Result<NodeId, Diagnostic> {
+        let (file, src, scope, everywhere) = (self.file, self.src, &self.scope, &self.everywhere);
+        lower(file, root, &mut self.graph, true, &mut |g, n, span| {
+            resolve(file, src, scope, everywhere, g, n, span)
+        })
+    }
+
+    /// Adds a data column, checking that it has rows and as many as the
+    /// others.
+    fn add_column(
+        &mut self,
+        id: &Ident,
+        values: Vec<f64>,
+        stmt_span: Span,
+    ) -> Result<(), Diagnostic> {
+        let name = self.file.name(id.name).to_string();
+        if values.is_empty() {
+            return Err(Diagnostic::new(
+                format!("data column `{name}` is empty"),
+                stmt_span.range(),
+            )
+            .with_label("no values")
+            .with_note("a data column needs at least one row"));
+        }
+        match &self.rows {
+            None => self.rows = Some((values.len(), name.clone(), id.span)),
+            Some((n, first, first_span)) if *n != values.len() => {
+                return Err(Diagnostic::new(
+                    format!(
+                        "data column `{name}` has {} rows, but `{first}` has {n}",
+                        values.len()
+                    ),
+                    id.span.range(),
+                )
+                .with_label(format!("{} rows", values.len()))
+                .with_note(format!(
+                    "all data columns have the same number of rows; `{first}` is declared at {}",
+                    at(self.src, *first_span)
+                )));
+            }
+            Some(_) => {}
+        }
+        let sym = self.graph.declare(&name, SymbolKind::Data);
+        let node = self.graph.sym(sym);
+        self.declare(id, DeclKind::Data, node);
+        self.data.push(DataColumn {
+            name,
+            sym,
+            values,
+            span: id.span.range(),
+        });
+        Ok(())
+    }
+
+    fn data_inline(&mut self, id: &Ident, values: &[ExprId], span: Span) -> Result<(), Diagnostic> {
+        self.check_new_name(id)?;
+        let file = self.file;
+        let mut out = Vec::with_capacity(values.len());
+        for &v in values {
+            // Plain and negated literals need no evaluation machinery.
+            let x = match file.expr(v).kind {
+                ExprKind::Num(x) => x,
+                ExprKind::Neg(a) => match file.expr(a).kind {
+                    ExprKind::Num(x) => -x,
+                    _ => const_eval(file, v, "a data value")?,
+                },
+                _ => const_eval(file, v, "a data value")?,
+            };
+            out.push(x);
+        }
+        self.add_column(id, out, span)
+    }
+
+    fn data_csv(
+        &mut self,
+        cols: &[DataCol],
+        path: &str,
+        path_span: Span,
+    ) -> Result<(), Diagnostic> {
+        let file = self.file;
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for c in cols {
+            self.check_new_name(&c.name)?;
+            let name = file.name(c.name.name);
+            if let Some(first) = seen.insert(name, c.name.span) {
+                return Err(Diagnostic::new(
+                    format!("`{name}` is already declared"),
+                    c.name.span.range(),
+                )
+                .with_label("declared again")
+                .with_note(format!(
+                    "`{name}` is first declared as a data column at {}",
+                    at(self.src, first)
+                )));
+            }
+        }
+        let full = match self.base_dir {
+            Some(dir) => dir.join(path),
+            None => Path::new(path).to_path_buf(),
+        };
+        let shown = full.display().to_string();
+        let requests: Vec<csv::Request> = cols
+            .iter()
+            .map(|c| csv::Request {
+                column: file.name(c.column.name),
+                span: c.column.span.range(),
+            })
+            .collect();
+        let columns = csv::read_columns(&full, &shown, path_span.range(), &requests)?;
+        for (c, values) in cols.iter().zip(columns) {
+            self.add_column(&c.name, values, path_span)?;
+        }
+        Ok(())
+    }
+
+    /// The error for a loss that varies from row to row: points at the first
+    /// data column (or data-dependent `let`) used outside `sum`/`mean`.
+    fn data_outside_reduction(&self, root: ExprId, stmt: Span) -> Diagnostic {
+        let file = self.file;
+        let advice = "a loss is one number: put the per-row part inside `mean(...)` or `sum(...)`";
+        let mut stack = vec![(root, false)];
+        while let Some((id, inside)) = stack.pop() {
+            let e = file.expr(id);
+            match e.kind {
+                ExprKind::Num(_) => {}
+                ExprKind::Name(n) if !inside => {
+                    let name = file.name(n);
+                    if let Some(d) = self.scope.decls.get(name) {
+                        if d.kind == DeclKind::Data {
+                            return Diagnostic::new(
+                                format!(
+                                    "the loss uses data column `{name}` outside `sum` or `mean`"
+                                ),
+                                e.span.range(),
+                            )
+                            .with_label("differs from row to row")
+                            .with_note(advice);
+                        }
+                        if self.graph.meta(d.node).per_row {
+                            return Diagnostic::new(
+                                format!(
+                                    "the loss uses `{name}` outside `sum` or `mean`, \
+                                     and `{name}` depends on data"
+                                ),
+                                e.span.range(),
+                            )
+                            .with_label("differs from row to row")
+                            .with_note(format!("`{name}` is declared at {}", at(self.src, d.span)))
+                            .with_note(advice);
+                        }
+                    }
+                }
+                ExprKind::Name(_) => {}
+                ExprKind::Neg(a) => stack.push((a, inside)),
+                ExprKind::Binary(_, a, b) => {
+                    stack.push((b, inside));
+                    stack.push((a, inside));
+                }
+                ExprKind::Call { name, .. } => {
+                    let reduces = matches!(function(file.name(name)), Some(Func::Reduce(_)));
+                    for &a in file.call_args(id).iter().rev() {
+                        stack.push((a, inside || reduces));
+                    }
+                }
+            }
+        }
+        Diagnostic::new(
+            "the loss depends on data outside `sum` or `mean`",
+            stmt.range(),
+        )
+        .with_label("differs from row to row")
+        .with_note(advice)
+    }
+}
+
+/// Resolves a name reference in a model.
+fn resolve(
+    file: &File,
+    src: &str,
+    scope: &Scope,
+    everywhere: &HashMap<&str, Span>,
+    g: &mut Graph,
+    n: NameId,
+    span: Span,
+) -> Result<NodeId, Diagnostic> {
+    let name = file.name(n);
+    if let Some(d) = scope.decls.get(name) {
+        return Ok(d.node);
+    }
+    if name == "pi" {
+        return Ok(g.constant(std::f64::consts::PI));
+    }
+    if function(name).is_some() {
+        return Err(function_as_value(name, span));
+    }
+    if let Some(later) = everywhere.get(name) {
+        return Err(Diagnostic::new(
+            format!("`{name}` is used before it is declared"),
+            span.range(),
+        )
+        .with_label("not declared yet")
+        .with_note(format!(
+            "`{name}` is declared at {}; declare it above its first use",
+            at(src, *later)
+        )));
+    }
+    let mut d = Diagnostic::new(format!("undeclared name `{name}`"), span.range())
+        .with_label("not declared");
+    let candidates = scope.order.iter().map(String::as_str).chain(["pi"]);
+    if let Some(s) = nearest(name, candidates) {
+        d = d.with_note(format!("did you mean `{s}`?"));
+    } else {
+        d = d.with_note("declare it with `data`, `param` or `let` before using it");
+    }
+    Err(d)
+}

@@ -1,0 +1,351 @@
+//! `ddx diff`: the derivatives of a checked unit, simplified, and their
+//! renderings (text, `let` bindings, LaTeX, JSON).
+
+use std::collections::HashMap;
+
+use serde_json::json;
+
+use crate::diff::gradient;
+use crate::graph::{Graph, NodeId, SymId, SymbolKind};
+use crate::print::{self, format_number, Style};
+use crate::program::Unit;
+use crate::simplify::simplify;
+
+/// Highest `--order` accepted.
+pub const MAX_ORDER: u32 = 100;
+
+/// Largest derivative graph (in nodes) built before giving up with an error.
+pub const MAX_NODES: usize = 2_000_000;
+
+/// What to differentiate and how.
+#[derive(Clone, Debug, Default)]
+pub struct DiffOptions {
+    /// Variables to differentiate by (all when empty).
+    pub wrt: Vec<String>,
+    /// Order of the derivative (1 when 0).
+    pub order: u32,
+    /// Values to substitute, `name = value`.
+    pub at: Vec<(String, f64)>,
+}
+
+/// One derivative: `d^order f / d wrt^order = expr`.
+#[derive(Clone, Debug)]
+pub struct Derivative {
+    pub wrt: String,
+    pub order: u32,
+    pub expr: NodeId,
+}
+
+/// The simplified function and its derivatives, all nodes of one graph.
+#[derive(Clone, Debug)]
+pub struct Derivatives {
+    pub graph: Graph,
+    /// `f`, `y`, or the loss name.
+    pub name: String,
+    pub function: NodeId,
+    pub items: Vec<Derivative>,
+    /// Names of user `let`s, used by the `let` rendering.
+    pub let_names: HashMap<NodeId, String>,
+    /// Number of variables the function has (decides `d` vs `∂` in LaTeX).
+    pub arity: usize,
+}
+
+/// A usage error (bad `--wrt`, `--at` or `--order`): a plain message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Differentiates a checked unit: expression mode by each free variable,
+/// models (the loss) by each param.
+pub fn differentiate(unit: Unit, opts: &DiffOptions) -> Result<Derivatives, UsageError> {
+    let order = opts.order.max(1);
+    if order > MAX_ORDER {
+        return Err(UsageError(format!(
+            "--order {order} is too high (the limit is {MAX_ORDER})"
+        )));
+    }
+    let (mut graph, name, root, vars, let_names) = match unit {
+        Unit::Expr(f) => (f.graph, f.name, f.root, f.vars, HashMap::new()),
+        Unit::Model(m) => {
+            let vars: Vec<SymId> = m.params.iter().map(|p| p.sym).collect();
+            let lets = m.lets.iter().map(|l| (l.node, l.name.clone())).collect();
+            (m.graph, m.loss.name, m.loss.node, vars, lets)
+        }
+    };
+    let arity = vars.len();
+    let wrt: Vec<SymId> = if opts.wrt.is_empty() {
+        vars.clone()
+    } else {
+        let mut out = Vec::new();
+        for w in &opts.wrt {
+            match graph.symbol_id(w) {
+                Some(s) if graph.symbol(s).kind != SymbolKind::Data => out.push(s),
+                Some(_) => {
+                    return Err(UsageError(format!(
+                        "--wrt {w}: `{w}` is a data column; differentiate by a param"
+                    )))
+                }
+                None if vars.is_empty()
+                    || graph.symbols().iter().all(|s| s.kind == SymbolKind::Free) =>
+                {
+                    // a variable the expression does not use: the derivative is 0
+                    out.push(graph.declare(w, SymbolKind::Free));
+                }
+                None => {
+                    let names: Vec<&str> = vars
+                        .iter()
+                        .map(|&v| graph.symbol(v).name.as_str())
+                        .collect();
+                    let hint = crate::check::nearest(w, names.iter().copied())
+                        .map(|n| format!(" (did you mean `{n}`?)"))
+                        .unwrap_or_default();
+                    return Err(UsageError(format!("--wrt {w}: no such param{hint}")));
+                }
+            }
+        }
+        out
+    };
+    let function = simplify(&mut graph, &[root])[0];
+    let mut items = Vec::new();
+    for &v in &wrt {
+        let mut d = function;
+        for _ in 0..order {
+            d = gradient(&mut graph, d, &[v])[0];
+            d = simplify(&mut graph, &[d])[0];
+            if graph.len() > MAX_NODES {
+                return Err(UsageError(format!(
+                    "the derivative of order {order} grows past {MAX_NODES} nodes; try a lower --order"
+                )));
+            }
+        }
+        items.push(Derivative {
+            wrt: graph.symbol(v).name.clone(),
+            order,
+            expr: d,
+        });
+    }
+    let mut result = Derivatives {
+        graph,
+        name,
+        function,
+        items,
+        let_names,
+        arity,
+    };
+    if !opts.at.is_empty() {
+        result.substitute(&opts.at)?;
+    }
+    Ok(result)
+}
+
+impl Derivatives {
+    /// Replaces variables by values and simplifies (folding constants).
+    fn substitute(&mut self, at: &[(String, f64)]) -> Result<(), UsageError> {
+        let mut map = HashMap::new();
+        for (name, value) in at {
+            let Some(s) = self.graph.symbol_id(name) else {
+                let names: Vec<&str> = self
+                    .graph
+                    .symbols()
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect();
+                let hint = crate::check::nearest(name, names.iter().copied())
+                    .map(|n| format!(" (did you mean `{n}`?)"))
+                    .unwrap_or_default();
+                return Err(UsageError(format!(
+                    "--at {name}={}: no variable `{name}`{hint}",
+                    format_number(*value)
+                )));
+            };
+            if self.graph.symbol(s).kind == SymbolKind::Data {
+                return Err(UsageError(format!(
+                    "--at {name}: `{name}` is a data column"
+                )));
+            }
+            let c = self.graph.constant(*value);
+            map.insert(s, c);
+        }
+        let mut roots = vec![self.function];
+        roots.extend(self.items.iter().map(|d| d.expr));
+        let replaced = self.graph.substitute(&roots, &map);
+        let simplified = simplify(&mut self.graph, &replaced);
+        self.function = simplified[0];
+        for (d, &n) in self.items.iter_mut().zip(&simplified[1..]) {
+            d.expr = n;
+        }
+        self.let_names.clear();
+        Ok(())
+    }
+
+    /// The left-hand side, `df/dx` or `d2f/dx2`.
+    pub fn label(&self, d: &Derivative) -> String {
+        if d.order == 1 {
+            format!("d{}/d{}", self.name, d.wrt)
+        } else {
+            format!("d{o}{}/d{}{o}", self.name, d.wrt, o = d.order)
+        }
+    }
+
+    fn latex_label(&self, d: &Derivative) -> String {
+        let (dd, f) = if self.arity > 1 {
+            ("\\partial", " ")
+        } else {
+            ("d", "")
+        };
+        let name = self.name.as_str();
+        let wrt = d.wrt.as_str();
+        if d.order == 1 {
+            format!("\\frac{{{dd}{f}{name}}}{{{dd}{f}{wrt}}}")
+        } else {
+            let o = d.order;
+            format!("\\frac{{{dd}^{{{o}}}{f}{name}}}{{{dd}{f}{wrt}^{{{o}}}}}")
+        }
+    }
+
+    fn roots(&self) -> Vec<NodeId> {
+        self.items.iter().map(|d| d.expr).collect()
+    }
+
+    /// True when the derivatives are too large to print inline.
+    fn too_large(&self) -> bool {
+        self.items
+            .iter()
+            .any(|d| self.graph.meta(d.expr).size > print::INLINE_LIMIT)
+    }
+
+    /// One `label = expr` line per derivative; with `cse` (or when the
+    /// expressions are too large to print inline) the shared subexpressions
+    /// come first as `let` lines.
+    pub fn to_text(&self, cse: bool) -> String {
+        let mut out = String::new();
+        if cse || self.too_large() {
+            let p = print::with_lets(&self.graph, &self.roots(), &self.let_names, Style::Text);
+            for (name, e) in &p.lets {
+                out.push_str(&format!("let {name} = {e}\n"));
+            }
+            for (d, e) in self.items.iter().zip(&p.roots) {
+                out.push_str(&format!("{} = {e}\n", self.label(d)));
+            }
+        } else {
+            for d in &self.items {
+                let e = print::to_text(&self.graph, d.expr);
+                out.push_str(&format!("{} = {e}\n", self.label(d)));
+            }
+        }
+        out
+    }
+
+    /// LaTeX, one equation per line.
+    pub fn to_latex(&self, cse: bool) -> String {
+        let mut out = String::new();
+        if cse || self.too_large() {
+            let p = print::with_lets(&self.graph, &self.roots(), &self.let_names, Style::Latex);
+            for (name, e) in &p.lets {
+                out.push_str(&format!("{name} = {e}\n"));
+            }
+            for (d, e) in self.items.iter().zip(&p.roots) {
+                out.push_str(&format!("{} = {e}\n", self.latex_label(d)));
+            }
+        } else {
+            for d in &self.items {
+                let e = print::to_latex(&self.graph, d.expr);
+                out.push_str(&format!("{} = {e}\n", self.latex_label(d)));
+            }
+        }
+        out
+    }
+
+    /// Operations of the CSE'd program: the function alone, and all the
+    /// derivatives together (each distinct node once).
+    pub fn ops(&self) -> (usize, usize) {
+        (
+            self.graph.op_count(&[self.function]),
+            self.graph.op_count(&self.roots()),
+        )
+    }
+
+    /// `{"function", "derivatives": [{"wrt", "order", "expr"}], "ops"}`;
+    /// with `cse`, also `"lets"` and the expressions in terms of them. A
+    /// derivative that is a number also has `"value"`.
+    pub fn to_json(&self, cse: bool) -> String {
+        let (fops, gops) = self.ops();
+        let (lets, exprs): (Vec<serde_json::Value>, Vec<String>) = if cse {
+            let p = print::with_lets(&self.graph, &self.roots(), &self.let_names, Style::Text);
+            (
+                p.lets
+                    .into_iter()
+                    .map(|(n, e)| json!({"name": n, "expr": e}))
+                    .collect(),
+                p.roots,
+            )
+        } else {
+            (
+                Vec::new(),
+                self.items
+                    .iter()
+                    .map(|d| print::to_text(&self.graph, d.expr))
+                    .collect(),
+            )
+        };
+        let derivatives: Vec<serde_json::Value> = self
+            .items
+            .iter()
+            .zip(exprs)
+            .map(|(d, e)| {
+                let mut o = json!({"wrt": d.wrt, "order": d.order, "expr": e});
+                if let Some(v) = self.graph.as_const(d.expr) {
+                    o["value"] = json_number(v);
+                }
+                o
+            })
+            .collect();
+        let mut o = json!({
+            "function": print::to_text(&self.graph, self.function),
+            "derivatives": derivatives,
+            "ops": {"function": fops, "gradient": gops},
+        });
+        if cse {
+            o["lets"] = serde_json::Value::Array(lets);
+        }
+        o.to_string()
+    }
+}
+
+/// A JSON number, or a string for NaN and infinities (JSON has none).
+fn json_number(v: f64) -> serde_json::Value {
+    serde_json::Number::from_f64(v)
+        .map(serde_json::Value::Number)
+        .unwrap_or_else(|| serde_json::Value::String(format_number(v)))
+}
+
+/// Parses `--at x=5,y=2` into pairs.
+pub fn parse_at(text: &str) -> Result<Vec<(String, f64)>, UsageError> {
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((name, value)) = part.split_once('=') else {
+            return Err(UsageError(format!(
+                "--at {part}: expected NAME=VALUE, like x=5"
+            )));
+        };
+        let value = value.trim();
+        let v: f64 = value
+            .parse()
+            .map_err(|_| UsageError(format!("--at {part}: `{value}` is not a number")))?;
+        if !v.is_finite() {
+            return Err(UsageError(format!("--at {part}: the value must be finite")));
+        }
+        out.push((name.trim().to_string(), v));
+    }
+    if out.is_empty() {
+        return Err(UsageError("--at: expected NAME=VALUE, like x=5".into()));
+    }
+    Ok(out)
+}

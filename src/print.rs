@@ -1,0 +1,519 @@
+//! Printing the graph as math: plain text (which parses back), LaTeX, and
+//! `let` bindings for shared subexpressions.
+//!
+//! The printer never recurses on the expression's depth: it walks an
+//! explicit stack and writes into one buffer, so any graph the program can
+//! build can be printed in time linear in the output.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::graph::{BinOp, Graph, Node, NodeId, UnOp};
+
+/// Expressions larger than this (as a tree, in operations) are printed with
+/// `let` bindings even when they were not asked for.
+pub const INLINE_LIMIT: u32 = 2000;
+
+/// Precedence tiers, loosest first.
+const P_SUM: u8 = 1;
+const P_PROD: u8 = 2;
+const P_NEG: u8 = 3;
+const P_POW: u8 = 4;
+const P_ATOM: u8 = 5;
+
+/// Output syntax.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Style {
+    /// ddx's own syntax: parses back to an equivalent expression.
+    Text,
+    /// LaTeX math.
+    Latex,
+}
+
+/// Formats a number as the language writes it: integers without a decimal
+/// point, exact small fractions as `p/q`, very large or small magnitudes in
+/// exponent form, NaN as `0/0` and infinities as `1/0`.
+pub fn format_number(v: f64) -> String {
+    if v.is_nan() {
+        return "0/0".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "1/0".into() } else { "-1/0".into() };
+    }
+    let a = v.abs();
+    if a != 0.0 && !(1e-5..1e16).contains(&a) {
+        return format!("{v:e}");
+    }
+    let plain = format!("{v}");
+    let digits = plain
+        .trim_start_matches('-')
+        .trim_start_matches("0.")
+        .trim_start_matches('0');
+    if digits.len() > 8 {
+        if let Some((p, q)) = as_fraction(v) {
+            return format!("{p}/{q}");
+        }
+    }
+    plain
+}
+
+/// `(p, q)` with `p as f64 / q as f64 == v` exactly, for `1 < q <= 1000`.
+pub fn as_fraction(v: f64) -> Option<(i64, i64)> {
+    // continued fractions
+    let (mut h0, mut h1, mut k0, mut k1) = (0i64, 1i64, 1i64, 0i64);
+    let mut x = v;
+    for _ in 0..20 {
+        let a = x.floor();
+        if a.abs() > 1e12 {
+            return None;
+        }
+        let ai = a as i64;
+        let h2 = ai.checked_mul(h1)?.checked_add(h0)?;
+        let k2 = ai.checked_mul(k1)?.checked_add(k0)?;
+        if k2 > 1000 {
+            return None;
+        }
+        if k2 > 1 && (h2 as f64) / (k2 as f64) == v {
+            return Some((h2, k2));
+        }
+        (h0, h1, k0, k1) = (h1, h2, k1, k2);
+        let f = x - a;
+        if f == 0.0 {
+            return None;
+        }
+        x = 1.0 / f;
+    }
+    None
+}
+
+/// The precedence with which a number prints.
+fn number_prec(v: f64) -> u8 {
+    let s = format_number(v);
+    if s.starts_with('-') {
+        P_NEG
+    } else if s.contains('/') {
+        P_PROD
+    } else {
+        P_ATOM
+    }
+}
+
+/// A printer over one graph. `names` gives nodes printed as a name (user
+/// `let`s, CSE temporaries).
+pub struct Printer<'g> {
+    g: &'g Graph,
+    style: Style,
+    names: HashMap<NodeId, String>,
+}
+
+enum Item {
+    Node(NodeId),
+    Text(&'static str),
+    Owned(String),
+}
+
+impl<'g> Printer<'g> {
+    /// A printer in the given style.
+    pub fn new(g: &'g Graph, style: Style) -> Self {
+        Printer {
+            g,
+            style,
+            names: HashMap::new(),
+        }
+    }
+
+    /// Prints `node` as `name` wherever it occurs (except as the root).
+    pub fn name(&mut self, node: NodeId, name: impl Into<String>) {
+        self.names.insert(node, name.into());
+    }
+
+    fn prec(&self, id: NodeId, root: NodeId) -> u8 {
+        if id != root && self.names.contains_key(&id) {
+            return P_ATOM;
+        }
+        match self.g.node(id) {
+            Node::Const(bits) => number_prec(f64::from_bits(bits)),
+            Node::Sym(_) | Node::Reduce(..) => P_ATOM,
+            Node::Unary(UnOp::Neg, _) => P_NEG,
+            Node::Unary(..) => P_ATOM,
+            Node::Binary(op, ..) => match op {
+                BinOp::Add | BinOp::Sub => P_SUM,
+                BinOp::Mul => P_PROD,
+                BinOp::Div if self.style == Style::Latex => P_ATOM,
+                BinOp::Div => P_PROD,
+                BinOp::Pow => P_POW,
+                BinOp::Min | BinOp::Max => P_ATOM,
+            },
+        }
+    }
+
+    /// True when the node prints with a leading minus sign.
+    fn leading_minus(&self, id: NodeId, root: NodeId) -> bool {
+        let mut n = id;
+        for _ in 0..64 {
+            if n != root && self.names.contains_key(&n) {
+                return false;
+            }
+            match self.g.node(n) {
+                Node::Const(bits) => return format_number(f64::from_bits(bits)).starts_with('-'),
+                Node::Unary(UnOp::Neg, _) => return true,
+                Node::Binary(BinOp::Add | BinOp::Sub | BinOp::Mul, a, _) => n = a,
+                Node::Binary(BinOp::Div, a, _) if self.style == Style::Text => n = a,
+                _ => return false,
+            }
+        }
+        false
+    }
+
+    /// The expression as text.
+    pub fn print(&self, root: NodeId) -> String {
+        let mut out = String::new();
+        let mut stack = vec![Item::Node(root)];
+        while let Some(item) = stack.pop() {
+            match item {
+                Item::Text(t) => out.push_str(t),
+                Item::Owned(t) => out.push_str(&t),
+                Item::Node(id) => self.expand(id, root, &mut out, &mut stack),
+            }
+        }
+        out
+    }
+
+    /// Pushes the pieces of `id` (in reverse) onto the stack.
+    fn expand(&self, id: NodeId, root: NodeId, out: &mut String, stack: &mut Vec<Item>) {
+        if id != root {
+            if let Some(name) = self.names.get(&id) {
+                out.push_str(name);
+                return;
+            }
+        }
+        let latex = self.style == Style::Latex;
+        // pieces in print order; reversed onto the stack at the end
+        let mut pieces: Vec<Item> = Vec::new();
+        let operand = |pieces: &mut Vec<Item>, child: NodeId, min: u8, no_minus: bool| {
+            let paren =
+                self.prec(child, root) < min || (no_minus && self.leading_minus(child, root));
+            if paren {
+                pieces.push(Item::Text(if latex { "\\left(" } else { "(" }));
+                pieces.push(Item::Node(child));
+                pieces.push(Item::Text(if latex { "\\right)" } else { ")" }));
+            } else {
+                pieces.push(Item::Node(child));
+            }
+        };
+        match self.g.node(id) {
+            Node::Const(bits) => {
+                let v = f64::from_bits(bits);
+                let s = format_number(v);
+                if latex {
+                    pieces.push(Item::Owned(latex_number(&s)));
+                } else {
+                    pieces.push(Item::Owned(s));
+                }
+            }
+            Node::Sym(s) => {
+                let name = &self.g.symbol(s).name;
+                pieces.push(Item::Owned(if latex {
+                    latex_name(name)
+                } else {
+                    name.clone()
+                }));
+            }
+            Node::Unary(UnOp::Neg, a) => {
+                pieces.push(Item::Text("-"));
+                operand(&mut pieces, a, P_PROD, true);
+            }
+            Node::Unary(op, a) => {
+                if latex {
+                    match op {
+                        UnOp::Sqrt => {
+                            pieces.push(Item::Text("\\sqrt{"));
+                            pieces.push(Item::Node(a));
+                            pieces.push(Item::Text("}"));
+                        }
+                        UnOp::Abs => {
+                            pieces.push(Item::Text("\\left|"));
+                            pieces.push(Item::Node(a));
+                            pieces.push(Item::Text("\\right|"));
+                        }
+                        _ => {
+                            pieces.push(Item::Owned(latex_function(op.name())));
+                            pieces.push(Item::Text("\\left("));
+                            pieces.push(Item::Node(a));
+                            pieces.push(Item::Text("\\right)"));
+                        }
+                    }
+                } else {
+                    pieces.push(Item::Owned(format!("{}(", op.name())));
+                    pieces.push(Item::Node(a));
+                    pieces.push(Item::Text(")"));
+                }
+            }
+            Node::Reduce(r, a) => {
+                if latex {
+                    pieces.push(Item::Owned(format!(
+                        "\\operatorname{{{}}}\\left(",
+                        r.name()
+                    )));
+                    pieces.push(Item::Node(a));
+                    pieces.push(Item::Text("\\right)"));
+                } else {
+                    pieces.push(Item::Owned(format!("{}(", r.name())));
+                    pieces.push(Item::Node(a));
+                    pieces.push(Item::Text(")"));
+                }
+            }
+            Node::Binary(op, a, b) => match op {
+                BinOp::Add | BinOp::Sub => {
+                    operand(&mut pieces, a, P_SUM, false);
+                    pieces.push(Item::Text(if op == BinOp::Add { " + " } else { " - " }));
+                    let min = if op == BinOp::Add { P_SUM } else { P_PROD };
+                    operand(&mut pieces, b, min, true);
+                }
+                BinOp::Mul => {
+                    operand(&mut pieces, a, P_PROD, false);
+                    pieces.push(Item::Text(if latex { " \\cdot " } else { "*" }));
+                    operand(&mut pieces, b, P_PROD, true);
+                }
+                BinOp::Div if latex => {
+                    pieces.push(Item::Text("\\frac{"));
+                    pieces.push(Item::Node(a));
+                    pieces.push(Item::Text("}{"));
+                    pieces.push(Item::Node(b));
+                    pieces.push(Item::Text("}"));
+                }
+                BinOp::Div => {
+                    operand(&mut pieces, a, P_PROD, false);
+                    pieces.push(Item::Text("/"));
+                    operand(&mut pieces, b, P_POW, true);
+                }
+                BinOp::Pow => {
+                    operand(&mut pieces, a, P_ATOM, true);
+                    if latex {
+                        pieces.push(Item::Text("^{"));
+                        pieces.push(Item::Node(b));
+                        pieces.push(Item::Text("}"));
+                    } else {
+                        pieces.push(Item::Text("^"));
+                        operand(&mut pieces, b, P_POW, true);
+                    }
+                }
+                BinOp::Min | BinOp::Max => {
+                    let name = if latex {
+                        format!("\\{}\\left(", op.name())
+                    } else {
+                        format!("{}(", op.name())
+                    };
+                    pieces.push(Item::Owned(name));
+                    pieces.push(Item::Node(a));
+                    pieces.push(Item::Text(", "));
+                    pieces.push(Item::Node(b));
+                    pieces.push(Item::Text(if latex { "\\right)" } else { ")" }));
+                }
+            },
+        }
+        stack.extend(pieces.into_iter().rev());
+    }
+}
+
+fn latex_number(s: &str) -> String {
+    if let Some((p, q)) = s.split_once('/') {
+        let (sign, p) = p.strip_prefix('-').map_or(("", p), |p| ("-", p));
+        return format!("{sign}\\frac{{{p}}}{{{q}}}");
+    }
+    if let Some((m, e)) = s.split_once('e') {
+        return format!("{m} \\cdot 10^{{{e}}}");
+    }
+    s.to_string()
+}
+
+fn latex_name(name: &str) -> String {
+    const GREEK: [&str; 17] = [
+        "alpha", "beta", "gamma", "delta", "epsilon", "theta", "lambda", "mu", "nu", "xi", "rho",
+        "sigma", "tau", "phi", "chi", "psi", "omega",
+    ];
+    if GREEK.contains(&name) {
+        return format!("\\{name}");
+    }
+    match name.split_once('_') {
+        Some((head, tail)) if !head.is_empty() && !tail.is_empty() => {
+            format!("{}_{{{}}}", latex_name(head), tail.replace('_', "\\_"))
+        }
+        _ if name.chars().count() > 1 => format!("\\mathit{{{}}}", name.replace('_', "\\_")),
+        _ => name.replace('_', "\\_"),
+    }
+}
+
+fn latex_function(name: &str) -> String {
+    match name {
+        "sin" | "cos" | "tan" | "sinh" | "cosh" | "tanh" | "exp" | "ln" => format!("\\{name}"),
+        "asin" | "acos" | "atan" => format!("\\arc{}", &name[1..]),
+        _ => format!("\\operatorname{{{name}}}"),
+    }
+}
+
+/// Shared subexpressions of `roots`: the non-trivial nodes used more than
+/// once, children before parents.
+pub fn shared_nodes(g: &Graph, roots: &[NodeId]) -> Vec<NodeId> {
+    let uses = g.use_counts(roots);
+    let root_set: HashSet<NodeId> = roots.iter().copied().collect();
+    g.topo_order(roots)
+        .into_iter()
+        .filter(|&id| {
+            uses[id.index()] > 1
+                && !root_set.contains(&id)
+                && match g.node(id) {
+                    Node::Const(_) | Node::Sym(_) => false,
+                    Node::Unary(UnOp::Neg, a) => {
+                        !matches!(g.node(a), Node::Const(_) | Node::Sym(_))
+                    }
+                    _ => true,
+                }
+        })
+        .collect()
+}
+
+/// A program printed with `let` bindings: the bindings, then each root.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LetProgram {
+    /// `(name, expression)` in definition order.
+    pub lets: Vec<(String, String)>,
+    /// Each root's expression, in terms of the bindings.
+    pub roots: Vec<String>,
+}
+
+/// Prints `roots` with a `let` for every shared subexpression. Nodes in
+/// `given` (user `let`s) keep their names; the others are `t1`, `t2`, ...
+/// (renamed if a symbol already has that name).
+pub fn with_lets(
+    g: &Graph,
+    roots: &[NodeId],
+    given: &HashMap<NodeId, String>,
+    style: Style,
+) -> LetProgram {
+    let shared = shared_nodes(g, roots);
+    let taken: HashSet<&str> = g.symbols().iter().map(|s| s.name.as_str()).collect();
+    let mut printer = Printer::new(g, style);
+    let mut lets = Vec::new();
+    let mut counter = 0;
+    for id in shared {
+        let name = match given.get(&id) {
+            Some(n) => n.clone(),
+            None => loop {
+                counter += 1;
+                let n = format!("t{counter}");
+                if !taken.contains(n.as_str()) && !given.values().any(|v| *v == n) {
+                    break n;
+                }
+            },
+        };
+        let text = printer.print(id);
+        printer.name(id, name.clone());
+        lets.push((name, text));
+    }
+    let roots = roots.iter().map(|&r| printer.print(r)).collect();
+    LetProgram { lets, roots }
+}
+
+/// The graph under `roots` as numbered nodes, children first, one per line
+/// (`%3 = mul %1, %2`), then `label = %n` for each root.
+pub fn dump(g: &Graph, roots: &[(String, NodeId)]) -> String {
+    let ids: Vec<NodeId> = roots.iter().map(|r| r.1).collect();
+    let mut number: HashMap<NodeId, usize> = HashMap::new();
+    let mut out = String::new();
+    for id in g.topo_order(&ids) {
+        let n = number.len();
+        number.insert(id, n);
+        let line = match g.node(id) {
+            Node::Const(bits) => format!("const {}", format_number(f64::from_bits(bits))),
+            Node::Sym(s) => {
+                let sym = g.symbol(s);
+                let kind = match sym.kind {
+                    crate::graph::SymbolKind::Free => "var",
+                    crate::graph::SymbolKind::Param => "param",
+                    crate::graph::SymbolKind::Data => "data",
+                };
+                format!("{kind} {}", sym.name)
+            }
+            Node::Unary(op, a) => {
+                let name = if op == UnOp::Neg { "neg" } else { op.name() };
+                format!("{name} %{}", number[&a])
+            }
+            Node::Binary(op, a, b) => {
+                let name = match op {
+                    BinOp::Add => "add",
+                    BinOp::Sub => "sub",
+                    BinOp::Mul => "mul",
+                    BinOp::Div => "div",
+                    BinOp::Pow => "pow",
+                    BinOp::Min => "min",
+                    BinOp::Max => "max",
+                };
+                format!("{name} %{}, %{}", number[&a], number[&b])
+            }
+            Node::Reduce(r, a) => format!("{} %{}", r.name(), number[&a]),
+        };
+        let per_row = if g.meta(id).per_row {
+            "    ; per row"
+        } else {
+            ""
+        };
+        out.push_str(&format!("%{n} = {line}{per_row}\n"));
+    }
+    for (label, id) in roots {
+        out.push_str(&format!("{label} = %{}\n", number[id]));
+    }
+    out
+}
+
+/// Prints one expression as text.
+pub fn to_text(g: &Graph, root: NodeId) -> String {
+    Printer::new(g, Style::Text).print(root)
+}
+
+/// Prints one expression as LaTeX.
+pub fn to_latex(g: &Graph, root: NodeId) -> String {
+    Printer::new(g, Style::Latex).print(root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::testparse::parse;
+
+    fn round(src: &str) -> String {
+        let mut g = Graph::new();
+        let e = parse(&mut g, src);
+        to_text(&g, e)
+    }
+
+    #[test]
+    fn minimal_parentheses() {
+        assert_eq!(round("(a + b) + c"), "a + b + c");
+        assert_eq!(round("a - (b + c)"), "a - (b + c)");
+        assert_eq!(round("a / (b * c)"), "a/(b*c)");
+        assert_eq!(round("(a * b) / c"), "a*b/c");
+        assert_eq!(round("-(x^2)"), "-x^2");
+        assert_eq!(round("(-x)^2"), "(-x)^2");
+        assert_eq!(round("2^(3^x)"), "2^3^x");
+        assert_eq!(round("(2^x)^3"), "(2^x)^3");
+        assert_eq!(round("sin(x + 1) * 3"), "sin(x + 1)*3");
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(format_number(2.0), "2");
+        assert_eq!(format_number(-0.5), "-0.5");
+        assert_eq!(format_number(1.0 / 3.0), "1/3");
+        assert_eq!(format_number(1e300), "1e300");
+        assert_eq!(format_number(2.5e-7), "2.5e-7");
+        assert_eq!(format_number(f64::INFINITY), "1/0");
+        assert_eq!(format_number(0.1), "0.1");
+    }
+
+    #[test]
+    fn latex() {
+        let mut g = Graph::new();
+        let e = parse(&mut g, "sqrt(x)/(2*y) + x^2");
+        assert_eq!(to_latex(&g, e), "\\frac{\\sqrt{x}}{2 \\cdot y} + x^{2}");
+    }
+}

@@ -1,0 +1,808 @@
+//! The training driver: runs an optimizer on an [`Objective`] (the compiled
+//! loss and gradient), prints the seed notebook's per-epoch line, writes the
+//! `--log` CSV, the final result (text or JSON) and the `--plot` image.
+//!
+//! The driver does not know how the objective is computed: the JIT kernel,
+//! the interpreter or a hand-written closed form all plug in the same way.
+//!
+//! ```text
+//! let setup = Setup::from_model(&model).expect("train line");
+//! let result = train(&mut objective, &setup, &options, fit, &mut stdout)?;
+//! ```
+
+pub mod format;
+pub mod optim;
+pub mod plot;
+pub mod report;
+
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use thiserror::Error;
+
+use crate::graph::{Node, NodeId, SymId, SymbolKind};
+use crate::program::{Model, Optimizer, TrainSpec};
+
+pub use format::{format_3g, format_g, full};
+use optim::{Adam, Newton, NewtonError, Sgd};
+
+/// A scalar loss of the params with its gradient (and, for Newton, its
+/// Hessian): what the driver minimises.
+pub trait Objective {
+    /// Returns the loss at `params` and writes its gradient into `grad`
+    /// (same length as `params`).
+    fn eval(&mut self, params: &[f64], grad: &mut [f64]) -> f64;
+
+    /// Like [`Objective::eval`], and also writes the Hessian into `hess`
+    /// (row-major `n x n`). `None` when the objective has no Hessian: Newton's
+    /// method then refuses to run. The default has none.
+    fn eval_hessian(
+        &mut self,
+        _params: &[f64],
+        _grad: &mut [f64],
+        _hess: &mut [f64],
+    ) -> Option<f64> {
+        None
+    }
+
+    /// Called once when training meets a non-finite value at `params`: may
+    /// explain where it came from (which expression, which data row). The
+    /// explanation is appended to the divergence message. The default says
+    /// nothing.
+    fn diagnose(&mut self, _params: &[f64]) -> Option<String> {
+        None
+    }
+}
+
+/// What the driver trains: the params and the `train` line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Setup {
+    /// Param names, in declaration order (the order of `params` everywhere).
+    pub names: Vec<String>,
+    /// Initial values.
+    pub init: Vec<f64>,
+    /// Optimizer and epochs.
+    pub spec: TrainSpec,
+    /// The loss name (labels the final cost and the plot).
+    pub loss_name: String,
+}
+
+impl Setup {
+    /// The params, initial values, `train` line and loss name of a model;
+    /// `None` when the model has no `train` line.
+    pub fn from_model(model: &Model) -> Option<Setup> {
+        Some(Setup {
+            names: model.params.iter().map(|p| p.name.clone()).collect(),
+            init: model.params.iter().map(|p| p.init).collect(),
+            spec: model.train.clone()?,
+            loss_name: model.loss.name.clone(),
+        })
+    }
+}
+
+/// Command-line options of `ddx train`.
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    /// Print the epoch line every this many epochs (and at the last epoch).
+    /// `None`: every `max(1, epochs/10)` epochs.
+    pub every: Option<usize>,
+    /// Overrides the `train` line's epochs.
+    pub epochs: Option<usize>,
+    /// Overrides the `train` line's learning rate (not for newton).
+    pub lr: Option<f64>,
+    /// Print only the final result.
+    pub quiet: bool,
+    /// Write every epoch to this CSV file.
+    pub log: Option<PathBuf>,
+    /// Print the final result as one JSON object, and nothing else.
+    pub json: bool,
+    /// Draw the data, the fit and the loss curve into this .svg or .png file.
+    pub plot: Option<PathBuf>,
+    /// Allow a progress bar (shown only when stderr is a terminal and the
+    /// output is not quiet or JSON).
+    pub progress: bool,
+    /// Seconds spent compiling, reported by `--json`.
+    pub compile_seconds: f64,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            every: None,
+            epochs: None,
+            lr: None,
+            quiet: false,
+            log: None,
+            json: false,
+            plot: None,
+            progress: true,
+            compile_seconds: 0.0,
+        }
+    }
+}
+
+/// The model's prediction at input `x` for the given params.
+pub type Predict<'a> = Box<dyn FnMut(&[f64], f64) -> f64 + 'a>;
+
+/// The data of a model with one input column, for the plot's data panel.
+pub struct Fit<'a> {
+    /// Input column name (the x axis).
+    pub x_label: String,
+    /// Target column name (the y axis).
+    pub y_label: String,
+    /// Input values.
+    pub x: &'a [f64],
+    /// Target values.
+    pub y: &'a [f64],
+    /// The model's prediction at input `x` for the given params.
+    pub predict: Predict<'a>,
+}
+
+/// The outcome of a successful run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainResult {
+    /// Param names, in declaration order.
+    pub names: Vec<String>,
+    /// Final params.
+    pub params: Vec<f64>,
+    /// The loss name.
+    pub loss_name: String,
+    /// The cost at the final params (after the last step).
+    pub cost: f64,
+    /// Epochs run.
+    pub epochs: usize,
+    /// The optimizer after `--lr` overrides.
+    pub optimizer: Optimizer,
+    /// Seconds spent compiling (from the options).
+    pub compile_seconds: f64,
+    /// Seconds spent in the training loop, final cost included.
+    pub train_seconds: f64,
+}
+
+/// Training met a NaN or an infinity.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Divergence {
+    /// The epoch whose cost, gradient, Hessian or step was not finite (the
+    /// number of epochs when it is the cost at the final params).
+    pub epoch: usize,
+    /// What was not finite, e.g. `the cost is inf`.
+    pub what: String,
+    /// Param names.
+    pub names: Vec<String>,
+    /// The last finite params: those at which the value was computed.
+    pub params: Vec<f64>,
+    /// The objective's explanation ([`Objective::diagnose`]).
+    pub detail: Option<String>,
+}
+
+impl std::fmt::Display for Divergence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "training diverged at epoch {}: {}",
+            self.epoch, self.what
+        )?;
+        write!(
+            f,
+            "\nlast finite params: {}",
+            params_text(&self.names, &self.params)
+        )?;
+        if let Some(d) = &self.detail {
+            write!(f, "\n{d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `m = 0.5, b = 1.0`
+fn params_text(names: &[String], params: &[f64]) -> String {
+    names
+        .iter()
+        .zip(params)
+        .map(|(n, p)| format!("{n} = {}", full(*p)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Why training failed.
+#[derive(Debug, Error)]
+pub enum TrainError {
+    /// A bad option or setting (exit status 2).
+    #[error("{0}")]
+    Options(String),
+    /// Newton's method on an objective without a Hessian (exit status 2).
+    #[error("newton needs the Hessian of the loss, which this objective does not provide")]
+    NoHessian,
+    /// A non-finite cost, gradient, Hessian or step (exit status 1).
+    #[error("{0}")]
+    Diverged(Divergence),
+    /// Newton's method met a singular Hessian (exit status 1).
+    #[error("the Hessian is singular at epoch {epoch}, so newton cannot take a step\nat params: {}", params_text(.names, .params))]
+    SingularHessian {
+        epoch: usize,
+        names: Vec<String>,
+        params: Vec<f64>,
+    },
+    /// A file could not be written (exit status 2).
+    #[error("cannot write {what} '{}': {source}", .path.display())]
+    File {
+        what: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    /// Writing the output failed (exit status 2).
+    #[error("cannot write the output: {0}")]
+    Output(io::Error),
+    /// The plot could not be drawn (exit status 2).
+    #[error("{0}")]
+    Plot(String),
+}
+
+impl TrainError {
+    /// The process exit status for this error: 1 when training failed
+    /// numerically, 2 for bad input, options or files.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            TrainError::Diverged(_) | TrainError::SingularHessian { .. } => 1,
+            _ => 2,
+        }
+    }
+}
+
+/// The most params Newton's method accepts: its Hessian has `n^2` entries
+/// and each step costs `n^3/3` multiply-adds (8 MB and 3e8 for 1000).
+pub const NEWTON_MAX_PARAMS: usize = 1000;
+
+/// The optimizer with its state.
+enum Stepper {
+    Sgd(Sgd),
+    Adam(Adam),
+    Newton(Newton),
+}
+
+/// The optimizer after applying a `--lr` override, checked.
+pub fn effective_optimizer(spec: &TrainSpec, lr: Option<f64>) -> Result<Optimizer, TrainError> {
+    let mut opt = spec.optimizer;
+    if let Some(new_lr) = lr {
+        match &mut opt {
+            Optimizer::Sgd { lr, .. } | Optimizer::Adam { lr, .. } => *lr = new_lr,
+            Optimizer::Newton => {
+                return Err(TrainError::Options(
+                    "--lr does not apply to newton, which has no learning rate".to_string(),
+                ))
+            }
+        }
+    }
+    optim::validate(&opt).map_err(|e| TrainError::Options(e.0))?;
+    Ok(opt)
+}
+
+/// (epoch, cost) pairs kept for the loss curve, at most about `2*CAP`
+/// whatever the number of epochs: when full, every other point is dropped
+/// and the stride doubles.
+struct History {
+    stride: usize,
+    points: Vec<(f64, f64)>,
+}
+
+impl History {
+    const CAP: usize = 4096;
+
+    fn new() -> Self {
+        History {
+            stride: 1,
+            points: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, epoch: usize, cost: f64) {
+        if !epoch.is_multiple_of(self.stride) {
+            return;
+        }
+        self.points.push((epoch as f64, cost));
+        if self.points.len() >= 2 * Self::CAP {
+            let mut i = 0;
+            self.points.retain(|_| {
+                i += 1;
+                i % 2 == 1
+            });
+            self.stride *= 2;
+        }
+    }
+}
+
+/// Writes one line of the epoch output, keeping a progress bar (if any) out
+/// of the way.
+fn emit(out: &mut dyn Write, bar: Option<&ProgressBar>, line: &str) -> io::Result<()> {
+    match bar {
+        Some(bar) => bar.suspend(|| {
+            writeln!(out, "{line}")?;
+            out.flush()
+        }),
+        None => writeln!(out, "{line}"),
+    }
+}
+
+fn progress_bar(epochs: usize) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(epochs as u64), ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {pos}/{len} epochs, {elapsed} elapsed, eta {eta}")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Trains: runs the optimizer of `setup.spec` (after the `options`
+/// overrides) for its epochs, writing the output to `out`, the log, JSON and
+/// plot as the options ask. `fit` supplies the data panel of the plot.
+///
+/// Each epoch evaluates the cost and gradient at the current params, prints
+/// `Epoch {e}, cost {c}, NAME grad {g}...` when `e % every == 0` or `e` is the
+/// last epoch (cost and gradient from before the step), then steps. A
+/// non-finite cost, gradient or new param stops the run with
+/// [`TrainError::Diverged`].
+pub fn train(
+    objective: &mut dyn Objective,
+    setup: &Setup,
+    options: &TrainOptions,
+    fit: Option<Fit<'_>>,
+    out: &mut dyn Write,
+) -> Result<TrainResult, TrainError> {
+    let n = setup.names.len();
+    if setup.init.len() != n {
+        return Err(TrainError::Options(format!(
+            "{} initial values for {n} params",
+            setup.init.len()
+        )));
+    }
+    let optimizer = effective_optimizer(&setup.spec, options.lr)?;
+    if optimizer == Optimizer::Newton && n > NEWTON_MAX_PARAMS {
+        return Err(TrainError::Options(format!(
+            "newton supports at most {NEWTON_MAX_PARAMS} params, this model has {n}: \
+             use sgd or adam"
+        )));
+    }
+    let epochs = options.epochs.unwrap_or(setup.spec.epochs);
+    let every = match options.every {
+        Some(0) => {
+            return Err(TrainError::Options(
+                "--every must be at least 1".to_string(),
+            ))
+        }
+        Some(e) => e,
+        None => (epochs / 10).max(1),
+    };
+    if let Some(path) = &options.plot {
+        plot::Format::from_path(path).map_err(TrainError::Plot)?;
+    }
+    let mut log = match &options.log {
+        Some(path) => Some(report::LogFile::create(path, &setup.names)?),
+        None => None,
+    };
+    let print_epochs = !options.quiet && !options.json;
+    let bar = (options.progress && print_epochs && epochs > 0 && io::stderr().is_terminal())
+        .then(|| progress_bar(epochs));
+
+    let mut buffered = BufWriter::new(out);
+    let mut history = options.plot.as_ref().map(|_| History::new());
+    let start = Instant::now();
+    let run = run_epochs(
+        objective,
+        setup,
+        optimizer,
+        epochs,
+        every,
+        print_epochs,
+        bar.as_ref(),
+        log.as_mut(),
+        history.as_mut(),
+        &mut buffered,
+    );
+    let train_seconds = start.elapsed().as_secs_f64();
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let log_done = log.map(|l| l.finish());
+    let (params, cost) = match run {
+        Ok(v) => v,
+        Err(e) => {
+            // Keep what was printed before the failure; the failure wins.
+            let _ = buffered.flush();
+            return Err(e);
+        }
+    };
+    if let Some(done) = log_done {
+        done?;
+    }
+    let result = TrainResult {
+        names: setup.names.clone(),
+        params,
+        loss_name: setup.loss_name.clone(),
+        cost,
+        epochs,
+        optimizer,
+        compile_seconds: options.compile_seconds,
+        train_seconds,
+    };
+    let text = if options.json {
+        format!("{}\n", report::json(&result))
+    } else {
+        report::final_text(&result)
+    };
+    buffered
+        .write_all(text.as_bytes())
+        .and_then(|_| buffered.flush())
+        .map_err(TrainError::Output)?;
+    if let (Some(path), Some(history)) = (&options.plot, history) {
+        let data = plot_data(&result, history, fit);
+        plot::render(path, &data).map_err(TrainError::Plot)?;
+    }
+    Ok(result)
+}
+
+/// The training loop proper; returns the final params and the cost there.
+#[allow(clippy::too_many_arguments)]
+fn run_epochs(
+    objective: &mut dyn Objective,
+    setup: &Setup,
+    optimizer: Optimizer,
+    epochs: usize,
+    every: usize,
+    print: bool,
+    bar: Option<&ProgressBar>,
+    mut log: Option<&mut report::LogFile>,
+    mut history: Option<&mut History>,
+    out: &mut dyn Write,
+) -> Result<(Vec<f64>, f64), TrainError> {
+    let n = setup.names.len();
+    let names = &setup.names;
+    let mut params = setup.init.clone();
+    let mut before = params.clone();
+    let mut grad = vec![0.0; n];
+    let mut hess = match optimizer {
+        Optimizer::Newton => vec![0.0; n * n],
+        _ => Vec::new(),
+    };
+    let mut stepper = match optimizer {
+        Optimizer::Sgd { lr, momentum } => Stepper::Sgd(Sgd::new(lr, momentum)),
+        Optimizer::Adam {
+            lr,
+            beta1,
+            beta2,
+            eps,
+        } => Stepper::Adam(Adam::new(n, lr, beta1, beta2, eps)),
+        Optimizer::Newton => Stepper::Newton(Newton::new()),
+    };
+    let diverged = |objective: &mut dyn Objective, epoch: usize, what: String, at: &[f64]| {
+        TrainError::Diverged(Divergence {
+            epoch,
+            what,
+            names: names.clone(),
+            params: at.to_vec(),
+            detail: objective.diagnose(at),
+        })
+    };
+    let last = epochs.saturating_sub(1);
+    for epoch in 0..epochs {
+        let cost = match &mut stepper {
+            Stepper::Newton(_) => objective
+                .eval_hessian(&params, &mut grad, &mut hess)
+                .ok_or(TrainError::NoHessian)?,
+            _ => objective.eval(&params, &mut grad),
+        };
+        let bad = !cost.is_finite() || grad.iter().any(|g| !g.is_finite());
+        if print && (bad || epoch % every == 0 || epoch == last) {
+            emit(out, bar, &report::epoch_line(epoch, cost, names, &grad))
+                .map_err(TrainError::Output)?;
+        }
+        if bad {
+            if let Some(log) = log.as_deref_mut() {
+                let _ = log.row(epoch, cost, &grad, None);
+            }
+            return Err(diverged(
+                objective,
+                epoch,
+                non_finite_what(cost, names, &grad),
+                &params,
+            ));
+        }
+        before.copy_from_slice(&params);
+        match &mut stepper {
+            Stepper::Sgd(s) => s.step(&mut params, &grad),
+            Stepper::Adam(a) => a.step(&mut params, &grad),
+            Stepper::Newton(nt) => match nt.step(&mut params, &grad, &hess) {
+                Ok(()) => {}
+                Err(NewtonError::Singular) => {
+                    return Err(TrainError::SingularHessian {
+                        epoch,
+                        names: names.clone(),
+                        params,
+                    })
+                }
+                Err(NewtonError::NonFinite) => {
+                    let what = if hess.iter().all(|h| h.is_finite()) {
+                        "the Newton step is not finite".to_string()
+                    } else {
+                        "the Hessian has a non-finite entry".to_string()
+                    };
+                    return Err(diverged(objective, epoch, what, &params));
+                }
+            },
+        }
+        if let Some(i) = params.iter().position(|p| !p.is_finite()) {
+            let what = format!("the step made {} {}", names[i], full(params[i]));
+            return Err(diverged(objective, epoch, what, &before));
+        }
+        if let Some(log) = log.as_deref_mut() {
+            log.row(epoch, cost, &grad, Some(&params))?;
+        }
+        if let Some(h) = history.as_deref_mut() {
+            h.push(epoch, cost);
+        }
+        if let Some(bar) = bar {
+            bar.inc(1);
+        }
+    }
+    let cost = objective.eval(&params, &mut grad);
+    if !cost.is_finite() {
+        let what = format!("the cost at the final params is {}", full(cost));
+        return Err(diverged(objective, epochs, what, &params));
+    }
+    Ok((params, cost))
+}
+
+/// `the cost is inf`, `the gradient is not finite (m grad NaN)`, or both.
+fn non_finite_what(cost: f64, names: &[String], grad: &[f64]) -> String {
+    let mut parts = Vec::new();
+    if !cost.is_finite() {
+        parts.push(format!("the cost is {}", full(cost)));
+    }
+    let bad: Vec<String> = names
+        .iter()
+        .zip(grad)
+        .filter(|(_, g)| !g.is_finite())
+        .map(|(n, g)| format!("{n} grad {}", full(*g)))
+        .collect();
+    if !bad.is_empty() {
+        parts.push(format!("the gradient is not finite ({})", bad.join(", ")));
+    }
+    parts.join(" and ")
+}
+
+/// Number of points of the fitted curve.
+const CURVE_POINTS: usize = 200;
+
+fn plot_data(result: &TrainResult, history: History, fit: Option<Fit<'_>>) -> plot::PlotData {
+    let mut loss = history.points;
+    // The cost at the final params closes the curve.
+    loss.push((result.epochs as f64, result.cost));
+    let fit = fit.map(|mut f| {
+        let points: Vec<(f64, f64)> = f.x.iter().copied().zip(f.y.iter().copied()).collect();
+        let (x0, x1) = plot::padded_range(f.x.iter().copied());
+        let curve = (0..CURVE_POINTS)
+            .map(|i| {
+                let x = x0 + (x1 - x0) * i as f64 / (CURVE_POINTS - 1) as f64;
+                (x, (f.predict)(&result.params, x))
+            })
+            .collect();
+        plot::FitPanel {
+            x_label: f.x_label,
+            y_label: f.y_label,
+            points,
+            curve,
+        }
+    });
+    plot::PlotData {
+        loss_name: result.loss_name.clone(),
+        loss,
+        fit,
+    }
+}
+
+/// Which parts of a model the plot's data panel shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FitColumns {
+    /// Index in `model.data` of the input column (the x axis).
+    pub input: usize,
+    /// Index in `model.data` of the target column (the y axis).
+    pub target: usize,
+    /// The prediction: the last `let` that depends on params and on the
+    /// input column only.
+    pub prediction: NodeId,
+}
+
+/// Finds the input column, target column and prediction of a model with
+/// exactly two data columns, e.g. `let yhat = m*x + b` with data `x, y`.
+/// `None` when the model does not have that shape (the plot then shows the
+/// loss curve only).
+pub fn fit_columns(model: &Model) -> Option<FitColumns> {
+    if model.data.len() != 2 {
+        return None;
+    }
+    let g = &model.graph;
+    for binding in model.lets.iter().rev() {
+        let syms = symbols_under(g, binding.node);
+        let uses_param = syms.iter().any(|&s| g.symbol(s).kind == SymbolKind::Param);
+        let data: Vec<usize> = (0..2)
+            .filter(|&i| syms.contains(&model.data[i].sym))
+            .collect();
+        if uses_param && data.len() == 1 && g.meta(binding.node).per_row {
+            let input = data[0];
+            return Some(FitColumns {
+                input,
+                target: 1 - input,
+                prediction: binding.node,
+            });
+        }
+    }
+    None
+}
+
+/// The symbols an expression depends on.
+fn symbols_under(g: &crate::graph::Graph, root: NodeId) -> Vec<SymId> {
+    g.topo_order(&[root])
+        .into_iter()
+        .filter_map(|id| match g.node(id) {
+            Node::Sym(s) => Some(s),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{Graph, Reduction, UnOp};
+    use crate::program::{Binding, DataColumn, Param};
+
+    /// A model over data `x`, `y` (in that order unless `swap`), params `m`,
+    /// `b`, with the given lets built by `lets`.
+    fn model(
+        swap: bool,
+        lets: impl Fn(&mut Graph, [NodeId; 4]) -> Vec<(&'static str, NodeId)>,
+    ) -> Model {
+        let mut g = Graph::new();
+        let names = if swap { ["y", "x"] } else { ["x", "y"] };
+        let cols: Vec<SymId> = names
+            .iter()
+            .map(|n| g.declare(n, SymbolKind::Data))
+            .collect();
+        let (x, y) = if swap {
+            (cols[1], cols[0])
+        } else {
+            (cols[0], cols[1])
+        };
+        let m = g.declare("m", SymbolKind::Param);
+        let b = g.declare("b", SymbolKind::Param);
+        let ids = [g.sym(x), g.sym(y), g.sym(m), g.sym(b)];
+        let lets: Vec<Binding> = lets(&mut g, ids)
+            .into_iter()
+            .map(|(name, node)| Binding {
+                name: name.to_string(),
+                node,
+                span: 0..0,
+            })
+            .collect();
+        let last = lets.last().map(|l| l.node).unwrap_or(ids[2]);
+        let r = g.sub(last, ids[1]);
+        let sq = g.powf(r, 2.0);
+        let loss = g.reduce(Reduction::Mean, sq);
+        Model {
+            graph: g,
+            data: cols
+                .iter()
+                .zip(names)
+                .map(|(&sym, name)| DataColumn {
+                    name: name.to_string(),
+                    sym,
+                    values: vec![0.0, 1.0],
+                    span: 0..0,
+                })
+                .collect(),
+            params: [("m", m, 0.9), ("b", b, 0.1)]
+                .into_iter()
+                .map(|(name, sym, init)| Param {
+                    name: name.to_string(),
+                    sym,
+                    init,
+                    span: 0..0,
+                })
+                .collect(),
+            lets,
+            loss: Binding {
+                name: "C".to_string(),
+                node: loss,
+                span: 0..0,
+            },
+            train: Some(TrainSpec {
+                optimizer: Optimizer::Newton,
+                epochs: 3,
+                span: 0..0,
+            }),
+            rows: 2,
+        }
+    }
+
+    fn line(g: &mut Graph, [x, _, m, b]: [NodeId; 4]) -> NodeId {
+        let mx = g.mul(m, x);
+        g.add(mx, b)
+    }
+
+    #[test]
+    fn setup_comes_from_the_model() {
+        let mut mdl = model(false, |g, ids| vec![("yhat", line(g, ids))]);
+        let setup = Setup::from_model(&mdl).unwrap();
+        assert_eq!(setup.names, ["m", "b"]);
+        assert_eq!(setup.init, [0.9, 0.1]);
+        assert_eq!(setup.loss_name, "C");
+        assert_eq!(setup.spec.epochs, 3);
+        mdl.train = None;
+        assert_eq!(Setup::from_model(&mdl), None);
+    }
+
+    #[test]
+    fn the_prediction_is_the_last_let_of_params_and_one_column() {
+        // let yhat = m*x + b; let r = yhat - y (uses both columns: skipped)
+        let mdl = model(false, |g, ids| {
+            let yhat = line(g, ids);
+            let r = g.sub(yhat, ids[1]);
+            vec![("yhat", yhat), ("r", r)]
+        });
+        let yhat = mdl.lets[0].node;
+        assert_eq!(
+            fit_columns(&mdl),
+            Some(FitColumns {
+                input: 0,
+                target: 1,
+                prediction: yhat
+            })
+        );
+        // Column order does not matter; a later let wins.
+        let mdl = model(true, |g, ids| {
+            let z = line(g, ids);
+            let p = g.call(UnOp::Sigmoid, z);
+            vec![("z", z), ("p", p)]
+        });
+        let p = mdl.lets[1].node;
+        assert_eq!(
+            fit_columns(&mdl),
+            Some(FitColumns {
+                input: 1,
+                target: 0,
+                prediction: p
+            })
+        );
+    }
+
+    #[test]
+    fn no_prediction_without_a_suitable_let() {
+        // No lets at all.
+        assert_eq!(fit_columns(&model(false, |_, _| vec![])), None);
+        // A let of params only (not per row).
+        let mdl = model(false, |g, [_, _, m, b]| vec![("s", g.add(m, b))]);
+        assert_eq!(fit_columns(&mdl), None);
+        // Three data columns.
+        let mut mdl = model(false, |g, ids| vec![("yhat", line(g, ids))]);
+        let mut extra = mdl.data[0].clone();
+        extra.name = "z".to_string();
+        mdl.data.push(extra);
+        assert_eq!(fit_columns(&mdl), None);
+    }
+
+    #[test]
+    fn history_stays_bounded_and_keeps_the_start() {
+        let mut h = History::new();
+        for e in 0..100_000 {
+            h.push(e, e as f64);
+        }
+        assert!(h.points.len() < 2 * History::CAP);
+        assert!(h.points.len() >= History::CAP / 2);
+        assert_eq!(h.points[0], (0.0, 0.0));
+        // Evenly spaced at the current stride.
+        let s = h.stride as f64;
+        assert!(h.points.windows(2).all(|w| w[1].0 - w[0].0 == s));
+    }
+}

@@ -1,0 +1,119 @@
+//! `ddx diff` end to end: the outputs users rely on, exactly.
+
+use std::process::{Command, Output};
+
+fn ddx(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ddx"))
+        .args(args)
+        .output()
+        .expect("runs ddx")
+}
+
+fn stdout(args: &[&str]) -> String {
+    let out = ddx(args);
+    assert!(
+        out.status.success(),
+        "ddx {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+#[test]
+fn the_documented_outputs() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["diff", "y = x^2"], "dy/dx = 2*x\n"),
+        (&["diff", "y = x^2", "--at", "x=5"], "dy/dx = 10\n"),
+        (&["diff", "f = sin(x)"], "df/dx = cos(x)\n"),
+        (&["diff", "f = exp(x)"], "df/dx = exp(x)\n"),
+        (&["diff", "f = ln(x)"], "df/dx = 1/x\n"),
+        (&["diff", "f = 3*x + 2"], "df/dx = 3\n"),
+        (&["diff", "f = x*y"], "df/dx = y\ndf/dy = x\n"),
+        (&["diff", "f = x^3", "--order", "2"], "d2f/dx2 = 6*x\n"),
+        (&["diff", "f = 5", "--wrt", "x"], "df/dx = 0\n"),
+        (&["diff", "x^2 + 1"], "df/dx = 2*x\n"),
+        (
+            &["diff", "f = x*y + sin(x)"],
+            "df/dx = y + cos(x)\ndf/dy = x\n",
+        ),
+    ];
+    for (args, want) in cases {
+        assert_eq!(stdout(args), *want, "ddx {args:?}");
+    }
+}
+
+#[test]
+fn json_has_function_derivatives_and_op_counts() {
+    let out = stdout(&["diff", "f = x*y + sin(x)", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["function"], "x*y + sin(x)");
+    assert_eq!(v["derivatives"][0]["wrt"], "x");
+    assert_eq!(v["derivatives"][0]["order"], 1);
+    assert_eq!(v["derivatives"][0]["expr"], "y + cos(x)");
+    assert_eq!(v["derivatives"][1]["expr"], "x");
+    // x*y, sin(x), + ; derivatives: cos(x), +
+    assert_eq!(v["ops"]["function"], 3);
+    assert_eq!(v["ops"]["gradient"], 2);
+}
+
+#[test]
+fn latex_and_cse() {
+    assert_eq!(
+        stdout(&["diff", "f = x^2/2", "--format", "latex"]),
+        "\\frac{df}{dx} = x\n"
+    );
+    let out = stdout(&["diff", "f = sin(x^2 + 1)^2", "--cse"]);
+    assert_eq!(out, "df/dx = 2*x*sin(2*(x^2 + 1))\n");
+    let out = stdout(&["diff", "f = exp(sin(x)*y)", "--cse"]);
+    assert_eq!(
+        out,
+        "let t1 = sin(x)\nlet t2 = exp(y*t1)\ndf/dx = y*cos(x)*t2\ndf/dy = t1*t2\n"
+    );
+}
+
+#[test]
+fn reads_files_and_stdin() {
+    let dir = std::env::temp_dir().join(format!("ddx-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("f.ddx");
+    std::fs::write(&path, "# a comment\ny = x^3\n").unwrap();
+    assert_eq!(stdout(&["diff", path.to_str().unwrap()]), "dy/dx = 3*x^2\n");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ddx"))
+        .args(["diff", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"g = exp(2*t)")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "dg/dt = 2*exp(2*t)\n"
+    );
+}
+
+#[test]
+fn errors_point_at_the_source_and_exit_2() {
+    let out = ddx(&["diff", "f = sine(x)"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.starts_with("<expr>:1:5: error: unknown function `sine`"),
+        "{err}"
+    );
+    assert!(err.contains("f = sine(x)\n"), "{err}");
+    assert!(err.contains("    ^^^^"), "{err}");
+    assert!(err.contains("did you mean `sin`?"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    let out = ddx(&["diff", "y = x^2", "--at", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = ddx(&["diff", "y = x^2", "--order", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+}
