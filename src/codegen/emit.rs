@@ -341,21 +341,18 @@ impl<'a, 'b> Translator<'a, 'b> {
         }
     }
 
-    /// A row-invariant operand of a loop body as a vector: constants are
-    /// splatted in place, other values are loaded and splatted from the
-    /// loop's stack slot (one `movddup` each), so that no register is held
-    /// across the loop for them.
+    /// A row-invariant operand of a loop body (a vector, or a scalar in the
+    /// tail): constants are built in place, other values are loaded from the
+    /// loop's frame slot, where they are stored splatted, so that no
+    /// register is held across the loop for them.
     fn invariant(&mut self, s: Slot, inv: &Invariants, ty: Type) -> Value {
         if let Some(c) = self.consts[s.index()] {
             return self.constant(c, ty);
         }
-        let offset = inv.offsets[&s];
-        let v = self.b.ins().load(F64, frame_flags(), inv.base, offset);
-        if ty == F64 {
-            v
-        } else {
-            self.b.ins().splat(ty, v)
-        }
+        // Stored splatted: one plain load (lane 0 for scalars).
+        self.b
+            .ins()
+            .load(ty, frame_flags(), inv.base, inv.offsets[&s])
     }
 
     /// Evaluates the loop body for two rows (one `f64x2` per slot) or one.
@@ -423,7 +420,7 @@ impl<'a, 'b> Translator<'a, 'b> {
                     && self.consts[s.index()].is_none()
                     && !offsets.contains_key(&s)
                 {
-                    offsets.insert(s, (8 * offsets.len()) as i32);
+                    offsets.insert(s, (16 * offsets.len()) as i32);
                     order.push(s);
                 }
             }
@@ -441,7 +438,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         // One frame slot per loop, addressed from one base register: the
         // lanes of each accumulator after a block (32 bytes each), the
         // running totals (touched once per block), and the row-invariant
-        // operands. Keeping these out of registers leaves the registers to
+        // operands (splatted, 16 bytes each). Keeping these out of registers leaves the registers to
         // the accumulators of the inner loop.
         let k = lp.accumulators.len();
         let lanes_at = |j: usize, lane: usize| (32 * j + 8 * lane) as i32;
@@ -449,7 +446,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         let inv_at = (40 * k) as i32;
         let frame = self.b.create_sized_stack_slot(StackSlotData::new(
             StackSlotKind::ExplicitSlot,
-            (40 * k + 8 * order.len()) as u32,
+            (40 * k + 16 * order.len()) as u32,
             4,
         ));
         let base = self.b.ins().stack_addr(ptr, frame, 0);
@@ -460,6 +457,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         };
         for &s in &inv.order {
             let v = self.scalar(s);
+            let v = self.b.ins().splat(F64X2, v);
             self.b.ins().store(frame_flags(), v, base, inv.offsets[&s]);
         }
         let zero = self.b.ins().f64const(0.0);
