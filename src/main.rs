@@ -255,7 +255,8 @@ fn run_train(args: TrainArgs) -> Result<(), Failure> {
     let fit_cols = args.plot.as_ref().and_then(|_| fit_columns(&model));
     let prediction = fit_cols.map(|f| mean_of(&mut model, f.prediction));
     let model = model;
-    let mut objective = KernelObjective::new(&compiled, &model).map_err(|e| Failure::Usage(e.to_string()))?;
+    let mut objective =
+        KernelObjective::new(&compiled, &model).map_err(|e| Failure::Usage(e.to_string()))?;
     let options = TrainOptions {
         every: args.every.map(|e| e as usize),
         epochs: args.epochs,
@@ -302,19 +303,27 @@ fn run_train(args: TrainArgs) -> Result<(), Failure> {
 
 fn run_check(file: &str) -> Result<(), Failure> {
     let (mut model, _) = read_model(file, "check")?;
-    let report = ddx::gradcheck::check_model(&mut model).map_err(|e| Failure::Usage(e.to_string()))?;
-    print!("{report}");
+    let report =
+        ddx::gradcheck::check_model(&mut model).map_err(|e| Failure::Usage(e.to_string()))?;
+    let text = report.to_string();
+    print!("{text}");
+    if !text.ends_with('\n') {
+        println!();
+    }
     if report.passed() {
         Ok(())
     } else {
-        Err(Failure::Failed("the gradient disagrees with finite differences".into()))
+        Err(Failure::Failed(
+            "the gradient disagrees with finite differences".into(),
+        ))
     }
 }
 
 fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
     let (src, dir) = read_expr_or_file(input)?;
     if let Stage::Ast = stage {
-        let file = ddx::syntax::parse(&src.text).map_err(|d| Failure::Source(Box::new(d), src.clone()))?;
+        let file =
+            ddx::syntax::parse(&src.text).map_err(|d| Failure::Source(Box::new(d), src.clone()))?;
         print!("{file}");
         return Ok(());
     }
@@ -334,7 +343,8 @@ fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
             print!("{}", ddx::print::dump(g, &roots));
         }
         Stage::Grad => {
-            let d = differentiate(unit, &DiffOptions::default()).map_err(|e| Failure::Usage(e.0))?;
+            let d =
+                differentiate(unit, &DiffOptions::default()).map_err(|e| Failure::Usage(e.0))?;
             print!("{}", d.to_text(true));
         }
         Stage::Schedule | Stage::Clif | Stage::Asm => {
@@ -342,16 +352,31 @@ fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
                 inspect: true,
                 ..CodegenOptions::default()
             };
+            let mut names: Vec<String> = Vec::new();
             let kernel = match unit {
                 Unit::Model(mut m) => {
-                    let newton = matches!(m.train.as_ref().map(|t| t.optimizer), Some(Optimizer::Newton));
+                    let newton = matches!(
+                        m.train.as_ref().map(|t| t.optimizer),
+                        Some(Optimizer::Newton)
+                    );
                     let derived = derive(&mut m, newton);
+                    let loss = &m.loss.name;
+                    names.push(loss.clone());
+                    names.extend(m.params.iter().map(|p| format!("d{loss}/d{}", p.name)));
+                    if newton {
+                        for a in &m.params {
+                            for b in &m.params {
+                                names.push(format!("d2{loss}/d{}d{}", a.name, b.name));
+                            }
+                        }
+                    }
                     compile_with(&m.graph, &derived.outputs(), &model_layout(&m), &options)
                 }
                 Unit::Expr(f) => {
-                    let name = f.name.clone();
-                    let d = differentiate(Unit::Expr(f), &DiffOptions::default()).map_err(|e| Failure::Usage(e.0))?;
-                    let _ = name;
+                    let d = differentiate(Unit::Expr(f), &DiffOptions::default())
+                        .map_err(|e| Failure::Usage(e.0))?;
+                    names.push(d.name.clone());
+                    names.extend(d.items.iter().map(|i| d.label(i)));
                     let mut outputs = vec![d.function];
                     outputs.extend(d.items.iter().map(|i| i.expr));
                     let vars: Vec<_> = d
@@ -371,7 +396,7 @@ fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
                         print!("{prep}");
                         println!("# loss and gradient");
                     }
-                    print!("{}", kernel.schedule());
+                    print!("{}", kernel.schedule().clone().with_output_names(&names));
                 }
                 Stage::Clif => print!("{}", kernel.clif().unwrap_or_default()),
                 _ => print!("{}", kernel.asm().unwrap_or_default()),

@@ -45,10 +45,7 @@ pub fn derive(model: &mut Model, hessian: bool) -> Derived {
     let loss = simplified[0];
     let grad = simplified[1..].to_vec();
     let hessian = hessian.then(|| {
-        let rows: Vec<NodeId> = grad
-            .iter()
-            .flat_map(|&d| gradient(g, d, &params))
-            .collect();
+        let rows: Vec<NodeId> = grad.iter().flat_map(|&d| gradient(g, d, &params)).collect();
         simplify(g, &rows)
     });
     Derived {
@@ -91,7 +88,10 @@ pub struct KernelObjective<'k> {
 impl<'k> KernelObjective<'k> {
     /// Binds `compiled` to the data of `model` (computing data-only
     /// reductions once).
-    pub fn new(compiled: &'k Compiled, model: &'k Model) -> Result<Self, crate::codegen::KernelError> {
+    pub fn new(
+        compiled: &'k Compiled,
+        model: &'k Model,
+    ) -> Result<Self, crate::codegen::KernelError> {
         let columns: Vec<&'k [f64]> = model.data.iter().map(|d| d.values.as_slice()).collect();
         let bound = compiled.kernel.bind(&columns)?;
         Ok(KernelObjective {

@@ -337,11 +337,25 @@ impl<'g> Simplifier<'g> {
 
     /// The factors of a simplified node seen as a product.
     fn factors_of(&mut self, node: NodeId) -> (f64, Vec<Factor>) {
+        self.factors_of_with(node, false)
+    }
+
+    /// [`Self::factors_of`] that keeps shared products (other than `node`
+    /// itself) whole, so that they stay shared.
+    fn factors_keeping_shared(&mut self, node: NodeId) -> (f64, Vec<Factor>) {
+        self.factors_of_with(node, true)
+    }
+
+    fn factors_of_with(&mut self, node: NodeId, keep_shared: bool) -> (f64, Vec<Factor>) {
         let mut coef = 1.0;
         let mut out = Vec::new();
         let mut stack = vec![(node, 1.0)];
         while let Some((n, e)) = stack.pop() {
             let int = is_integer(e);
+            if keep_shared && n != node && self.shared.contains(&n) {
+                out.push((n, Exp::Num(e)));
+                continue;
+            }
             match self.g.node(n) {
                 Node::Const(bits) => coef *= crate::graph::ops::pow(f64::from_bits(bits), e),
                 Node::Unary(UnOp::Neg, a) if int => {
@@ -815,7 +829,7 @@ impl<'g> Simplifier<'g> {
                 }
                 if is_integer(n) {
                     // a product or power raised to an integer power
-                    let (k, inner) = self.factors_of(base);
+                    let (k, inner) = self.factors_keeping_shared(base);
                     // shared products stay shared, unless they are just a
                     // coefficient times one factor
                     let atomic = (inner.len() == 1 && inner[0] == (base, Exp::Num(1.0)))
@@ -1152,7 +1166,14 @@ impl<'g> Simplifier<'g> {
     }
 
     fn mk_reduce(&mut self, r: Reduction, a: NodeId) -> NodeId {
-        let (coef, factors) = self.factors_of(a);
+        if self.shared.contains(&a) && self.g.meta(a).per_row {
+            // computed per row anyway: reduce it as it is, but for a
+            // numeric coefficient (one multiplication instead of one a row)
+            let (k, rest) = self.split_coef(a);
+            let red = self.g.reduce(r, rest);
+            return self.mk_prod(k, vec![(red, Exp::Num(1.0))]);
+        }
+        let (coef, factors) = self.factors_keeping_shared(a);
         let (inside, outside): (Vec<Factor>, Vec<Factor>) =
             factors.into_iter().partition(|&(b, e)| {
                 self.g.meta(b).per_row || matches!(e, Exp::Node(n) if self.g.meta(n).per_row)
