@@ -2,7 +2,8 @@
 //! - compile: the seed model's diff + schedule + codegen to a callable kernel;
 //! - call/8 rows: one loss + gradient evaluation of the seed model;
 //! - rows/10^7: the same over 10^7 rows (report ns/row = time / 10^7), next
-//!   to a plain read-only pass over the same two columns (the memory floor).
+//!   to a plain read-only pass over the same two columns (the memory floor);
+//!   rows/10^5: both again with the data in cache (the compute cost).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -118,7 +119,11 @@ fn bench_call(c: &mut Criterion) {
 }
 
 fn bench_rows(c: &mut Criterion) {
-    let n = 10_000_000usize;
+    rows(c, 100_000, "rows/10^5 (in cache)");
+    rows(c, 10_000_000, "rows/10^7");
+}
+
+fn rows(c: &mut Criterion, n: usize, name: &str) {
     let xs: Vec<f64> = (0..n).map(|i| (i % 1000) as f64 * 0.007).collect();
     let ys: Vec<f64> = xs
         .iter()
@@ -130,7 +135,7 @@ fn bench_rows(c: &mut Criterion) {
     let columns = [xs.as_slice(), ys.as_slice()];
     let bound = kernel.bind(&columns).unwrap();
     let mut out = [0.0; 3];
-    let mut group = c.benchmark_group("rows/10^7");
+    let mut group = c.benchmark_group(name);
     group.sample_size(20);
     group.measurement_time(Duration::from_secs(4));
     group.throughput(Throughput::Elements(n as u64));
