@@ -74,7 +74,14 @@ pub fn differentiate(unit: Unit, opts: &DiffOptions) -> Result<Derivatives, Usag
         )));
     }
     let (mut graph, name, root, vars, let_names, data) = match unit {
-        Unit::Expr(f) => (f.graph, f.name, f.root, f.vars, HashMap::default(), Vec::new()),
+        Unit::Expr(f) => (
+            f.graph,
+            f.name,
+            f.root,
+            f.vars,
+            HashMap::default(),
+            Vec::new(),
+        ),
         Unit::Model(m) => {
             let vars: Vec<SymId> = m.params.iter().map(|p| p.sym).collect();
             let lets = m.lets.iter().map(|l| (l.node, l.name.clone())).collect();

@@ -512,7 +512,9 @@ impl<'g> Simplifier<'g> {
                     }
                     _ => {}
                 }
-                if matches!(e, Exp::Num(n) if is_integer(n) && (1.0..=4.0).contains(&n)) && self.is_sum(b) {
+                if matches!(e, Exp::Num(n) if is_integer(n) && (1.0..=4.0).contains(&n))
+                    && self.is_sum(b)
+                {
                     f.sum_power = true;
                 }
             }

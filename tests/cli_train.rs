@@ -305,12 +305,12 @@ fn log_matches_the_pytorch_momentum_trajectory_at_every_epoch() {
     let want = table(&read(data("seed_momentum_f64.csv")));
     assert_eq!(ours.rows.len(), 1000);
     assert_eq!(want.rows.len(), 1000);
-    let (mut m, mut b) = (0.9, 0.1); // the params before each step
-    let mut floored = 0;
+    // Every column, every epoch, within 1e-12 relative: also the gradients
+    // near the optimum, where they cancel to ~1e-16 and only the same
+    // summation order as PyTorch's (docs/architecture.md) gets them right.
     for (o, w) in ours.rows.iter().zip(&want.rows) {
         assert_eq!(o[0], w[0]);
-        // Cost and params: 1e-12 relative, always.
-        for k in [1, 4, 5] {
+        for k in 1..=5 {
             assert!(
                 rel(o[k], w[k]) <= 1e-12,
                 "epoch {} {}: ddx {:?}, PyTorch {:?}",
@@ -320,30 +320,7 @@ fn log_matches_the_pytorch_momentum_trajectory_at_every_epoch() {
                 w[k]
             );
         }
-        // Gradients: momentum lands on the optimum, where the gradient is a
-        // sum of cancelling terms and its value (~1e-16) is rounding noise
-        // that depends on the summation order, which ddx's kernel does not
-        // share with PyTorch. There the bar is 1e-12 relative to the terms
-        // summed (their absolute sum at the epoch's params).
-        let (_, scale) = seed_gradient(m, b);
-        for k in [2, 3] {
-            let r = rel(o[k], w[k]);
-            if r > 1e-12 {
-                floored += 1;
-                assert!(
-                    (o[k] - w[k]).abs() <= 1e-12 * scale[k - 2],
-                    "epoch {} {}: ddx {:?}, PyTorch {:?} (terms sum to {:?})",
-                    w[0],
-                    ours.header[k],
-                    o[k],
-                    w[k],
-                    scale[k - 2]
-                );
-            }
-        }
-        (m, b) = (w[4], w[5]);
     }
-    eprintln!("{floored} of 2000 gradients compared relative to their terms");
     let summary: serde_json::Value =
         serde_json::from_str(&read(data("seed_momentum_f64.json"))).unwrap();
     let last = &ours.rows[999];

@@ -570,14 +570,14 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.b.def_var(row, r1);
         self.b.ins().jump(tail_head, &[]);
 
-        // total += (l0 + l2) + (l1 + l3); next block
+        // total += ((l0 + l1) + l2) + l3; next block
         self.b.switch_to_block(combine);
         for j in 0..k {
             let [l0, l1, l2, l3] = std::array::from_fn(|lane| lanes_at(j, lane))
                 .map(|off| self.b.ins().load(F64, frame_flags(), base, off));
-            let s02 = self.b.ins().fadd(l0, l2);
-            let s13 = self.b.ins().fadd(l1, l3);
-            let part = self.b.ins().fadd(s02, s13);
+            let s01 = self.b.ins().fadd(l0, l1);
+            let s012 = self.b.ins().fadd(s01, l2);
+            let part = self.b.ins().fadd(s012, l3);
             let t = self.b.ins().load(F64, frame_flags(), base, total_at(j));
             let t = self.b.ins().fadd(t, part);
             self.b.ins().store(frame_flags(), t, base, total_at(j));

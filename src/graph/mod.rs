@@ -13,8 +13,8 @@ pub mod ops;
 #[cfg(test)]
 pub mod testparse;
 
-use std::cmp::Ordering;
 use rustc_hash::FxHashMap as HashMap;
+use std::cmp::Ordering;
 use std::hash::{Hash, Hasher};
 
 pub use ops::{BinOp, Reduction, UnOp};
@@ -678,7 +678,8 @@ impl Graph {
     /// Replaces symbols by nodes everywhere under `roots` (iteratively).
     pub fn substitute(&mut self, roots: &[NodeId], map: &HashMap<SymId, NodeId>) -> Vec<NodeId> {
         let order = self.topo_order(roots);
-        let mut new: HashMap<NodeId, NodeId> = HashMap::with_capacity_and_hasher(order.len(), Default::default());
+        let mut new: HashMap<NodeId, NodeId> =
+            HashMap::with_capacity_and_hasher(order.len(), Default::default());
         for id in order {
             let node = self.node(id);
             let out = match node {
