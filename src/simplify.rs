@@ -502,7 +502,7 @@ impl<'g> Simplifier<'g> {
             for &(b, e) in &bases {
                 match e {
                     Exp::Num(n) if n < 0.0 => f.denominator = true,
-                    Exp::Num(n) if n == 2.0 => {
+                    Exp::Num(2.0) => {
                         if matches!(
                             self.g.node(b),
                             Node::Unary(UnOp::Sin | UnOp::Cos | UnOp::Sinh | UnOp::Cosh, _)
