@@ -48,7 +48,8 @@ const MAX_DEPTH: u32 = 3;
 
 /// Simplifies every root; returns the simplified roots in order.
 pub fn simplify(g: &mut Graph, roots: &[NodeId]) -> Vec<NodeId> {
-    Simplifier::new(g, roots).run(roots)
+    let (s, order) = Simplifier::new(g, roots);
+    s.run(roots, order)
 }
 
 /// Simplifies one expression.
@@ -113,10 +114,19 @@ struct Simplifier<'g> {
 }
 
 impl<'g> Simplifier<'g> {
-    fn new(g: &'g mut Graph, roots: &[NodeId]) -> Self {
-        let uses = g.use_counts(roots);
+    fn new(g: &'g mut Graph, roots: &[NodeId]) -> (Self, Vec<NodeId>) {
+        let order = g.topo_order(roots);
+        let mut uses = vec![0u32; g.len()];
+        for &id in &order {
+            for k in g.node(id).children() {
+                uses[k.index()] += 1;
+            }
+        }
+        for r in roots {
+            uses[r.index()] += 1;
+        }
         let mut absorbed = vec![false; g.len()];
-        for id in g.topo_order(roots) {
+        for &id in &order {
             let parent = shape(g.node(id));
             if parent == Shape::Other {
                 continue;
@@ -131,19 +141,20 @@ impl<'g> Simplifier<'g> {
             absorbed[r.index()] = false;
         }
         let one = g.constant(1.0);
-        Simplifier {
+        let s = Simplifier {
             g,
-            memo: HashMap::default(),
+            memo: HashMap::with_capacity_and_hasher(order.len(), Default::default()),
             uses,
             absorbed,
             shared: HashSet::default(),
             one,
             depth: 0,
-        }
+        };
+        (s, order)
     }
 
-    fn run(mut self, roots: &[NodeId]) -> Vec<NodeId> {
-        for id in self.g.topo_order(roots) {
+    fn run(mut self, roots: &[NodeId], order: Vec<NodeId>) -> Vec<NodeId> {
+        for id in order {
             if self.absorbed[id.index()] {
                 continue;
             }
@@ -361,8 +372,9 @@ impl<'g> Simplifier<'g> {
 
     fn factors_of_with(&mut self, node: NodeId, keep_shared: bool) -> (f64, Vec<Factor>) {
         let mut coef = 1.0;
-        let mut out = Vec::new();
-        let mut stack = vec![(node, 1.0)];
+        let mut out = Vec::with_capacity(4);
+        let mut stack = Vec::with_capacity(8);
+        stack.push((node, 1.0));
         while let Some((n, e)) = stack.pop() {
             let int = is_integer(e);
             if keep_shared && n != node && self.shared.contains(&n) {
@@ -424,10 +436,12 @@ impl<'g> Simplifier<'g> {
                     continue;
                 }
             }
-            match index.get(&rest) {
-                Some(&i) => out[i].0 += c,
+            match find_index(&mut index, &out, rest, |t| t.1) {
+                Some(i) => out[i].0 += c,
                 None => {
-                    index.insert(rest, out.len());
+                    if !index.is_empty() || out.len() >= LINEAR {
+                        index.insert(rest, out.len());
+                    }
                     out.push((c, rest));
                 }
             }
@@ -574,8 +588,9 @@ impl<'g> Simplifier<'g> {
         if c == 1.0 {
             return t;
         }
+        // `t` is canonical already: only the coefficient changes
         let (k, factors) = self.factors_of(t);
-        self.mk_prod(c * k, factors)
+        self.build_prod(c * k, factors)
     }
 
     /// `sin(u)^2 + cos(u)^2 = 1`, `cosh(u)^2 - sinh(u)^2 = 1`, and
@@ -920,8 +935,8 @@ impl<'g> Simplifier<'g> {
                     }
                 }
             }
-            match index.get(&base) {
-                Some(&i) => {
+            match find_index(&mut index, &out, base, |f| f.0) {
+                Some(i) => {
                     let merged = match (out[i].1, e) {
                         (Exp::Num(a), Exp::Num(b)) => Exp::Num(exact_add(a, b)),
                         (a, b) => {
@@ -937,7 +952,9 @@ impl<'g> Simplifier<'g> {
                     out[i].1 = merged;
                 }
                 None => {
-                    index.insert(base, out.len());
+                    if !index.is_empty() || out.len() >= LINEAR {
+                        index.insert(base, out.len());
+                    }
                     out.push((base, e));
                 }
             }
@@ -967,6 +984,16 @@ impl<'g> Simplifier<'g> {
             let Some(terms) = self.terms_of(base, 16) else {
                 continue;
             };
+            let has_fraction = terms.iter().any(|&(_, t)| match self.g.node(t) {
+                Node::Binary(BinOp::Div, ..) => true,
+                Node::Binary(BinOp::Mul, a, b) => [a, b]
+                    .iter()
+                    .any(|&x| matches!(self.g.node(x), Node::Binary(BinOp::Div, ..))),
+                _ => false,
+            });
+            if !has_fraction {
+                continue;
+            }
             self.depth += 1;
             let together = self.together(&terms);
             if let Some(t) = together {
@@ -1287,6 +1314,29 @@ fn exact_add(a: f64, b: f64) -> f64 {
         }
     }
     a + b
+}
+
+/// Lists shorter than this are searched linearly; longer ones get a hash
+/// index.
+const LINEAR: usize = 16;
+
+/// The position of the item whose key is `key`: a linear scan of short
+/// lists, a hash index (built on first need) for long ones.
+fn find_index<T>(
+    index: &mut HashMap<NodeId, usize>,
+    items: &[T],
+    key: NodeId,
+    key_of: impl Fn(&T) -> NodeId,
+) -> Option<usize> {
+    if items.len() < LINEAR {
+        return items.iter().position(|t| key_of(t) == key);
+    }
+    if index.is_empty() {
+        for (i, t) in items.iter().enumerate() {
+            index.entry(key_of(t)).or_insert(i);
+        }
+    }
+    index.get(&key).copied()
 }
 
 /// `k` when `c == 1/k` exactly for an integer `2 <= k <= 10^6`.
