@@ -588,9 +588,18 @@ impl<'g> Simplifier<'g> {
         if c == 1.0 {
             return t;
         }
-        // `t` is canonical already: only the coefficient changes
+        // `t` is canonical already: only the coefficient changes (unless
+        // its factors repeat a base, as in x*(1/x)^2, which need collecting)
         let (k, factors) = self.factors_of(t);
-        self.build_prod(c * k, factors)
+        let repeats = factors
+            .iter()
+            .enumerate()
+            .any(|(i, a)| factors[..i].iter().any(|b| b.0 == a.0));
+        if repeats {
+            self.mk_prod(c * k, factors)
+        } else {
+            self.build_prod(c * k, factors)
+        }
     }
 
     /// `sin(u)^2 + cos(u)^2 = 1`, `cosh(u)^2 - sinh(u)^2 = 1`, and
@@ -984,12 +993,15 @@ impl<'g> Simplifier<'g> {
             let Some(terms) = self.terms_of(base, 16) else {
                 continue;
             };
-            let has_fraction = terms.iter().any(|&(_, t)| match self.g.node(t) {
-                Node::Binary(BinOp::Div, ..) => true,
-                Node::Binary(BinOp::Mul, a, b) => [a, b]
+            let has_fraction = terms.iter().any(|&(_, t)| {
+                matches!(
+                    self.g.node(t),
+                    Node::Binary(BinOp::Div | BinOp::Mul | BinOp::Pow, ..)
+                ) && self
+                    .factors_of(t)
+                    .1
                     .iter()
-                    .any(|&x| matches!(self.g.node(x), Node::Binary(BinOp::Div, ..))),
-                _ => false,
+                    .any(|f| matches!(f.1, Exp::Num(e) if e < 0.0))
             });
             if !has_fraction {
                 continue;
