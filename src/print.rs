@@ -39,6 +39,9 @@ pub fn format_number(v: f64) -> String {
     if v.is_infinite() {
         return if v > 0.0 { "1/0".into() } else { "-1/0".into() };
     }
+    if let Some(text) = pi_multiple(v) {
+        return text;
+    }
     let a = v.abs();
     if a != 0.0 && !(1e-5..1e16).contains(&a) {
         return format!("{v:e}");
@@ -54,6 +57,35 @@ pub fn format_number(v: f64) -> String {
         }
     }
     plain
+}
+
+/// `pi`, `2*pi`, `pi/2`, `3*pi/4`...: when the text folds back (as the
+/// parser computes it, left to right) to exactly `v`.
+fn pi_multiple(v: f64) -> Option<String> {
+    use std::f64::consts::PI;
+    let sign = if v < 0.0 { "-" } else { "" };
+    let a = v.abs();
+    for q in 1..=12i64 {
+        let p = (a / PI * q as f64).round();
+        if !(1.0..=1000.0).contains(&p) {
+            continue;
+        }
+        let pi_p = if p == 1.0 { PI } else { p * PI };
+        let folded = if q == 1 { pi_p } else { pi_p / q as f64 };
+        if folded == a {
+            let num = if p == 1.0 {
+                "pi".to_string()
+            } else {
+                format!("{p}*pi")
+            };
+            return Some(if q == 1 {
+                format!("{sign}{num}")
+            } else {
+                format!("{sign}{num}/{q}")
+            });
+        }
+    }
+    None
 }
 
 /// `(p, q)` with `p as f64 / q as f64 == v` exactly, for `1 < q <= 1000`.
@@ -90,7 +122,7 @@ fn number_prec(v: f64) -> u8 {
     let s = format_number(v);
     if s.starts_with('-') {
         P_NEG
-    } else if s.contains('/') {
+    } else if s.contains('/') || s.contains('*') {
         P_PROD
     } else {
         P_ATOM
@@ -316,14 +348,19 @@ impl<'g> Printer<'g> {
 }
 
 fn latex_number(s: &str) -> String {
+    let pi = |t: &str| {
+        t.replace("*pi", " \\pi")
+            .replace("pi", "\\pi")
+            .replace("\\\\pi", "\\pi")
+    };
     if let Some((p, q)) = s.split_once('/') {
         let (sign, p) = p.strip_prefix('-').map_or(("", p), |p| ("-", p));
-        return format!("{sign}\\frac{{{p}}}{{{q}}}");
+        return format!("{sign}\\frac{{{}}}{{{q}}}", pi(p));
     }
     if let Some((m, e)) = s.split_once('e') {
         return format!("{m} \\cdot 10^{{{e}}}");
     }
-    s.to_string()
+    pi(s)
 }
 
 fn latex_name(name: &str) -> String {
@@ -508,6 +545,7 @@ mod tests {
         assert_eq!(format_number(2.5e-7), "2.5e-7");
         assert_eq!(format_number(f64::INFINITY), "1/0");
         assert_eq!(format_number(0.1), "0.1");
+        assert_eq!(format_number(std::f64::consts::PI), "pi");
     }
 
     #[test]
