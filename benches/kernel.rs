@@ -7,8 +7,9 @@
 //! (`DDX_BENCH_ROWS=10000000` for one size only). For each size:
 //! - `floor 1t`: a plain Rust loop summing both columns (four independent
 //!   lanes, vectorised by LLVM), one thread;
-//! - `floor Nt`: the same loop with the rows split in N chunks on N scoped
-//!   threads (the threaded floor);
+//! - `floor Nt`: the same loop on a persistent pool of N threads (rayon),
+//!   the rows in 4N contiguous chunks as ddx shares them out (the threaded
+//!   floor);
 //! - `ddx 1t`, `ddx Nt`: one evaluation of the seed model's loss and
 //!   gradient (`Objective::eval`) bound to the data on 1 or N threads.
 //!
@@ -55,18 +56,15 @@ fn pass(xs: &[f64], ys: &[f64]) -> [f64; 4] {
     acc
 }
 
-/// [`pass`] on `threads` scoped threads, one contiguous chunk each.
-fn pass_threads(xs: &[f64], ys: &[f64], threads: usize) -> f64 {
-    let chunk = xs.len().div_ceil(threads).next_multiple_of(4).max(4);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = xs
-            .chunks(chunk)
-            .zip(ys.chunks(chunk))
-            .map(|(cx, cy)| s.spawn(move || pass(cx, cy)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().map_or(0.0, |a| a.iter().sum::<f64>()))
+/// [`pass`] on a persistent pool of `threads` threads, in contiguous
+/// chunks, four per thread: the same sharing out as ddx's kernels.
+fn pass_threads(pool: &rayon::ThreadPool, xs: &[f64], ys: &[f64], threads: usize) -> f64 {
+    use rayon::prelude::*;
+    let chunk = xs.len().div_ceil(4 * threads).next_multiple_of(4).max(4);
+    pool.install(|| {
+        xs.par_chunks(chunk)
+            .zip(ys.par_chunks(chunk))
+            .map(|(cx, cy)| pass(cx, cy).iter().sum::<f64>())
             .sum()
     })
 }
@@ -103,8 +101,12 @@ fn bench(c: &mut Criterion) {
             b.iter(|| black_box(one.eval(black_box(&p), &mut grad)))
         });
         if all > 1 {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(all)
+                .build()
+                .unwrap();
             group.bench_function(format!("floor {all}t"), |b| {
-                b.iter(|| black_box(pass_threads(black_box(xs), black_box(ys), all)))
+                b.iter(|| black_box(pass_threads(&pool, black_box(xs), black_box(ys), all)))
             });
             let threads = Threads::for_rows(all, n).unwrap();
             let mut many = KernelObjective::with_threads(&compiled, &model, threads).unwrap();
