@@ -97,12 +97,9 @@ fn main() {
     let grad_1e7_1t = median(15, 2, || {
         black_box(one.eval(black_box(&p), &mut g));
     });
-    let mut many = KernelObjective::with_threads(
-        &big_compiled,
-        &big,
-        Threads::for_rows(threads, n).unwrap(),
-    )
-    .unwrap();
+    let mut many =
+        KernelObjective::with_threads(&big_compiled, &big, Threads::for_rows(threads, n).unwrap())
+            .unwrap();
     let grad_1e7_nt = median(15, 2, || {
         black_box(many.eval(black_box(&p), &mut g));
     });

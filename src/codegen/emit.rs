@@ -619,7 +619,11 @@ impl<'a, 'b> Translator<'a, 'b> {
         }
         let r4 = self.b.ins().iadd_imm_s(r, 4);
         self.b.def_var(row, r4);
-        self.b.ins().jump(inner_head, &[]);
+        // The loop's test again at the bottom (one branch per iteration).
+        let r8 = self.b.ins().iadd_imm_s(r, 8);
+        let be = self.b.use_var(block_end);
+        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, r8, be);
+        self.b.ins().brif(fits, inner_body, &[], after_inner, &[]);
 
         // The lanes go to the frame (lane i of accumulator j at 32j + 8i),
         // so the accumulators' registers are free after the loop.
