@@ -584,7 +584,7 @@ fn every_prints_each_nth_epoch_and_the_last() {
 }
 
 #[test]
-fn threads_is_validated_and_changes_nothing_yet() {
+fn threads_is_validated_and_changes_nothing_on_small_data() {
     let seed = example("regression.ddx");
     let plain = ok(ddx(&["train", &seed, "--every", "1"]));
     for n in ["1", "2", "64"] {
@@ -599,7 +599,43 @@ fn threads_is_validated_and_changes_nothing_yet() {
         assert!(err.contains("--threads"), "{err}");
     }
     let help = ok(ddx(&["train", "--help"]));
-    assert!(help.contains("single-threaded"), "{help}");
+    assert!(help.contains("same results on any count"), "{help}");
+}
+
+#[test]
+fn threads_give_the_same_run_bit_for_bit_on_large_data() {
+    // 3 blocks of 8192 rows and a few more: the kernel's loops are shared
+    // out to the threads; every epoch's cost, gradient and params (the log,
+    // shortest round-trip text) must be the same for any thread count.
+    let dir = scratch("threads_large");
+    let n = 3 * 8192 + 17;
+    let mut csv = String::from("x,y\n");
+    for i in 0..n {
+        let x = (i % 1000) as f64 * 0.007;
+        let y = 1.8 - 0.47 * x + 0.01 * ((i * 7919) % 13) as f64;
+        csv.push_str(&format!("{x},{y}\n"));
+    }
+    fs::write(dir.join("big.csv"), csv).unwrap();
+    fs::write(
+        dir.join("big.ddx"),
+        "data x, y from \"big.csv\"\nparam m = 0.9\nparam b = 0.1\n\
+         loss C = mean((m*x + b - y)^2)\ntrain sgd(lr = 0.01, epochs = 30)\n",
+    )
+    .unwrap();
+    let run = |threads: Option<&str>| {
+        let log = format!("log-{}.csv", threads.unwrap_or("default"));
+        let mut args = vec!["train", "big.ddx", "--every", "1", "--log", &log];
+        if let Some(t) = threads {
+            args.extend(["--threads", t]);
+        }
+        let out = ok(ddx_in(&dir, &args));
+        (out, read(dir.join(&log)))
+    };
+    let one = run(Some("1"));
+    assert_eq!(one.1.lines().count(), 31, "{}", one.1);
+    for t in [Some("2"), Some("4"), None] {
+        assert_eq!(run(t), one, "--threads {t:?}");
+    }
 }
 
 #[test]

@@ -80,6 +80,19 @@ impl Rows {
     }
 }
 
+/// The rows a loop runs over.
+#[derive(Clone, Copy)]
+enum Range {
+    /// All `n` rows; the totals become the accumulators' slots.
+    All(Value),
+    /// Rows `row_lo..row_hi`; block partial sums are stored to `partials`.
+    Part {
+        row_lo: Value,
+        row_hi: Value,
+        partials: Value,
+    },
+}
+
 /// The row-invariant operands of a loop, stored in a stack slot.
 struct Invariants {
     /// Address of the loop's frame slot; `offsets` are relative to it.
@@ -141,6 +154,71 @@ impl<'a, 'b> Translator<'a, 'b> {
         }
     }
 
+    /// Emits the function of one loop of the schedule for a range of its
+    /// blocks, with the C ABI
+    /// `fn(env: *const f64, columns: *const *const f64, row_lo: usize, row_hi: usize, partials: *mut f64)`:
+    /// the row-invariant operands are read from `env` (indexed by slot),
+    /// rows `row_lo..row_hi` are read (`row_lo` a multiple of `BLOCK_ROWS`),
+    /// and the partial sum of each block `b` of the range and accumulator
+    /// `j` is written to `partials[b * K + j]` (`K` accumulators, `b`
+    /// counted from the range's first block).
+    pub(crate) fn translate_loop(
+        mut self,
+        index: usize,
+    ) -> Result<(), Box<cranelift_module::ModuleError>> {
+        let entry = self.b.create_block();
+        self.b.append_block_params_for_function_params(entry);
+        self.b.switch_to_block(entry);
+        let args = self.b.block_params(entry).to_vec();
+        let [p_env, p_cols, row_lo, row_hi, p_partials] = args[..] else {
+            unreachable!("the loop signature has five parameters")
+        };
+        let sched = self.sched;
+        // Constants are known at compile time (as in the whole function:
+        // `x^2` stays `x*x`); every other row-invariant operand comes from
+        // `env`.
+        for inst in sched.blocks.iter().flatten() {
+            if let Op::Const(c) = inst.op {
+                self.consts[inst.dst.index()] = Some(c);
+            }
+        }
+        let lp = &sched.loops[index];
+        let defined: std::collections::HashSet<Slot> = lp.body.iter().map(|i| i.dst).collect();
+        for inst in &lp.body {
+            for s in operands(&inst.op) {
+                if !defined.contains(&s)
+                    && self.consts[s.index()].is_none()
+                    && self.scalars[s.index()].is_none()
+                {
+                    let v = self.b.ins().load(
+                        F64,
+                        MemFlagsData::trusted(),
+                        p_env,
+                        (8 * s.index()) as i32,
+                    );
+                    self.scalars[s.index()] = Some(v);
+                }
+            }
+        }
+        self.row_loop(
+            lp,
+            p_cols,
+            Range::Part {
+                row_lo,
+                row_hi,
+                partials: p_partials,
+            },
+        );
+        self.b.ins().return_(&[]);
+        self.b.seal_all_blocks();
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let config = self.module.target_config();
+        self.b.finalize(config);
+        Ok(())
+    }
+
     /// Emits the whole function and finalizes the builder.
     pub(crate) fn translate(mut self) -> Result<(), Box<cranelift_module::ModuleError>> {
         let entry = self.b.create_block();
@@ -153,7 +231,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         let sched = self.sched;
         for (level, block) in sched.blocks.iter().enumerate() {
             if level > 0 {
-                self.row_loop(&sched.loops[level - 1], p_cols, n);
+                self.row_loop(&sched.loops[level - 1], p_cols, Range::All(n));
             }
             for inst in block {
                 self.scalar_inst(inst, p_params, p_pre, n);
@@ -405,9 +483,14 @@ impl<'a, 'b> Translator<'a, 'b> {
         local
     }
 
-    /// One loop over all rows, in blocks of `BLOCK_ROWS`, four lanes each.
-    fn row_loop(&mut self, lp: &Loop, p_cols: Value, n: Value) {
+    /// One loop over the rows of `range`, in blocks of `BLOCK_ROWS`, four
+    /// lanes each.
+    fn row_loop(&mut self, lp: &Loop, p_cols: Value, range: Range) {
         let ptr = self.ptr;
+        let (first, n) = match range {
+            Range::All(n) => (None, n),
+            Range::Part { row_lo, row_hi, .. } => (Some(row_lo), row_hi),
+        };
         // Row-invariant operands go to a stack slot, column base pointers
         // are loaded once.
         let defined: std::collections::HashSet<Slot> = lp.body.iter().map(|i| i.dst).collect();
@@ -470,8 +553,16 @@ impl<'a, 'b> Translator<'a, 'b> {
         let block_start = self.b.declare_var(ptr);
         let block_end = self.b.declare_var(ptr);
         let row = self.b.declare_var(ptr);
-        let start = self.b.ins().iconst(ptr, 0);
+        let start = match first {
+            Some(lo) => lo,
+            None => self.b.ins().iconst(ptr, 0),
+        };
         self.b.def_var(block_start, start);
+        // Where the next block's partial sums go (ranges only).
+        let part_at = self.b.declare_var(ptr);
+        if let Range::Part { partials, .. } = range {
+            self.b.def_var(part_at, partials);
+        }
 
         let outer_head = self.b.create_block();
         let outer_body = self.b.create_block();
@@ -528,7 +619,11 @@ impl<'a, 'b> Translator<'a, 'b> {
         }
         let r4 = self.b.ins().iadd_imm_s(r, 4);
         self.b.def_var(row, r4);
-        self.b.ins().jump(inner_head, &[]);
+        // The loop's test again at the bottom (one branch per iteration).
+        let r8 = self.b.ins().iadd_imm_s(r, 8);
+        let be = self.b.use_var(block_end);
+        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, r8, be);
+        self.b.ins().brif(fits, inner_body, &[], after_inner, &[]);
 
         // The lanes go to the frame (lane i of accumulator j at 32j + 8i),
         // so the accumulators' registers are free after the loop.
@@ -570,17 +665,35 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.b.def_var(row, r1);
         self.b.ins().jump(tail_head, &[]);
 
-        // total += ((l0 + l1) + l2) + l3; next block
+        // total += ((l0 + l1) + l2) + l3 (or the partial sum stored for
+        // the caller to add in block order); next block
         self.b.switch_to_block(combine);
+        let out_at = match range {
+            Range::All(_) => None,
+            Range::Part { .. } => Some(self.b.use_var(part_at)),
+        };
         for j in 0..k {
             let [l0, l1, l2, l3] = std::array::from_fn(|lane| lanes_at(j, lane))
                 .map(|off| self.b.ins().load(F64, frame_flags(), base, off));
             let s01 = self.b.ins().fadd(l0, l1);
             let s012 = self.b.ins().fadd(s01, l2);
             let part = self.b.ins().fadd(s012, l3);
-            let t = self.b.ins().load(F64, frame_flags(), base, total_at(j));
-            let t = self.b.ins().fadd(t, part);
-            self.b.ins().store(frame_flags(), t, base, total_at(j));
+            match out_at {
+                Some(p) => {
+                    self.b
+                        .ins()
+                        .store(MemFlagsData::trusted(), part, p, (8 * j) as i32);
+                }
+                None => {
+                    let t = self.b.ins().load(F64, frame_flags(), base, total_at(j));
+                    let t = self.b.ins().fadd(t, part);
+                    self.b.ins().store(frame_flags(), t, base, total_at(j));
+                }
+            }
+        }
+        if let Some(p) = out_at {
+            let next = self.b.ins().iadd_imm_s(p, (8 * k) as i64);
+            self.b.def_var(part_at, next);
         }
         let be = self.b.use_var(block_end);
         self.b.def_var(block_start, be);
