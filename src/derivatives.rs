@@ -14,8 +14,24 @@ use crate::simplify::simplify;
 /// Highest `--order` accepted.
 pub const MAX_ORDER: u32 = 100;
 
-/// Largest derivative graph (in nodes) built before giving up with an error.
-pub const MAX_NODES: usize = 2_000_000;
+/// Higher derivatives may grow exponentially with the order (those of
+/// `x^x` grow about 2.5 times per order): differentiating stops with an
+/// error once it has added more than `MAX_NODES` nodes plus
+/// [`GROWTH_PER_NODE`] per node of the input. First derivatives are one
+/// reverse sweep, a constant times the function's size, and are not
+/// limited.
+pub const MAX_NODES: usize = 250_000;
+
+/// Nodes a higher derivative may add per node of the input, beyond
+/// [`MAX_NODES`].
+pub const GROWTH_PER_NODE: usize = 4;
+
+/// Most nodes the sweeps of higher derivatives may visit in all (an upper
+/// estimate: each sweep counts the smaller of its expression's tree size
+/// and the whole graph). Many variables times a large shared expression,
+/// like `--order 2` of `(x1 + ... + x100000)^3`, is an error rather than
+/// hours of work.
+pub const MAX_WORK: usize = 2_000_000;
 
 /// What to differentiate and how.
 #[derive(Clone, Debug, Default)]
@@ -123,31 +139,55 @@ pub fn differentiate(unit: Unit, opts: &DiffOptions) -> Result<Derivatives, Usag
         out
     };
     let function = simplify(&mut graph, &[root])[0];
-    // first derivatives together: one reverse sweep, simplified together so
-    // that what they share stays shared; higher orders one variable at a time
-    let mut current = gradient(&mut graph, function, &wrt);
-    current = simplify(&mut graph, &current);
-    for _ in 1..order {
-        let mut next = Vec::with_capacity(wrt.len());
-        for (i, &v) in wrt.iter().enumerate() {
-            next.push(gradient(&mut graph, current[i], &[v])[0]);
+    // The input's own size does not count against the limit: only what
+    // differentiating adds to it.
+    let base = graph.len();
+    let limit = MAX_NODES.saturating_add(GROWTH_PER_NODE.saturating_mul(base));
+    let too_big = |graph: &Graph| graph.len() - base > limit;
+    // One reverse sweep and one simplification give every first
+    // derivative: a constant times the function's cost, however many
+    // variables it has.
+    let raw = gradient(&mut graph, function, &wrt);
+    let first = simplify(&mut graph, &raw);
+    let mut items = Vec::new();
+    // Higher orders are one sweep per variable and order, each over the
+    // previous derivative: their cost is bounded by the node limit and by
+    // an estimate of the nodes the sweeps visit.
+    let mut work = 0usize;
+    for (i, (&v, mut d)) in wrt.iter().zip(first).enumerate() {
+        for k in 2..=order {
+            let visits = (graph.meta(d).size as usize).min(graph.len());
+            work = work.saturating_add(visits);
+            if work > MAX_WORK {
+                return Err(UsageError(format!(
+                    "--order {order}: differentiating {} variables to order {order} is too much work; \
+                     choose some with --wrt",
+                    wrt.len()
+                )));
+            }
+            d = gradient(&mut graph, d, &[v])[0];
+            if !too_big(&graph) {
+                d = simplify(&mut graph, &[d])[0];
+            }
+            if too_big(&graph) {
+                let name = &graph.symbol(v).name;
+                let hint = if i == 0 {
+                    format!("try --order {} or lower", k - 1)
+                } else {
+                    "try a lower --order, or one variable with --wrt".to_string()
+                };
+                return Err(UsageError(format!(
+                    "--order {order}: the derivative by `{name}` grows too large at order {k} \
+                     (past {limit} new nodes); {hint}"
+                )));
+            }
         }
-        current = simplify(&mut graph, &next);
-        if graph.len() > MAX_NODES {
-            return Err(UsageError(format!(
-                "the derivative of order {order} grows past {MAX_NODES} nodes; try a lower --order"
-            )));
-        }
-    }
-    let items = wrt
-        .iter()
-        .zip(current)
-        .map(|(&v, expr)| Derivative {
+        items.push(Derivative {
             wrt: graph.symbol(v).name.clone(),
             order,
-            expr,
-        })
-        .collect();
+            expr: d,
+        });
+    }
     let mut result = Derivatives {
         graph,
         name,
@@ -261,11 +301,19 @@ impl Derivatives {
         self.items.iter().map(|d| d.expr).collect()
     }
 
-    /// True when the derivatives are too large to print inline.
+    /// True when the derivatives are too large to print inline: one of
+    /// them is, or all together they are ten times that (many variables
+    /// sharing a large subexpression would print it once per variable).
     fn too_large(&self) -> bool {
-        self.items
-            .iter()
-            .any(|d| self.graph.meta(d.expr).size > print::INLINE_LIMIT)
+        let mut total: u64 = 0;
+        for d in &self.items {
+            let size = self.graph.meta(d.expr).size;
+            if size > print::INLINE_LIMIT {
+                return true;
+            }
+            total += u64::from(size);
+        }
+        total > 10 * u64::from(print::INLINE_LIMIT)
     }
 
     /// One `label = expr` line per derivative; with `cse` (or when the
@@ -320,10 +368,14 @@ impl Derivatives {
     }
 
     /// `{"function", "derivatives": [{"wrt", "order", "expr"}], "ops"}`;
-    /// with `cse`, also `"lets"` and the expressions in terms of them. A
+    /// with `cse` (or when the derivatives are too large to print inline),
+    /// also `"lets"` and the expressions in terms of them. A
     /// derivative that is a number also has `"value"`.
     pub fn to_json(&self, cse: bool) -> String {
         let (fops, gops) = self.ops();
+        // as in the text form, derivatives too large to print inline come
+        // with `let` bindings
+        let cse = cse || self.too_large();
         let (lets, exprs): (Vec<serde_json::Value>, Vec<String>) = if cse {
             let p = print::with_lets(&self.graph, &self.roots(), &self.let_names, Style::Text);
             (

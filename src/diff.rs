@@ -84,6 +84,12 @@ fn sweep(
     let one = g.constant(1.0);
     contributions.insert(root, vec![one]);
     let mut result: Vec<Vec<NodeId>> = vec![Vec::new(); wrt.len()];
+    // where each variable goes in `result` (a lookup, not a scan of `wrt`
+    // per symbol: an expression may have a million variables)
+    let mut slots: HashMap<SymId, Vec<usize>> = HashMap::default();
+    for (i, &v) in wrt.iter().enumerate() {
+        slots.entry(v).or_default().push(i);
+    }
     for &id in order.iter().rev() {
         let Some(parts) = contributions.remove(&id) else {
             continue;
@@ -95,10 +101,8 @@ fn sweep(
         match g.node(id) {
             Node::Const(_) => {}
             Node::Sym(s) => {
-                for (i, v) in wrt.iter().enumerate() {
-                    if *v == s {
-                        result[i].push(adj);
-                    }
+                for &i in slots.get(&s).into_iter().flatten() {
+                    result[i].push(adj);
                 }
             }
             Node::Reduce(..) => {

@@ -13,6 +13,10 @@ use crate::graph::{BinOp, Graph, Node, NodeId, UnOp};
 /// `let` bindings even when they were not asked for.
 pub const INLINE_LIMIT: u32 = 2000;
 
+/// A root that is the same node as another root, and larger than this (in
+/// operations), is printed once as a `let`.
+pub const REPEATED_ROOT: u32 = 40;
+
 /// Precedence tiers, loosest first.
 const P_SUM: u8 = 1;
 const P_PROD: u8 = 2;
@@ -390,14 +394,26 @@ fn latex_function(name: &str) -> String {
 
 /// Shared subexpressions of `roots`: the non-trivial nodes used more than
 /// once, children before parents.
+///
+/// A root is not bound, unless it is the same large expression as another
+/// root (every variable of
+/// `(x1 + ... + x1000)^3` has the derivative `3*(x1 + ... + x1000)^2`,
+/// which is then printed once, not a thousand times).
 pub fn shared_nodes(g: &Graph, roots: &[NodeId]) -> Vec<NodeId> {
     let uses = g.use_counts(roots);
-    let root_set: HashSet<NodeId> = roots.iter().copied().collect();
+    let mut root_count: HashMap<NodeId, usize> = HashMap::default();
+    for &r in roots {
+        *root_count.entry(r).or_default() += 1;
+    }
+    let bound_root = |id: NodeId| match root_count.get(&id) {
+        None => true,
+        Some(&n) => n > 1 && g.meta(id).size > REPEATED_ROOT,
+    };
     g.topo_order(roots)
         .into_iter()
         .filter(|&id| {
             uses[id.index()] > 1
-                && !root_set.contains(&id)
+                && bound_root(id)
                 && match g.node(id) {
                     Node::Const(_) | Node::Sym(_) => false,
                     Node::Unary(UnOp::Neg, a) => {
@@ -447,7 +463,13 @@ pub fn with_lets(
         printer.name(id, name.clone());
         lets.push((name, text));
     }
-    let roots = roots.iter().map(|&r| printer.print(r)).collect();
+    let roots = roots
+        .iter()
+        .map(|&r| match printer.names.get(&r) {
+            Some(name) => name.clone(),
+            None => printer.print(r),
+        })
+        .collect();
     LetProgram { lets, roots }
 }
 

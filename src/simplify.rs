@@ -43,6 +43,10 @@ pub const SMALL_TREE: u32 = 60;
 /// Most terms a sum may be flattened or expanded into.
 const MAX_FLATTEN: usize = 32;
 
+/// Nodes [`Simplifier::factors_of`] visits before it stops descending
+/// into shared products.
+const FACTOR_WALK: usize = 64;
+
 /// Deepest nesting of alternative rewrites.
 const MAX_DEPTH: u32 = 3;
 
@@ -360,6 +364,13 @@ impl<'g> Simplifier<'g> {
     }
 
     /// The factors of a simplified node seen as a product.
+    ///
+    /// Once the walk has visited [`FACTOR_WALK`] nodes, a shared product
+    /// below `node` stays one factor (as [`Self::mk_prod`] keeps it),
+    /// unless it is a coefficient times a single factor: so a chain of
+    /// products that each use the previous one (the derivative of
+    /// `x^x^x^...`) is not flattened again at every link, which made
+    /// simplification quadratic in the chain's length.
     fn factors_of(&mut self, node: NodeId) -> (f64, Vec<Factor>) {
         self.factors_of_with(node, false)
     }
@@ -375,10 +386,27 @@ impl<'g> Simplifier<'g> {
         let mut out = Vec::with_capacity(4);
         let mut stack = Vec::with_capacity(8);
         stack.push((node, 1.0));
+        let mut steps = 0usize;
         while let Some((n, e)) = stack.pop() {
             let int = is_integer(e);
+            steps += 1;
             if keep_shared && n != node && self.shared.contains(&n) {
                 out.push((n, Exp::Num(e)));
+                continue;
+            }
+            if steps > FACTOR_WALK
+                && n != node
+                && int
+                && self.shared.contains(&n)
+                && self.is_product(n)
+            {
+                match self.single_factor(n) {
+                    Some((k, b, eb)) => {
+                        coef *= crate::graph::ops::pow(k, e);
+                        stack.push((b, eb * e));
+                    }
+                    None => out.push((n, Exp::Num(e))),
+                }
                 continue;
             }
             match self.g.node(n) {
@@ -407,6 +435,57 @@ impl<'g> Simplifier<'g> {
             }
         }
         (coef, out)
+    }
+
+    fn is_product(&self, n: NodeId) -> bool {
+        matches!(
+            self.g.node(n),
+            Node::Binary(BinOp::Mul | BinOp::Div, ..) | Node::Unary(UnOp::Neg, _)
+        )
+    }
+
+    /// `n` as `k * b^e` when it is a numeric coefficient times one factor
+    /// (`2*x`, `-x`, `x/3`), looking a few levels deep only.
+    fn single_factor(&self, n: NodeId) -> Option<(f64, NodeId, f64)> {
+        let mut k = 1.0;
+        let mut cur = n;
+        let mut e = 1.0;
+        for _ in 0..4 {
+            match self.g.node(cur) {
+                Node::Unary(UnOp::Neg, a) => {
+                    k = -k;
+                    cur = a;
+                }
+                Node::Binary(BinOp::Mul, a, b) => match (self.g.as_const(a), self.g.as_const(b)) {
+                    (Some(c), None) => {
+                        k *= c;
+                        cur = b;
+                    }
+                    (None, Some(c)) => {
+                        k *= c;
+                        cur = a;
+                    }
+                    _ => return None,
+                },
+                Node::Binary(BinOp::Div, a, b) => match (self.g.as_const(a), self.g.as_const(b)) {
+                    (None, Some(c)) => {
+                        k /= c;
+                        cur = a;
+                    }
+                    (Some(c), None) => {
+                        k *= c;
+                        e = -e;
+                        cur = b;
+                    }
+                    _ => return None,
+                },
+                _ => return Some((k, cur, e)),
+            }
+            if e < 0.0 && self.is_product(cur) {
+                return None;
+            }
+        }
+        None
     }
 
     // ---- sums ---------------------------------------------------------------
