@@ -3,8 +3,8 @@
 
 use std::time::Instant;
 
-use ddx::codegen::{compile, Layout};
 use ddx::check::check;
+use ddx::codegen::{compile, Layout};
 use ddx::diagnostic::Source;
 use ddx::program::Unit;
 use ddx::schedule::Schedule;

@@ -2,8 +2,8 @@
 //! stay flat: `cargo run --release --example kernel_churn [COUNT]`
 //! (default 10,000).
 
-use ddx::codegen::{compile, Layout};
 use ddx::check::check;
+use ddx::codegen::{compile, Layout};
 use ddx::diagnostic::Source;
 use ddx::program::Unit;
 
