@@ -2,72 +2,28 @@
 //! - compile: the seed model's diff + schedule + codegen to a callable kernel;
 //! - call/8 rows: one loss + gradient evaluation of the seed model;
 //! - rows/10^7: the same over 10^7 rows (report ns/row = time / 10^7), next
-//!   to a plain read-only pass over the same two columns (the memory floor).
+//!   to a plain read-only pass over the same two columns (the memory floor);
+//!   rows/10^5: both again with the data in cache (the compute cost).
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use ddx::check::check;
 use ddx::codegen::{compile, model_layout, model_outputs};
-use ddx::graph::{Graph, Reduction, SymbolKind};
-use ddx::program::{Binding, DataColumn, Model, Param};
+use ddx::diagnostic::Source;
+use ddx::program::{Model, Unit};
 
+/// The seed model (examples/regression.ddx) with the given data.
 fn seed(xs: Vec<f64>, ys: Vec<f64>) -> Model {
-    let mut g = Graph::new();
-    let x = g.declare("x", SymbolKind::Data);
-    let y = g.declare("y", SymbolKind::Data);
-    let m = g.declare("m", SymbolKind::Param);
-    let b = g.declare("b", SymbolKind::Param);
-    let (xn, yn, mn, bn) = (g.sym(x), g.sym(y), g.sym(m), g.sym(b));
-    let mx = g.mul(mn, xn);
-    let yhat = g.add(mx, bn);
-    let r = g.sub(yhat, yn);
-    let sq = g.powf(r, 2.0);
-    let loss = g.reduce(Reduction::Mean, sq);
-    let rows = xs.len();
-    Model {
-        graph: g,
-        data: vec![
-            DataColumn {
-                name: "x".into(),
-                sym: x,
-                values: xs,
-                span: 0..0,
-            },
-            DataColumn {
-                name: "y".into(),
-                sym: y,
-                values: ys,
-                span: 0..0,
-            },
-        ],
-        params: vec![
-            Param {
-                name: "m".into(),
-                sym: m,
-                init: 0.9,
-                span: 0..0,
-            },
-            Param {
-                name: "b".into(),
-                sym: b,
-                init: 0.1,
-                span: 0..0,
-            },
-        ],
-        lets: vec![Binding {
-            name: "yhat".into(),
-            node: yhat,
-            span: 0..0,
-        }],
-        loss: Binding {
-            name: "C".into(),
-            node: loss,
-            span: 0..0,
-        },
-        train: None,
-        rows,
-    }
+    let src = Source::new("regression.ddx", include_str!("../examples/regression.ddx"));
+    let Ok(Unit::Model(mut model)) = check(&src, None) else {
+        panic!("the seed model checks")
+    };
+    model.rows = xs.len();
+    model.data[0].values = xs;
+    model.data[1].values = ys;
+    model
 }
 
 fn seed_data() -> (Vec<f64>, Vec<f64>) {
@@ -118,7 +74,11 @@ fn bench_call(c: &mut Criterion) {
 }
 
 fn bench_rows(c: &mut Criterion) {
-    let n = 10_000_000usize;
+    rows(c, 100_000, "rows/10^5 (in cache)");
+    rows(c, 10_000_000, "rows/10^7");
+}
+
+fn rows(c: &mut Criterion, n: usize, name: &str) {
     let xs: Vec<f64> = (0..n).map(|i| (i % 1000) as f64 * 0.007).collect();
     let ys: Vec<f64> = xs
         .iter()
@@ -130,7 +90,7 @@ fn bench_rows(c: &mut Criterion) {
     let columns = [xs.as_slice(), ys.as_slice()];
     let bound = kernel.bind(&columns).unwrap();
     let mut out = [0.0; 3];
-    let mut group = c.benchmark_group("rows/10^7");
+    let mut group = c.benchmark_group(name);
     group.sample_size(20);
     group.measurement_time(Duration::from_secs(4));
     group.throughput(Throughput::Elements(n as u64));

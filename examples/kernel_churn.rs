@@ -2,8 +2,10 @@
 //! stay flat: `cargo run --release --example kernel_churn [COUNT]`
 //! (default 10,000).
 
+use ddx::check::check;
 use ddx::codegen::{compile, Layout};
-use ddx::graph::{Graph, Reduction, SymbolKind};
+use ddx::diagnostic::Source;
+use ddx::program::Unit;
 
 fn resident_kib() -> Option<usize> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
@@ -16,17 +18,15 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(10_000);
-    let mut g = Graph::new();
-    let x = g.declare("x", SymbolKind::Data);
-    let y = g.declare("y", SymbolKind::Data);
-    let m = g.declare("m", SymbolKind::Param);
-    let b = g.declare("b", SymbolKind::Param);
-    let (xn, yn, mn, bn) = (g.sym(x), g.sym(y), g.sym(m), g.sym(b));
-    let mx = g.mul(mn, xn);
-    let yhat = g.add(mx, bn);
-    let r = g.sub(yhat, yn);
-    let sq = g.powf(r, 2.0);
-    let loss = g.reduce(Reduction::Mean, sq);
+    // the seed model, from examples/regression.ddx
+    let src = Source::new("regression.ddx", include_str!("regression.ddx"));
+    let Ok(Unit::Model(model)) = check(&src, None) else {
+        panic!("the seed model checks")
+    };
+    let mut g = model.graph;
+    let loss = model.loss.node;
+    let [m, b] = [model.params[0].sym, model.params[1].sym];
+    let [x, y] = [model.data[0].sym, model.data[1].sym];
     let grad = ddx::diff::gradient(&mut g, loss, &[m, b]);
     let outputs = [loss, grad[0], grad[1]];
     let layout = Layout {

@@ -3,66 +3,17 @@
 //!
 //! `cargo run --example seed_kernel`
 
+use ddx::check::check;
 use ddx::codegen::{compile_with, model_columns, model_layout, model_outputs, Options};
-use ddx::graph::{Graph, Reduction, SymbolKind};
-use ddx::program::{Binding, DataColumn, Model, Param};
+use ddx::diagnostic::Source;
+use ddx::program::{Model, Unit};
 
+/// The seed model, from examples/regression.ddx.
 fn seed() -> Model {
-    let xs = vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
-    let ys = vec![1.86, 1.31, 0.62, 0.33, 0.09, -0.67, -1.23, -1.37];
-    let mut g = Graph::new();
-    let x = g.declare("x", SymbolKind::Data);
-    let y = g.declare("y", SymbolKind::Data);
-    let m = g.declare("m", SymbolKind::Param);
-    let b = g.declare("b", SymbolKind::Param);
-    let (xn, yn, mn, bn) = (g.sym(x), g.sym(y), g.sym(m), g.sym(b));
-    let mx = g.mul(mn, xn);
-    let yhat = g.add(mx, bn);
-    let r = g.sub(yhat, yn);
-    let sq = g.powf(r, 2.0);
-    let loss = g.reduce(Reduction::Mean, sq);
-    Model {
-        graph: g,
-        data: vec![
-            DataColumn {
-                name: "x".into(),
-                sym: x,
-                values: xs,
-                span: 0..0,
-            },
-            DataColumn {
-                name: "y".into(),
-                sym: y,
-                values: ys,
-                span: 0..0,
-            },
-        ],
-        params: vec![
-            Param {
-                name: "m".into(),
-                sym: m,
-                init: 0.9,
-                span: 0..0,
-            },
-            Param {
-                name: "b".into(),
-                sym: b,
-                init: 0.1,
-                span: 0..0,
-            },
-        ],
-        lets: vec![Binding {
-            name: "yhat".into(),
-            node: yhat,
-            span: 0..0,
-        }],
-        loss: Binding {
-            name: "C".into(),
-            node: loss,
-            span: 0..0,
-        },
-        train: None,
-        rows: 8,
+    let src = Source::new("regression.ddx", include_str!("regression.ddx"));
+    match check(&src, None) {
+        Ok(Unit::Model(model)) => model,
+        _ => panic!("the seed model checks"),
     }
 }
 

@@ -1,7 +1,7 @@
 //! `ddx diff`: the derivatives of a checked unit, simplified, and their
 //! renderings (text, `let` bindings, LaTeX, JSON).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use serde_json::json;
 
@@ -64,6 +64,8 @@ pub struct Derivatives {
     pub let_names: HashMap<NodeId, String>,
     /// Number of variables the function has (decides `d` vs `∂` in LaTeX).
     pub arity: usize,
+    /// A model's data columns, to evaluate reductions under `--at`.
+    pub data: Vec<(SymId, Vec<f64>)>,
 }
 
 /// A usage error (bad `--wrt`, `--at` or `--order`): a plain message.
@@ -87,12 +89,20 @@ pub fn differentiate(unit: Unit, opts: &DiffOptions) -> Result<Derivatives, Usag
             "--order {order} is too high (the limit is {MAX_ORDER})"
         )));
     }
-    let (mut graph, name, root, vars, let_names) = match unit {
-        Unit::Expr(f) => (f.graph, f.name, f.root, f.vars, HashMap::new()),
+    let (mut graph, name, root, vars, let_names, data) = match unit {
+        Unit::Expr(f) => (
+            f.graph,
+            f.name,
+            f.root,
+            f.vars,
+            HashMap::default(),
+            Vec::new(),
+        ),
         Unit::Model(m) => {
             let vars: Vec<SymId> = m.params.iter().map(|p| p.sym).collect();
             let lets = m.lets.iter().map(|l| (l.node, l.name.clone())).collect();
-            (m.graph, m.loss.name, m.loss.node, vars, lets)
+            let data = m.data.into_iter().map(|d| (d.sym, d.values)).collect();
+            (m.graph, m.loss.name, m.loss.node, vars, lets, data)
         }
     };
     let arity = vars.len();
@@ -185,6 +195,7 @@ pub fn differentiate(unit: Unit, opts: &DiffOptions) -> Result<Derivatives, Usag
         items,
         let_names,
         arity,
+        data,
     };
     if !opts.at.is_empty() {
         result.substitute(&opts.at)?;
@@ -195,7 +206,7 @@ pub fn differentiate(unit: Unit, opts: &DiffOptions) -> Result<Derivatives, Usag
 impl Derivatives {
     /// Replaces variables by values and simplifies (folding constants).
     fn substitute(&mut self, at: &[(String, f64)]) -> Result<(), UsageError> {
-        let mut map = HashMap::new();
+        let mut map = HashMap::default();
         for (name, value) in at {
             let Some(s) = self.graph.symbol_id(name) else {
                 let names: Vec<&str> = self
@@ -223,13 +234,42 @@ impl Derivatives {
         let mut roots = vec![self.function];
         roots.extend(self.items.iter().map(|d| d.expr));
         let replaced = self.graph.substitute(&roots, &map);
-        let simplified = simplify(&mut self.graph, &replaced);
+        let mut simplified = simplify(&mut self.graph, &replaced);
+        // reductions over the data, with no variable left: their values
+        for node in simplified.iter_mut() {
+            if let Some(v) = self.evaluate_over_data(*node) {
+                *node = self.graph.constant(v);
+            }
+        }
         self.function = simplified[0];
         for (d, &n) in self.items.iter_mut().zip(&simplified[1..]) {
             d.expr = n;
         }
         self.let_names.clear();
         Ok(())
+    }
+
+    /// The value of a node that depends on the data only, over the data.
+    fn evaluate_over_data(&self, node: NodeId) -> Option<f64> {
+        let g = &self.graph;
+        if !g.meta(node).has_reduce || g.meta(node).per_row {
+            return None;
+        }
+        let free = g.topo_order(&[node]).into_iter().any(|id| {
+            g.as_sym(id)
+                .is_some_and(|s| g.symbol(s).kind != SymbolKind::Data)
+        });
+        if free {
+            return None;
+        }
+        let layout = crate::schedule::Layout {
+            params: Vec::new(),
+            columns: self.data.iter().map(|d| d.0).collect(),
+        };
+        let columns: Vec<&[f64]> = self.data.iter().map(|d| d.1.as_slice()).collect();
+        crate::eval::eval(g, &[node], &layout, &[], &columns)
+            .ok()
+            .map(|v| v[0])
     }
 
     /// The left-hand side, `df/dx` or `d2f/dx2`.

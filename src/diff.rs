@@ -16,14 +16,14 @@
 //! derivative 1/2 at 0, `abs(x)` (= `max(x, -x)`) has 0, and a tie between two
 //! equal expressions (`min(y, max(x, y))`) gets their common derivative.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::graph::{BinOp, Graph, Node, NodeId, SymId, UnOp};
 
 /// The partial derivatives of `root` with respect to each of `wrt`, in order.
 pub fn gradient(g: &mut Graph, root: NodeId, wrt: &[SymId]) -> Vec<NodeId> {
     // Gradients of every reduction under `root`, innermost first.
-    let mut known: HashMap<NodeId, Vec<NodeId>> = HashMap::new();
+    let mut known: HashMap<NodeId, Vec<NodeId>> = HashMap::default();
     let reductions: Vec<NodeId> = g
         .topo_order(&[root])
         .into_iter()
@@ -47,7 +47,7 @@ pub fn derivative(g: &mut Graph, root: NodeId, var: SymId) -> NodeId {
 
 /// Nodes reachable from `root` without entering reductions, children first.
 fn sweep_order(g: &Graph, root: NodeId) -> Vec<NodeId> {
-    let mut seen: HashMap<NodeId, ()> = HashMap::new();
+    let mut seen: HashMap<NodeId, ()> = HashMap::default();
     let mut order = Vec::new();
     let mut stack = vec![(root, false)];
     while let Some((id, expanded)) = stack.pop() {
@@ -80,13 +80,13 @@ fn sweep(
     known: &HashMap<NodeId, Vec<NodeId>>,
 ) -> Vec<NodeId> {
     let order = sweep_order(g, root);
-    let mut contributions: HashMap<NodeId, Vec<NodeId>> = HashMap::new();
+    let mut contributions: HashMap<NodeId, Vec<NodeId>> = HashMap::default();
     let one = g.constant(1.0);
     contributions.insert(root, vec![one]);
     let mut result: Vec<Vec<NodeId>> = vec![Vec::new(); wrt.len()];
     // where each variable goes in `result` (a lookup, not a scan of `wrt`
     // per symbol: an expression may have a million variables)
-    let mut slots: HashMap<SymId, Vec<usize>> = HashMap::new();
+    let mut slots: HashMap<SymId, Vec<usize>> = HashMap::default();
     for (i, &v) in wrt.iter().enumerate() {
         slots.entry(v).or_default().push(i);
     }

@@ -50,7 +50,8 @@ pub struct ParamCheck {
     pub ok: bool,
 }
 
-/// The result of `ddx check`.
+/// The result of `ddx check`; its `Display` is the report, one line per
+/// param, every line ending in a newline.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CheckReport {
     pub loss_name: String,
@@ -196,15 +197,15 @@ impl fmt::Display for CheckReport {
         )?;
         let bad = self.params.iter().filter(|p| !p.ok).count();
         if self.passed() {
-            write!(f, "ok: all {} gradient components agree", self.params.len())
+            writeln!(f, "ok: all {} gradient components agree", self.params.len())
         } else if bad > 0 {
-            write!(
+            writeln!(
                 f,
                 "FAILED: {bad} of {} gradient components disagree",
                 self.params.len()
             )
         } else {
-            write!(f, "FAILED: the kernel and the interpreter disagree")
+            writeln!(f, "FAILED: the kernel and the interpreter disagree")
         }
     }
 }

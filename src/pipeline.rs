@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crate::codegen::{compile, model_layout, Bound, CodegenError, Kernel};
+use crate::codegen::{compile, model_layout, Bound, CodegenError, Kernel, KernelError, Threads};
 use crate::diff::gradient;
 use crate::graph::{NodeId, Reduction, SymId};
 use crate::program::Model;
@@ -87,13 +87,20 @@ pub struct KernelObjective<'k> {
 
 impl<'k> KernelObjective<'k> {
     /// Binds `compiled` to the data of `model` (computing data-only
-    /// reductions once).
-    pub fn new(
+    /// reductions once), single-threaded.
+    pub fn new(compiled: &'k Compiled, model: &'k Model) -> Result<Self, KernelError> {
+        Self::with_threads(compiled, model, Threads::single())
+    }
+
+    /// [`KernelObjective::new`] on `threads` (see [`Kernel::bind_threads`]):
+    /// the data is not copied; every epoch reads the model's columns.
+    pub fn with_threads(
         compiled: &'k Compiled,
         model: &'k Model,
-    ) -> Result<Self, crate::codegen::KernelError> {
+        threads: Threads,
+    ) -> Result<Self, KernelError> {
         let columns: Vec<&'k [f64]> = model.data.iter().map(|d| d.values.as_slice()).collect();
-        let bound = compiled.kernel.bind(&columns)?;
+        let bound = compiled.kernel.bind_threads(&columns, threads)?;
         Ok(KernelObjective {
             bound,
             params: model.params.len(),
@@ -124,6 +131,13 @@ impl Objective for KernelObjective<'_> {
 
     fn diagnose(&mut self, params: &[f64]) -> Option<String> {
         crate::fault::locate(self.model, params).map(|f| f.to_string())
+    }
+}
+
+impl KernelObjective<'_> {
+    /// The number of threads each evaluation runs on.
+    pub fn threads(&self) -> usize {
+        self.bound.threads()
     }
 }
 

@@ -5,7 +5,7 @@
 //! explicit stack and writes into one buffer, so any graph the program can
 //! build can be printed in time linear in the output.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::graph::{BinOp, Graph, Node, NodeId, UnOp};
 
@@ -43,6 +43,9 @@ pub fn format_number(v: f64) -> String {
     if v.is_infinite() {
         return if v > 0.0 { "1/0".into() } else { "-1/0".into() };
     }
+    if let Some(text) = pi_multiple(v) {
+        return text;
+    }
     let a = v.abs();
     if a != 0.0 && !(1e-5..1e16).contains(&a) {
         return format!("{v:e}");
@@ -58,6 +61,35 @@ pub fn format_number(v: f64) -> String {
         }
     }
     plain
+}
+
+/// `pi`, `2*pi`, `pi/2`, `3*pi/4`...: when the text folds back (as the
+/// parser computes it, left to right) to exactly `v`.
+fn pi_multiple(v: f64) -> Option<String> {
+    use std::f64::consts::PI;
+    let sign = if v < 0.0 { "-" } else { "" };
+    let a = v.abs();
+    for q in 1..=12i64 {
+        let p = (a / PI * q as f64).round();
+        if !(1.0..=1000.0).contains(&p) {
+            continue;
+        }
+        let pi_p = if p == 1.0 { PI } else { p * PI };
+        let folded = if q == 1 { pi_p } else { pi_p / q as f64 };
+        if folded == a {
+            let num = if p == 1.0 {
+                "pi".to_string()
+            } else {
+                format!("{p}*pi")
+            };
+            return Some(if q == 1 {
+                format!("{sign}{num}")
+            } else {
+                format!("{sign}{num}/{q}")
+            });
+        }
+    }
+    None
 }
 
 /// `(p, q)` with `p as f64 / q as f64 == v` exactly, for `1 < q <= 1000`.
@@ -94,7 +126,7 @@ fn number_prec(v: f64) -> u8 {
     let s = format_number(v);
     if s.starts_with('-') {
         P_NEG
-    } else if s.contains('/') {
+    } else if s.contains('/') || s.contains('*') {
         P_PROD
     } else {
         P_ATOM
@@ -121,7 +153,7 @@ impl<'g> Printer<'g> {
         Printer {
             g,
             style,
-            names: HashMap::new(),
+            names: HashMap::default(),
         }
     }
 
@@ -320,14 +352,19 @@ impl<'g> Printer<'g> {
 }
 
 fn latex_number(s: &str) -> String {
+    let pi = |t: &str| {
+        t.replace("*pi", " \\pi")
+            .replace("pi", "\\pi")
+            .replace("\\\\pi", "\\pi")
+    };
     if let Some((p, q)) = s.split_once('/') {
         let (sign, p) = p.strip_prefix('-').map_or(("", p), |p| ("-", p));
-        return format!("{sign}\\frac{{{p}}}{{{q}}}");
+        return format!("{sign}\\frac{{{}}}{{{q}}}", pi(p));
     }
     if let Some((m, e)) = s.split_once('e') {
         return format!("{m} \\cdot 10^{{{e}}}");
     }
-    s.to_string()
+    pi(s)
 }
 
 fn latex_name(name: &str) -> String {
@@ -364,7 +401,7 @@ fn latex_function(name: &str) -> String {
 /// which is then printed once, not a thousand times).
 pub fn shared_nodes(g: &Graph, roots: &[NodeId]) -> Vec<NodeId> {
     let uses = g.use_counts(roots);
-    let mut root_count: HashMap<NodeId, usize> = HashMap::new();
+    let mut root_count: HashMap<NodeId, usize> = HashMap::default();
     for &r in roots {
         *root_count.entry(r).or_default() += 1;
     }
@@ -440,7 +477,7 @@ pub fn with_lets(
 /// (`%3 = mul %1, %2`), then `label = %n` for each root.
 pub fn dump(g: &Graph, roots: &[(String, NodeId)]) -> String {
     let ids: Vec<NodeId> = roots.iter().map(|r| r.1).collect();
-    let mut number: HashMap<NodeId, usize> = HashMap::new();
+    let mut number: HashMap<NodeId, usize> = HashMap::default();
     let mut out = String::new();
     for id in g.topo_order(&ids) {
         let n = number.len();
@@ -530,6 +567,7 @@ mod tests {
         assert_eq!(format_number(2.5e-7), "2.5e-7");
         assert_eq!(format_number(f64::INFINITY), "1/0");
         assert_eq!(format_number(0.1), "0.1");
+        assert_eq!(format_number(std::f64::consts::PI), "pi");
     }
 
     #[test]

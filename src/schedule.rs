@@ -486,7 +486,11 @@ impl fmt::Display for Schedule {
             if self.pre.is_empty() {
                 String::new()
             } else {
-                format!(", {} precomputed data reductions", self.pre.len())
+                let n = self.pre.len();
+                format!(
+                    ", {n} precomputed data reduction{}",
+                    if n == 1 { "" } else { "s" }
+                )
             }
         )?;
         for (i, block) in self.blocks.iter().enumerate() {

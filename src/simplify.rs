@@ -28,7 +28,7 @@
 //! Constant factors and factors that do not change from row to row are moved
 //! out of `sum` and `mean`.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::graph::{BinOp, Graph, Node, NodeId, Reduction, UnOp};
 
@@ -52,7 +52,8 @@ const MAX_DEPTH: u32 = 3;
 
 /// Simplifies every root; returns the simplified roots in order.
 pub fn simplify(g: &mut Graph, roots: &[NodeId]) -> Vec<NodeId> {
-    Simplifier::new(g, roots).run(roots)
+    let (s, order) = Simplifier::new(g, roots);
+    s.run(roots, order)
 }
 
 /// Simplifies one expression.
@@ -81,6 +82,19 @@ type Term = (f64, NodeId);
 /// A factor of a product: `base ^ exponent`.
 type Factor = (NodeId, Exp);
 
+/// What the rewrites of a small sum could act on (cheap prechecks).
+#[derive(Clone, Copy, Default, Debug)]
+struct Features {
+    /// A squared sin, cos, sinh or cosh (Pythagorean identities).
+    trig_square: bool,
+    /// A sum raised to a small positive integer power (expansion).
+    sum_power: bool,
+    /// A factor common to every term, or one coefficient (factoring).
+    common_factor: bool,
+    /// A negative power (common denominator).
+    denominator: bool,
+}
+
 /// An exponent: a number, or an expression.
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Exp {
@@ -104,10 +118,19 @@ struct Simplifier<'g> {
 }
 
 impl<'g> Simplifier<'g> {
-    fn new(g: &'g mut Graph, roots: &[NodeId]) -> Self {
-        let uses = g.use_counts(roots);
+    fn new(g: &'g mut Graph, roots: &[NodeId]) -> (Self, Vec<NodeId>) {
+        let order = g.topo_order(roots);
+        let mut uses = vec![0u32; g.len()];
+        for &id in &order {
+            for k in g.node(id).children() {
+                uses[k.index()] += 1;
+            }
+        }
+        for r in roots {
+            uses[r.index()] += 1;
+        }
         let mut absorbed = vec![false; g.len()];
-        for id in g.topo_order(roots) {
+        for &id in &order {
             let parent = shape(g.node(id));
             if parent == Shape::Other {
                 continue;
@@ -122,19 +145,20 @@ impl<'g> Simplifier<'g> {
             absorbed[r.index()] = false;
         }
         let one = g.constant(1.0);
-        Simplifier {
+        let s = Simplifier {
             g,
-            memo: HashMap::new(),
+            memo: HashMap::with_capacity_and_hasher(order.len(), Default::default()),
             uses,
             absorbed,
-            shared: HashSet::new(),
+            shared: HashSet::default(),
             one,
             depth: 0,
-        }
+        };
+        (s, order)
     }
 
-    fn run(mut self, roots: &[NodeId]) -> Vec<NodeId> {
-        for id in self.g.topo_order(roots) {
+    fn run(mut self, roots: &[NodeId], order: Vec<NodeId>) -> Vec<NodeId> {
+        for id in order {
             if self.absorbed[id.index()] {
                 continue;
             }
@@ -348,13 +372,28 @@ impl<'g> Simplifier<'g> {
     /// `x^x^x^...`) is not flattened again at every link, which made
     /// simplification quadratic in the chain's length.
     fn factors_of(&mut self, node: NodeId) -> (f64, Vec<Factor>) {
+        self.factors_of_with(node, false)
+    }
+
+    /// [`Self::factors_of`] that keeps shared products (other than `node`
+    /// itself) whole, so that they stay shared.
+    fn factors_keeping_shared(&mut self, node: NodeId) -> (f64, Vec<Factor>) {
+        self.factors_of_with(node, true)
+    }
+
+    fn factors_of_with(&mut self, node: NodeId, keep_shared: bool) -> (f64, Vec<Factor>) {
         let mut coef = 1.0;
-        let mut out = Vec::new();
-        let mut stack = vec![(node, 1.0)];
+        let mut out = Vec::with_capacity(4);
+        let mut stack = Vec::with_capacity(8);
+        stack.push((node, 1.0));
         let mut steps = 0usize;
         while let Some((n, e)) = stack.pop() {
             let int = is_integer(e);
             steps += 1;
+            if keep_shared && n != node && self.shared.contains(&n) {
+                out.push((n, Exp::Num(e)));
+                continue;
+            }
             if steps > FACTOR_WALK
                 && n != node
                 && int
@@ -454,7 +493,7 @@ impl<'g> Simplifier<'g> {
     /// Flattens, distributes numeric coefficients into small sums, and
     /// collects like terms, in first-seen order.
     fn collect_terms(&mut self, terms: Vec<Term>) -> Vec<Term> {
-        let mut index: HashMap<NodeId, usize> = HashMap::new();
+        let mut index: HashMap<NodeId, usize> = HashMap::default();
         let mut out: Vec<Term> = Vec::new();
         let mut work: Vec<Term> = terms.into_iter().rev().collect();
         while let Some((c, n)) = work.pop() {
@@ -476,10 +515,12 @@ impl<'g> Simplifier<'g> {
                     continue;
                 }
             }
-            match index.get(&rest) {
-                Some(&i) => out[i].0 += c,
+            match find_index(&mut index, &out, rest, |t| t.1) {
+                Some(i) => out[i].0 += c,
                 None => {
-                    index.insert(rest, out.len());
+                    if !index.is_empty() || out.len() >= LINEAR {
+                        index.insert(rest, out.len());
+                    }
                     out.push((c, rest));
                 }
             }
@@ -490,8 +531,14 @@ impl<'g> Simplifier<'g> {
 
     fn mk_sum(&mut self, terms: Vec<Term>) -> NodeId {
         let mut terms = self.collect_terms(terms);
-        if terms.len() <= 16 {
+        let mut features = if terms.len() <= 16 {
+            self.features(&terms)
+        } else {
+            Features::default()
+        };
+        if features.trig_square {
             self.pythagoras(&mut terms);
+            features = self.features(&terms);
         }
         let plain = self.build_sum(&terms);
         if terms.len() < 2 || self.depth >= MAX_DEPTH || self.g.meta(plain).size > SMALL_TREE {
@@ -509,21 +556,71 @@ impl<'g> Simplifier<'g> {
                 }
             }
         };
-        let expanded = self.expand_terms(&terms);
-        let expanded_sum = expanded.as_ref().map(|t| {
-            let mut t = self.collect_terms(t.clone());
-            if t.len() <= 16 {
-                self.pythagoras(&mut t);
-            }
-            self.build_sum(&t)
-        });
-        consider(self, expanded_sum);
-        let factored = self.factor_out(&terms);
-        consider(self, factored);
-        let together = self.together(&terms);
-        consider(self, together);
+        if features.sum_power {
+            let expanded = self.expand_terms(&terms);
+            let expanded_sum = expanded.as_ref().map(|t| {
+                let mut t = self.collect_terms(t.clone());
+                if t.len() <= 16 && self.features(&t).trig_square {
+                    self.pythagoras(&mut t);
+                }
+                self.build_sum(&t)
+            });
+            consider(self, expanded_sum);
+        }
+        if features.common_factor {
+            let factored = self.factor_out(&terms);
+            consider(self, factored);
+        }
+        if features.denominator {
+            let together = self.together(&terms);
+            consider(self, together);
+        }
         self.depth -= 1;
         best
+    }
+
+    /// What the rewrites of a small sum could act on.
+    fn features(&mut self, terms: &[Term]) -> Features {
+        let mut f = Features::default();
+        let mut common: Option<Vec<NodeId>> = None;
+        let c0 = terms.first().map_or(1.0, |t| t.0.abs());
+        let mut same_coef = c0 != 1.0;
+        for &(c, t) in terms {
+            same_coef &= c.abs() == c0;
+            let bases: Vec<Factor> = if t == self.one {
+                Vec::new()
+            } else {
+                self.factors_of(t).1
+            };
+            for &(b, e) in &bases {
+                match e {
+                    Exp::Num(n) if n < 0.0 => f.denominator = true,
+                    Exp::Num(2.0) => {
+                        if matches!(
+                            self.g.node(b),
+                            Node::Unary(UnOp::Sin | UnOp::Cos | UnOp::Sinh | UnOp::Cosh, _)
+                        ) {
+                            f.trig_square = true;
+                        }
+                    }
+                    _ => {}
+                }
+                if matches!(e, Exp::Num(n) if is_integer(n) && (1.0..=4.0).contains(&n))
+                    && self.is_sum(b)
+                {
+                    f.sum_power = true;
+                }
+            }
+            common = Some(match common {
+                None => bases.iter().map(|f| f.0).collect(),
+                Some(prev) => prev
+                    .into_iter()
+                    .filter(|b| bases.iter().any(|f| f.0 == *b))
+                    .collect(),
+            });
+        }
+        f.common_factor = same_coef || common.is_some_and(|c| !c.is_empty());
+        f
     }
 
     /// Builds a collected sum in canonical order: terms by the graph's order,
@@ -570,8 +667,18 @@ impl<'g> Simplifier<'g> {
         if c == 1.0 {
             return t;
         }
+        // `t` is canonical already: only the coefficient changes (unless
+        // its factors repeat a base, as in x*(1/x)^2, which need collecting)
         let (k, factors) = self.factors_of(t);
-        self.mk_prod(c * k, factors)
+        let repeats = factors
+            .iter()
+            .enumerate()
+            .any(|(i, a)| factors[..i].iter().any(|b| b.0 == a.0));
+        if repeats {
+            self.mk_prod(c * k, factors)
+        } else {
+            self.build_prod(c * k, factors)
+        }
     }
 
     /// `sin(u)^2 + cos(u)^2 = 1`, `cosh(u)^2 - sinh(u)^2 = 1`, and
@@ -880,7 +987,7 @@ impl<'g> Simplifier<'g> {
 
     fn mk_prod(&mut self, coef: f64, factors: Vec<Factor>) -> NodeId {
         let mut coef = coef;
-        let mut index: HashMap<NodeId, usize> = HashMap::new();
+        let mut index: HashMap<NodeId, usize> = HashMap::default();
         let mut out: Vec<Factor> = Vec::new();
         let mut work: Vec<Factor> = factors.into_iter().rev().collect();
         while let Some((base, e)) = work.pop() {
@@ -894,7 +1001,7 @@ impl<'g> Simplifier<'g> {
                 }
                 if is_integer(n) {
                     // a product or power raised to an integer power
-                    let (k, inner) = self.factors_of(base);
+                    let (k, inner) = self.factors_keeping_shared(base);
                     // shared products stay shared, unless they are just a
                     // coefficient times one factor
                     let atomic = (inner.len() == 1 && inner[0] == (base, Exp::Num(1.0)))
@@ -916,8 +1023,8 @@ impl<'g> Simplifier<'g> {
                     }
                 }
             }
-            match index.get(&base) {
-                Some(&i) => {
+            match find_index(&mut index, &out, base, |f| f.0) {
+                Some(i) => {
                     let merged = match (out[i].1, e) {
                         (Exp::Num(a), Exp::Num(b)) => Exp::Num(exact_add(a, b)),
                         (a, b) => {
@@ -933,7 +1040,9 @@ impl<'g> Simplifier<'g> {
                     out[i].1 = merged;
                 }
                 None => {
-                    index.insert(base, out.len());
+                    if !index.is_empty() || out.len() >= LINEAR {
+                        index.insert(base, out.len());
+                    }
                     out.push((base, e));
                 }
             }
@@ -963,6 +1072,19 @@ impl<'g> Simplifier<'g> {
             let Some(terms) = self.terms_of(base, 16) else {
                 continue;
             };
+            let has_fraction = terms.iter().any(|&(_, t)| {
+                matches!(
+                    self.g.node(t),
+                    Node::Binary(BinOp::Div | BinOp::Mul | BinOp::Pow, ..)
+                ) && self
+                    .factors_of(t)
+                    .1
+                    .iter()
+                    .any(|f| matches!(f.1, Exp::Num(e) if e < 0.0))
+            });
+            if !has_fraction {
+                continue;
+            }
             self.depth += 1;
             let together = self.together(&terms);
             if let Some(t) = together {
@@ -1231,7 +1353,14 @@ impl<'g> Simplifier<'g> {
     }
 
     fn mk_reduce(&mut self, r: Reduction, a: NodeId) -> NodeId {
-        let (coef, factors) = self.factors_of(a);
+        if self.shared.contains(&a) && self.g.meta(a).per_row {
+            // computed per row anyway: reduce it as it is, but for a
+            // numeric coefficient (one multiplication instead of one a row)
+            let (k, rest) = self.split_coef(a);
+            let red = self.g.reduce(r, rest);
+            return self.mk_prod(k, vec![(red, Exp::Num(1.0))]);
+        }
+        let (coef, factors) = self.factors_keeping_shared(a);
         let (inside, outside): (Vec<Factor>, Vec<Factor>) =
             factors.into_iter().partition(|&(b, e)| {
                 self.g.meta(b).per_row || matches!(e, Exp::Node(n) if self.g.meta(n).per_row)
@@ -1276,6 +1405,29 @@ fn exact_add(a: f64, b: f64) -> f64 {
         }
     }
     a + b
+}
+
+/// Lists shorter than this are searched linearly; longer ones get a hash
+/// index.
+const LINEAR: usize = 16;
+
+/// The position of the item whose key is `key`: a linear scan of short
+/// lists, a hash index (built on first need) for long ones.
+fn find_index<T>(
+    index: &mut HashMap<NodeId, usize>,
+    items: &[T],
+    key: NodeId,
+    key_of: impl Fn(&T) -> NodeId,
+) -> Option<usize> {
+    if items.len() < LINEAR {
+        return items.iter().position(|t| key_of(t) == key);
+    }
+    if index.is_empty() {
+        for (i, t) in items.iter().enumerate() {
+            index.entry(key_of(t)).or_insert(i);
+        }
+    }
+    index.get(&key).copied()
 }
 
 /// `k` when `c == 1/k` exactly for an integer `2 <= k <= 10^6`.

@@ -117,3 +117,46 @@ fn errors_point_at_the_source_and_exit_2() {
     let out = ddx(&["diff", "y = x^2", "--order", "0"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn models_give_the_gradient_of_the_loss() {
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/regression.ddx");
+    assert_eq!(
+        stdout(&["diff", model]),
+        "dC/dm = 2*mean(x*(b + m*x - y))\ndC/db = 2*mean(b + m*x - y)\n"
+    );
+    assert_eq!(
+        stdout(&["diff", model, "--cse"]),
+        "let t1 = b + m*x - y\ndC/dm = 2*mean(x*t1)\ndC/db = 2*mean(t1)\n"
+    );
+    // at the initial params, over the data: PyTorch's first gradient
+    let out = stdout(&["diff", model, "--at", "m=0.9,b=0.1", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let reference = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/seed_regression_f64.csv"
+    ))
+    .unwrap();
+    let first: Vec<f64> = reference
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(|c| c.parse().unwrap())
+        .collect();
+    let dm = v["derivatives"][0]["value"].as_f64().unwrap();
+    let db = v["derivatives"][1]["value"].as_f64().unwrap();
+    assert!(
+        (dm - first[2]).abs() <= 1e-12 * first[2].abs(),
+        "{dm} vs {}",
+        first[2]
+    );
+    assert!(
+        (db - first[3]).abs() <= 1e-12 * first[3].abs(),
+        "{db} vs {}",
+        first[3]
+    );
+    let out = ddx(&["diff", model, "--wrt", "q"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such param"));
+}

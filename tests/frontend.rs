@@ -403,6 +403,88 @@ fn csv_with_many_rows_streams_every_row() {
         .all(|(k, &v)| v == k as f64 / 2.0));
 }
 
+/// Writes `text` to a fresh temporary folder as `name`, runs `src` against
+/// it and removes the folder.
+fn with_temp_csv(name: &str, text: &[u8], src: &str) -> Result<Unit, String> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "ddx-front-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(name), text).unwrap();
+    let source = Source::new("m.ddx", src);
+    let result = check(&source, Some(&dir)).map_err(|d| d.render(&source));
+    std::fs::remove_dir_all(&dir).unwrap();
+    result
+}
+
+#[test]
+fn csv_with_huge_cells() {
+    let model = "data a from \"h.csv\"\nparam m = 1\nloss C = mean(m*a)";
+    // A megabyte of digits overflows f64: a located error, not a hang.
+    let mut text = b"a\n1\n".to_vec();
+    text.extend(std::iter::repeat_n(b'7', 1 << 20));
+    text.push(b'\n');
+    let e = with_temp_csv("h.csv", &text, model).unwrap_err();
+    assert!(
+        e.contains("h.csv:3:1: error: non-finite value in column `a`"),
+        "{e}"
+    );
+    assert!(e.len() < 1000, "the rendered line is cut to a window");
+    // A megabyte of text in a cell.
+    let mut text = b"a\n1\n".to_vec();
+    text.extend(std::iter::repeat_n(b'z', 1 << 20));
+    let e = with_temp_csv("h.csv", &text, model).unwrap_err();
+    assert!(
+        e.contains("h.csv:3:1: error: cell in column `a` is not a number"),
+        "{e}"
+    );
+    // A huge header cell next to the one requested.
+    let mut text = vec![b'q'; 1 << 20];
+    text.extend(b",a\n1,2\n");
+    let Ok(Unit::Model(m)) = with_temp_csv("h.csv", &text, model) else {
+        panic!("huge header cell")
+    };
+    assert_eq!(m.data[0].values, [2.0]);
+}
+
+#[test]
+fn csv_error_lines_count_from_the_file_start() {
+    let mut text = String::from("x,y\n");
+    for i in 0..5000 {
+        text.push_str(&format!("{i},{i}\n"));
+    }
+    text.push_str("1,oops\n");
+    let e = with_temp_csv(
+        "t.csv",
+        text.as_bytes(),
+        "data x, y from \"t.csv\"\nparam m = 1\nloss C = mean(m*x*y)",
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("t.csv:5002:3: error: cell in column `y` is not a number"),
+        "{e}"
+    );
+    assert!(e.contains("5002 | 1,oops"), "{e}");
+}
+
+#[test]
+fn csv_invalid_utf8_cell() {
+    let e = with_temp_csv(
+        "u.csv",
+        b"a\n\xff\xfe\n",
+        "data a from \"u.csv\"\nparam m = 1\nloss C = mean(m*a)",
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("u.csv:2:1: error: cell in column `a` is not a number"),
+        "{e}"
+    );
+}
+
 // ---- every error, rendered ---------------------------------------------------
 
 macro_rules! snap {

@@ -19,7 +19,7 @@ fn seed_model_gradient_agrees() {
     assert!(text.starts_with("loss C = 19.675475"), "{text}");
     assert!(text.contains("tolerance: error <= 1e-6"), "{text}");
     assert!(
-        text.ends_with("ok: all 2 gradient components agree"),
+        text.ends_with("ok: all 2 gradient components agree\n"),
         "{text}"
     );
 }
@@ -46,7 +46,7 @@ fn a_wrong_gradient_is_reported() {
     let text = report.to_string();
     assert!(text.contains("DISAGREES"), "{text}");
     assert!(
-        text.ends_with("FAILED: 2 of 2 gradient components disagree"),
+        text.ends_with("FAILED: 2 of 2 gradient components disagree\n"),
         "{text}"
     );
 }

@@ -162,6 +162,19 @@ fn nested_and_data_only_reductions() {
 }
 
 #[test]
+fn nested_schedule_text() {
+    let mut g = Graph::new();
+    let (outputs, layout) = nested_model(&mut g);
+    let kernel = compile(&g, &outputs, &layout).unwrap();
+    let text = format!(
+        "{}== data-only reductions\n{}",
+        kernel.schedule(),
+        kernel.prep_schedule().expect("mean(x) is precomputed")
+    );
+    insta::assert_snapshot!(text);
+}
+
+#[test]
 fn inline_operators_match_the_value_rules_on_special_values() {
     // Every operator the JIT inlines, on a column of special values, both in
     // the vector loop and in the tail, and on scalars.

@@ -5,8 +5,8 @@
 //! Scalar blocks become straight-line code; each row loop runs the blocks
 //! and lanes of [`crate::eval::OrderedSum`]: two `f64x2` accumulators per
 //! reduction hold lanes `[l0, l1]` and `[l2, l3]`, one iteration handles four
-//! rows, and the last (shorter) group of a block loads clamped row indices
-//! and adds only the lanes of real rows.
+//! rows, and the last one to three rows of the data are added one at a
+//! time, each to its lane.
 //!
 //! Only operations whose result is bit-identical to the value rules of
 //! [`crate::graph::ops`] are inlined: `fadd fsub fmul fdiv fneg fabs sqrt`,
@@ -64,10 +64,33 @@ impl Hosts {
 /// Where the rows of one body evaluation come from.
 #[derive(Clone, Copy)]
 enum Rows {
-    /// Two consecutive rows at this byte offset into every column.
-    Contiguous(Value, i32),
-    /// Two rows at these byte offsets.
-    Gather(Value, Value),
+    /// Two consecutive rows (one `f64x2`) at this byte offset (plus a
+    /// constant) into every column.
+    Pair(Value, i32),
+    /// One row (scalar `f64`) at this byte offset.
+    One(Value),
+}
+
+impl Rows {
+    fn ty(self) -> Type {
+        match self {
+            Rows::Pair(..) => F64X2,
+            Rows::One(_) => F64,
+        }
+    }
+}
+
+/// The rows a loop runs over.
+#[derive(Clone, Copy)]
+enum Range {
+    /// All `n` rows; the totals become the accumulators' slots.
+    All(Value),
+    /// Rows `row_lo..row_hi`; block partial sums are stored to `partials`.
+    Part {
+        row_lo: Value,
+        row_hi: Value,
+        partials: Value,
+    },
 }
 
 /// The row-invariant operands of a loop, stored in a stack slot.
@@ -131,6 +154,71 @@ impl<'a, 'b> Translator<'a, 'b> {
         }
     }
 
+    /// Emits the function of one loop of the schedule for a range of its
+    /// blocks, with the C ABI
+    /// `fn(env: *const f64, columns: *const *const f64, row_lo: usize, row_hi: usize, partials: *mut f64)`:
+    /// the row-invariant operands are read from `env` (indexed by slot),
+    /// rows `row_lo..row_hi` are read (`row_lo` a multiple of `BLOCK_ROWS`),
+    /// and the partial sum of each block `b` of the range and accumulator
+    /// `j` is written to `partials[b * K + j]` (`K` accumulators, `b`
+    /// counted from the range's first block).
+    pub(crate) fn translate_loop(
+        mut self,
+        index: usize,
+    ) -> Result<(), Box<cranelift_module::ModuleError>> {
+        let entry = self.b.create_block();
+        self.b.append_block_params_for_function_params(entry);
+        self.b.switch_to_block(entry);
+        let args = self.b.block_params(entry).to_vec();
+        let [p_env, p_cols, row_lo, row_hi, p_partials] = args[..] else {
+            unreachable!("the loop signature has five parameters")
+        };
+        let sched = self.sched;
+        // Constants are known at compile time (as in the whole function:
+        // `x^2` stays `x*x`); every other row-invariant operand comes from
+        // `env`.
+        for inst in sched.blocks.iter().flatten() {
+            if let Op::Const(c) = inst.op {
+                self.consts[inst.dst.index()] = Some(c);
+            }
+        }
+        let lp = &sched.loops[index];
+        let defined: std::collections::HashSet<Slot> = lp.body.iter().map(|i| i.dst).collect();
+        for inst in &lp.body {
+            for s in operands(&inst.op) {
+                if !defined.contains(&s)
+                    && self.consts[s.index()].is_none()
+                    && self.scalars[s.index()].is_none()
+                {
+                    let v = self.b.ins().load(
+                        F64,
+                        MemFlagsData::trusted(),
+                        p_env,
+                        (8 * s.index()) as i32,
+                    );
+                    self.scalars[s.index()] = Some(v);
+                }
+            }
+        }
+        self.row_loop(
+            lp,
+            p_cols,
+            Range::Part {
+                row_lo,
+                row_hi,
+                partials: p_partials,
+            },
+        );
+        self.b.ins().return_(&[]);
+        self.b.seal_all_blocks();
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let config = self.module.target_config();
+        self.b.finalize(config);
+        Ok(())
+    }
+
     /// Emits the whole function and finalizes the builder.
     pub(crate) fn translate(mut self) -> Result<(), Box<cranelift_module::ModuleError>> {
         let entry = self.b.create_block();
@@ -143,7 +231,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         let sched = self.sched;
         for (level, block) in sched.blocks.iter().enumerate() {
             if level > 0 {
-                self.row_loop(&sched.loops[level - 1], p_cols, n);
+                self.row_loop(&sched.loops[level - 1], p_cols, Range::All(n));
             }
             for inst in block {
                 self.scalar_inst(inst, p_params, p_pre, n);
@@ -331,20 +419,21 @@ impl<'a, 'b> Translator<'a, 'b> {
         }
     }
 
-    /// A row-invariant operand of a loop body as a vector: constants are
-    /// splatted in place, other values are loaded and splatted from the
-    /// loop's stack slot (one `movddup` each), so that no register is held
-    /// across the loop for them.
-    fn invariant(&mut self, s: Slot, inv: &Invariants) -> Value {
+    /// A row-invariant operand of a loop body (a vector, or a scalar in the
+    /// tail): constants are built in place, other values are loaded from the
+    /// loop's frame slot, where they are stored splatted, so that no
+    /// register is held across the loop for them.
+    fn invariant(&mut self, s: Slot, inv: &Invariants, ty: Type) -> Value {
         if let Some(c) = self.consts[s.index()] {
-            return self.constant(c, F64X2);
+            return self.constant(c, ty);
         }
-        let offset = inv.offsets[&s];
-        let v = self.b.ins().load(F64, frame_flags(), inv.base, offset);
-        self.b.ins().splat(F64X2, v)
+        // Stored splatted: one plain load (lane 0 for scalars).
+        self.b
+            .ins()
+            .load(ty, frame_flags(), inv.base, inv.offsets[&s])
     }
 
-    /// Evaluates the loop body for two rows (one `f64x2` per slot).
+    /// Evaluates the loop body for two rows (one `f64x2` per slot) or one.
     fn body(
         &mut self,
         lp: &Loop,
@@ -354,10 +443,11 @@ impl<'a, 'b> Translator<'a, 'b> {
     ) -> HashMap<Slot, Value> {
         let mut local: HashMap<Slot, Value> = HashMap::with_capacity(lp.body.len());
         let column_flags = MemFlagsData::new().with_notrap().with_readonly();
+        let ty = rows.ty();
         for inst in &lp.body {
             for s in operands(&inst.op) {
                 if let std::collections::hash_map::Entry::Vacant(e) = local.entry(s) {
-                    e.insert(self.invariant(s, inv));
+                    e.insert(self.invariant(s, inv, ty));
                 }
             }
             let get = |s: Slot| -> Value { local[&s] };
@@ -365,28 +455,24 @@ impl<'a, 'b> Translator<'a, 'b> {
                 Op::Column(c) => {
                     let base = bases[&c];
                     match rows {
-                        Rows::Contiguous(offset, extra) => {
+                        Rows::Pair(offset, extra) => {
                             let addr = self.b.ins().iadd(base, offset);
                             self.b.ins().load(F64X2, column_flags, addr, extra)
                         }
-                        Rows::Gather(o0, o1) => {
-                            let a0 = self.b.ins().iadd(base, o0);
-                            let a1 = self.b.ins().iadd(base, o1);
-                            let v0 = self.b.ins().load(F64, column_flags, a0, 0);
-                            let v1 = self.b.ins().load(F64, column_flags, a1, 0);
-                            let v = self.b.ins().scalar_to_vector(F64X2, v0);
-                            self.b.ins().insertlane(v, v1, 1)
+                        Rows::One(offset) => {
+                            let addr = self.b.ins().iadd(base, offset);
+                            self.b.ins().load(F64, column_flags, addr, 0)
                         }
                     }
                 }
                 Op::Unary(op, a) => {
                     let a = get(a);
-                    self.unary(op, a, F64X2)
+                    self.unary(op, a, ty)
                 }
                 Op::Binary(op, a, c) => {
                     let (x, y) = (get(a), get(c));
                     let k = self.consts[c.index()];
-                    self.binary(op, x, y, k, F64X2)
+                    self.binary(op, x, y, k, ty)
                 }
                 Op::Const(_) | Op::Param(_) | Op::Pre(_) | Op::Rows => {
                     unreachable!("row-invariant instructions are not in loops")
@@ -397,9 +483,14 @@ impl<'a, 'b> Translator<'a, 'b> {
         local
     }
 
-    /// One loop over all rows, in blocks of `BLOCK_ROWS`, four lanes each.
-    fn row_loop(&mut self, lp: &Loop, p_cols: Value, n: Value) {
+    /// One loop over the rows of `range`, in blocks of `BLOCK_ROWS`, four
+    /// lanes each.
+    fn row_loop(&mut self, lp: &Loop, p_cols: Value, range: Range) {
         let ptr = self.ptr;
+        let (first, n) = match range {
+            Range::All(n) => (None, n),
+            Range::Part { row_lo, row_hi, .. } => (Some(row_lo), row_hi),
+        };
         // Row-invariant operands go to a stack slot, column base pointers
         // are loaded once.
         let defined: std::collections::HashSet<Slot> = lp.body.iter().map(|i| i.dst).collect();
@@ -412,7 +503,7 @@ impl<'a, 'b> Translator<'a, 'b> {
                     && self.consts[s.index()].is_none()
                     && !offsets.contains_key(&s)
                 {
-                    offsets.insert(s, (8 * offsets.len()) as i32);
+                    offsets.insert(s, (16 * offsets.len()) as i32);
                     order.push(s);
                 }
             }
@@ -430,7 +521,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         // One frame slot per loop, addressed from one base register: the
         // lanes of each accumulator after a block (32 bytes each), the
         // running totals (touched once per block), and the row-invariant
-        // operands. Keeping these out of registers leaves the registers to
+        // operands (splatted, 16 bytes each). Keeping these out of registers leaves the registers to
         // the accumulators of the inner loop.
         let k = lp.accumulators.len();
         let lanes_at = |j: usize, lane: usize| (32 * j + 8 * lane) as i32;
@@ -438,7 +529,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         let inv_at = (40 * k) as i32;
         let frame = self.b.create_sized_stack_slot(StackSlotData::new(
             StackSlotKind::ExplicitSlot,
-            (40 * k + 8 * order.len()) as u32,
+            (40 * k + 16 * order.len()) as u32,
             4,
         ));
         let base = self.b.ins().stack_addr(ptr, frame, 0);
@@ -449,6 +540,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         };
         for &s in &inv.order {
             let v = self.scalar(s);
+            let v = self.b.ins().splat(F64X2, v);
             self.b.ins().store(frame_flags(), v, base, inv.offsets[&s]);
         }
         let zero = self.b.ins().f64const(0.0);
@@ -461,14 +553,23 @@ impl<'a, 'b> Translator<'a, 'b> {
         let block_start = self.b.declare_var(ptr);
         let block_end = self.b.declare_var(ptr);
         let row = self.b.declare_var(ptr);
-        let start = self.b.ins().iconst(ptr, 0);
+        let start = match first {
+            Some(lo) => lo,
+            None => self.b.ins().iconst(ptr, 0),
+        };
         self.b.def_var(block_start, start);
+        // Where the next block's partial sums go (ranges only).
+        let part_at = self.b.declare_var(ptr);
+        if let Range::Part { partials, .. } = range {
+            self.b.def_var(part_at, partials);
+        }
 
         let outer_head = self.b.create_block();
         let outer_body = self.b.create_block();
         let inner_head = self.b.create_block();
         let inner_body = self.b.create_block();
         let after_inner = self.b.create_block();
+        let tail_head = self.b.create_block();
         let tail = self.b.create_block();
         let combine = self.b.create_block();
         let exit = self.b.create_block();
@@ -506,8 +607,8 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.b.switch_to_block(inner_body);
         let r = self.b.use_var(row);
         let offset = self.b.ins().ishl_imm_u(r, 3);
-        let va = self.body(lp, Rows::Contiguous(offset, 0), &inv, &bases);
-        let vb = self.body(lp, Rows::Contiguous(offset, 16), &inv, &bases);
+        let va = self.body(lp, Rows::Pair(offset, 0), &inv, &bases);
+        let vb = self.body(lp, Rows::Pair(offset, 16), &inv, &bases);
         for (j, acc) in lp.accumulators.iter().enumerate() {
             let a = self.b.use_var(acc_a[j]);
             let a = self.b.ins().fadd(a, va[&acc.src]);
@@ -518,11 +619,14 @@ impl<'a, 'b> Translator<'a, 'b> {
         }
         let r4 = self.b.ins().iadd_imm_s(r, 4);
         self.b.def_var(row, r4);
-        self.b.ins().jump(inner_head, &[]);
+        // The loop's test again at the bottom (one branch per iteration).
+        let r8 = self.b.ins().iadd_imm_s(r, 8);
+        let be = self.b.use_var(block_end);
+        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, r8, be);
+        self.b.ins().brif(fits, inner_body, &[], after_inner, &[]);
 
-        // The lanes go to a stack slot (lane i of accumulator j at
-        // 32j + 8i), so the accumulators' registers are free after the loop;
-        // a short last group goes to the tail.
+        // The lanes go to the frame (lane i of accumulator j at 32j + 8i),
+        // so the accumulators' registers are free after the loop.
         self.b.switch_to_block(after_inner);
         for j in 0..k {
             let a = self.b.use_var(acc_a[j]);
@@ -530,64 +634,66 @@ impl<'a, 'b> Translator<'a, 'b> {
             self.b.ins().store(frame_flags(), a, base, lanes_at(j, 0));
             self.b.ins().store(frame_flags(), c, base, lanes_at(j, 2));
         }
+        self.b.ins().jump(tail_head, &[]);
+
+        // The last 1 to 3 rows of the data, one at a time: row r goes to
+        // lane r % 4 (blocks start at multiples of 4).
+        self.b.switch_to_block(tail_head);
         let r = self.b.use_var(row);
         let be = self.b.use_var(block_end);
-        let short = self.b.ins().icmp(IntCC::UnsignedLessThan, r, be);
-        self.b.ins().brif(short, tail, &[], combine, &[]);
+        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, r, be);
+        self.b.ins().brif(more, tail, &[], combine, &[]);
 
-        // 1 to 3 rows left: rows r + min(i, rem - 1) are always in bounds;
-        // only the lanes of real rows are added.
         self.b.switch_to_block(tail);
         let r = self.b.use_var(row);
-        let be = self.b.use_var(block_end);
-        let rem = self.b.ins().isub(be, r);
-        let last = self.b.ins().iadd_imm_s(rem, -1);
-        let mut offsets = Vec::with_capacity(3);
-        for i in 0..3i64 {
-            let idx = if i == 0 {
-                r
-            } else {
-                let ki = self.b.ins().iconst(ptr, i);
-                let step = self.b.ins().umin(ki, last);
-                self.b.ins().iadd(r, step)
-            };
-            offsets.push(self.b.ins().ishl_imm_u(idx, 3));
-        }
-        let va = self.body(lp, Rows::Gather(offsets[0], offsets[1]), &inv, &bases);
-        let vb = self.body(lp, Rows::Gather(offsets[2], offsets[2]), &inv, &bases);
-        let has1 = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThan, rem, 1);
-        let has2 = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThan, rem, 2);
+        let offset = self.b.ins().ishl_imm_u(r, 3);
+        let v = self.body(lp, Rows::One(offset), &inv, &bases);
+        let lane = self.b.ins().band_imm_u(r, 3);
+        let lane_offset = self.b.ins().ishl_imm_u(lane, 3);
+        let lane_base = self.b.ins().iadd(base, lane_offset);
         for (j, acc) in lp.accumulators.iter().enumerate() {
-            let row_vals = [
-                self.b.ins().extractlane(va[&acc.src], 0),
-                self.b.ins().extractlane(va[&acc.src], 1),
-                self.b.ins().extractlane(vb[&acc.src], 0),
-            ];
-            let conds = [None, Some(has1), Some(has2)];
-            for lane in 0..3 {
-                let off = lanes_at(j, lane);
-                let old = self.b.ins().load(F64, frame_flags(), base, off);
-                let added = self.b.ins().fadd(old, row_vals[lane]);
-                let new = match conds[lane] {
-                    None => added,
-                    Some(c) => self.b.ins().select(c, added, old),
-                };
-                self.b.ins().store(frame_flags(), new, base, off);
-            }
+            let old = self
+                .b
+                .ins()
+                .load(F64, frame_flags(), lane_base, lanes_at(j, 0));
+            let new = self.b.ins().fadd(old, v[&acc.src]);
+            self.b
+                .ins()
+                .store(frame_flags(), new, lane_base, lanes_at(j, 0));
         }
-        self.b.ins().jump(combine, &[]);
+        let r1 = self.b.ins().iadd_imm_s(r, 1);
+        self.b.def_var(row, r1);
+        self.b.ins().jump(tail_head, &[]);
 
-        // total += (l0 + l2) + (l1 + l3); next block
+        // total += ((l0 + l1) + l2) + l3 (or the partial sum stored for
+        // the caller to add in block order); next block
         self.b.switch_to_block(combine);
+        let out_at = match range {
+            Range::All(_) => None,
+            Range::Part { .. } => Some(self.b.use_var(part_at)),
+        };
         for j in 0..k {
             let [l0, l1, l2, l3] = std::array::from_fn(|lane| lanes_at(j, lane))
                 .map(|off| self.b.ins().load(F64, frame_flags(), base, off));
-            let s02 = self.b.ins().fadd(l0, l2);
-            let s13 = self.b.ins().fadd(l1, l3);
-            let part = self.b.ins().fadd(s02, s13);
-            let t = self.b.ins().load(F64, frame_flags(), base, total_at(j));
-            let t = self.b.ins().fadd(t, part);
-            self.b.ins().store(frame_flags(), t, base, total_at(j));
+            let s01 = self.b.ins().fadd(l0, l1);
+            let s012 = self.b.ins().fadd(s01, l2);
+            let part = self.b.ins().fadd(s012, l3);
+            match out_at {
+                Some(p) => {
+                    self.b
+                        .ins()
+                        .store(MemFlagsData::trusted(), part, p, (8 * j) as i32);
+                }
+                None => {
+                    let t = self.b.ins().load(F64, frame_flags(), base, total_at(j));
+                    let t = self.b.ins().fadd(t, part);
+                    self.b.ins().store(frame_flags(), t, base, total_at(j));
+                }
+            }
+        }
+        if let Some(p) = out_at {
+            let next = self.b.ins().iadd_imm_s(p, (8 * k) as i64);
+            self.b.def_var(part_at, next);
         }
         let be = self.b.use_var(block_end);
         self.b.def_var(block_start, be);

@@ -16,6 +16,9 @@
 mod disasm;
 mod emit;
 mod host;
+mod threads;
+
+pub use threads::Threads;
 
 use std::sync::{Mutex, OnceLock};
 
@@ -140,6 +143,19 @@ impl Default for Options {
 /// The native signature of a kernel function.
 type KernelFn = unsafe extern "C" fn(*const f64, *const *const f64, usize, *const f64, *mut f64);
 
+/// The native signature of one loop of a schedule over a range of rows:
+/// `fn(env, columns, row_lo, row_hi, partials)` (see `emit::Translator::translate_loop`).
+type LoopFn = unsafe extern "C" fn(*const f64, *const *const f64, usize, usize, *mut f64);
+
+/// The loops of a kernel's schedules as functions over block ranges, for
+/// threads: compiled on first use, into code memory of their own.
+struct LoopCode {
+    main: Vec<LoopFn>,
+    prep: Vec<LoopFn>,
+    // Declared last: dropped after the function pointers.
+    _code: Mutex<Code>,
+}
+
 /// Code memory of a kernel, freed when dropped.
 struct Code(Option<JITModule>);
 
@@ -172,6 +188,8 @@ pub struct Kernel {
     column_names: Vec<String>,
     n_params: usize,
     listings: Vec<Listing>,
+    /// The loop functions for threads, compiled on first use.
+    loops: OnceLock<Result<LoopCode, String>>,
     // Declared last: dropped after everything that refers to its code.
     _code: Mutex<Code>,
 }
@@ -312,6 +330,62 @@ pub fn compile_with(
             .into_iter()
             .map(|(name, clif, asm)| Listing { name, clif, asm })
             .collect(),
+        loops: OnceLock::new(),
+        _code: Mutex::new(code),
+    })
+}
+
+/// Compiles every loop of `main` and `prep` as a function over a range of
+/// blocks (`emit::Translator::translate_loop`).
+fn compile_loops(main: &Schedule, prep: Option<&Schedule>) -> Result<LoopCode, CodegenError> {
+    let mut jit = JITBuilder::with_isa(isa()?, default_libcall_names());
+    jit.symbol_lookup_fn(Box::new(host::lookup));
+    let mut code = Code(Some(JITModule::new(jit)));
+    let module = code.0.as_mut().expect("module present until drop");
+    let mut ctx = module.make_context();
+    let mut fctx = FunctionBuilderContext::new();
+    let mut hosts = emit::Hosts::default();
+    let cg = |e: cranelift_module::ModuleError| CodegenError::Cranelift(format!("{e:?}"));
+    let mut ids = (Vec::new(), Vec::new());
+    for (which, sched) in [(0, Some(main)), (1, prep)] {
+        let Some(sched) = sched else { continue };
+        for index in 0..sched.loops.len() {
+            module.clear_context(&mut ctx);
+            let ptr = module.target_config().pointer_type();
+            for _ in 0..5 {
+                ctx.func.signature.params.push(AbiParam::new(ptr));
+            }
+            let name = format!("ddx_loop_{which}_{index}");
+            let id = module
+                .declare_function(&name, Linkage::Local, &ctx.func.signature)
+                .map_err(cg)?;
+            let builder = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+            emit::Translator::new(builder, module, &mut hosts, sched)
+                .translate_loop(index)
+                .map_err(|e| cg(*e))?;
+            module.define_function(id, &mut ctx).map_err(cg)?;
+            if which == 0 {
+                ids.0.push(id);
+            } else {
+                ids.1.push(id);
+            }
+        }
+    }
+    module.finalize_definitions().map_err(cg)?;
+    let as_fn = |id: &FuncId| -> LoopFn {
+        let p = module.get_finalized_function(*id);
+        // SAFETY: `p` is the finalized code of a function defined above with
+        // exactly the signature of `LoopFn` (five pointer-sized arguments,
+        // no result, the platform's C calling convention); it stays valid
+        // until the module is freed, which happens only when the `LoopCode`
+        // holding this pointer is dropped.
+        unsafe { std::mem::transmute::<*const u8, LoopFn>(p) }
+    };
+    let main_fns = ids.0.iter().map(as_fn).collect();
+    let prep_fns = ids.1.iter().map(as_fn).collect();
+    Ok(LoopCode {
+        main: main_fns,
+        prep: prep_fns,
         _code: Mutex::new(code),
     })
 }
@@ -449,20 +523,60 @@ impl Kernel {
     }
 
     /// Binds a data set: checks it and computes its data-only reductions
-    /// once, for many cheap calls.
+    /// once, for many cheap calls. Single-threaded.
     pub fn bind<'k, 'd>(&'k self, columns: &[&'d [f64]]) -> Result<Bound<'k, 'd>, KernelError> {
+        self.bind_threads(columns, Threads::single())
+    }
+
+    /// [`Kernel::bind`] with threads: data sets of at least
+    /// [`threads::MIN_BLOCKS`] blocks of rows have every loop's blocks
+    /// computed on `threads`, and the block partial sums combined in block
+    /// order, so the results are the same bits for any thread count.
+    pub fn bind_threads<'k, 'd>(
+        &'k self,
+        columns: &[&'d [f64]],
+        threads: Threads,
+    ) -> Result<Bound<'k, 'd>, KernelError> {
         let n = self.check_columns(columns)?;
         let ptrs: Vec<*const f64> = columns.iter().map(|c| c.as_ptr()).collect();
+        // Threads only pay for many rows; the loop functions are compiled
+        // then (if they cannot be, the whole-kernel function runs).
+        let loops = if threads.parallel() && threads::worth_threads(n) {
+            self.loops
+                .get_or_init(|| {
+                    compile_loops(&self.schedule, self.prep_schedule.as_ref())
+                        .map_err(|e| e.to_string())
+                })
+                .as_ref()
+                .ok()
+        } else {
+            None
+        };
+        let threads = loops.map(|_| threads);
         let mut pre = vec![0.0; self.schedule.pre.len()];
-        if let Some(prep) = self.prep {
+        if let (Some(prep_schedule), Some(loops), Some(threads)) =
+            (&self.prep_schedule, loops, &threads)
+        {
+            threads::run(
+                prep_schedule,
+                &loops.prep,
+                threads,
+                &[],
+                columns,
+                n,
+                &[],
+                &mut pre,
+            );
+        } else if let Some(prep) = self.prep {
             run(prep, &[], &ptrs, n, &[], &mut pre);
         }
         Ok(Bound {
             kernel: self,
-            _columns: std::marker::PhantomData,
+            columns: columns.to_vec(),
             ptrs,
             pre,
             n,
+            parallel: loops.zip(threads),
         })
     }
 }
@@ -470,10 +584,12 @@ impl Kernel {
 /// A kernel bound to one data set (see [`Kernel::bind`]).
 pub struct Bound<'k, 'd> {
     kernel: &'k Kernel,
-    _columns: std::marker::PhantomData<&'d [f64]>,
+    columns: Vec<&'d [f64]>,
     ptrs: Vec<*const f64>,
     pre: Vec<f64>,
     n: usize,
+    /// The loop functions and the threads, when the data is large enough.
+    parallel: Option<(&'k LoopCode, Threads)>,
 }
 
 impl Bound<'_, '_> {
@@ -487,10 +603,28 @@ impl Bound<'_, '_> {
         &self.pre
     }
 
-    /// Computes every output into `out`, without allocating.
+    /// The number of threads the calls run on (1 for small data).
+    pub fn threads(&self) -> usize {
+        self.parallel.as_ref().map_or(1, |(_, t)| t.count())
+    }
+
+    /// Computes every output into `out`; without allocating when
+    /// single-threaded.
     pub fn call(&self, params: &[f64], out: &mut [f64]) -> Result<(), KernelError> {
         self.kernel.check_call(params, out)?;
-        run(self.kernel.main, params, &self.ptrs, self.n, &self.pre, out);
+        match &self.parallel {
+            Some((loops, threads)) => threads::run(
+                &self.kernel.schedule,
+                &loops.main,
+                threads,
+                params,
+                &self.columns,
+                self.n,
+                &self.pre,
+                out,
+            ),
+            None => run(self.kernel.main, params, &self.ptrs, self.n, &self.pre, out),
+        }
         Ok(())
     }
 }

@@ -13,8 +13,8 @@ pub mod ops;
 #[cfg(test)]
 pub mod testparse;
 
+use rustc_hash::FxHashMap as HashMap;
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
 pub use ops::{BinOp, Reduction, UnOp};
@@ -266,7 +266,7 @@ impl Graph {
     }
 
     fn compute_meta(&self, node: &Node) -> Meta {
-        let mut h = std::hash::DefaultHasher::new();
+        let mut h = rustc_hash::FxHasher::default();
         let leaf = Meta {
             hash: 0,
             class: 0,
@@ -662,7 +662,7 @@ impl Graph {
     /// Number of operations of the expression written out as a tree,
     /// saturating at `limit`.
     pub fn tree_op_count(&self, root: NodeId, limit: usize) -> usize {
-        let mut memo: HashMap<NodeId, usize> = HashMap::new();
+        let mut memo: HashMap<NodeId, usize> = HashMap::default();
         for id in self.topo_order(&[root]) {
             let own = usize::from(!matches!(self.node(id), Node::Const(_) | Node::Sym(_)));
             let total = self
@@ -678,7 +678,8 @@ impl Graph {
     /// Replaces symbols by nodes everywhere under `roots` (iteratively).
     pub fn substitute(&mut self, roots: &[NodeId], map: &HashMap<SymId, NodeId>) -> Vec<NodeId> {
         let order = self.topo_order(roots);
-        let mut new: HashMap<NodeId, NodeId> = HashMap::with_capacity(order.len());
+        let mut new: HashMap<NodeId, NodeId> =
+            HashMap::with_capacity_and_hasher(order.len(), Default::default());
         for id in order {
             let node = self.node(id);
             let out = match node {

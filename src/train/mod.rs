@@ -328,7 +328,7 @@ fn emit(out: &mut dyn Write, bar: Option<&ProgressBar>, line: &str) -> io::Resul
 fn progress_bar(epochs: usize) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(epochs as u64), ProgressDrawTarget::stderr());
     if let Ok(style) =
-        ProgressStyle::with_template("{bar:40} {pos}/{len} epochs, {elapsed} elapsed, eta {eta}")
+        ProgressStyle::with_template("{wide_bar} {pos}/{len} epochs, {elapsed} elapsed, eta {eta}")
     {
         bar.set_style(style);
     }

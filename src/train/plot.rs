@@ -4,8 +4,13 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
+use ab_glyph::{point, Font, FontRef, ScaleFont};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, VPos};
+use plotters_backend::{
+    BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingErrorKind,
+};
 
 use super::format::format_g;
 
@@ -86,7 +91,178 @@ pub fn render(path: &Path, data: &PlotData) -> Result<(), String> {
     let fail = |e: String| format!("cannot write the plot '{}': {e}", path.display());
     match format {
         Format::Svg => draw(SVGBackend::new(path, size).into_drawing_area(), data).map_err(fail),
-        Format::Png => draw(BitMapBackend::new(path, size).into_drawing_area(), data).map_err(fail),
+        Format::Png => draw(
+            GlyphText(BitMapBackend::new(path, size)).into_drawing_area(),
+            data,
+        )
+        .map_err(fail),
+    }
+}
+
+/// The bundled font for [`GlyphText`], parsed once.
+fn glyph_font() -> Option<&'static FontRef<'static>> {
+    static PARSED: OnceLock<Option<FontRef<'static>>> = OnceLock::new();
+    PARSED
+        .get_or_init(|| FontRef::try_from_slice(FONT).ok())
+        .as_ref()
+}
+
+/// A drawing backend that draws text with each glyph where the font puts
+/// it, and forwards everything else to the backend it wraps (the bitmap).
+///
+/// plotters 0.3.7 draws ab_glyph text with every glyph's bitmap starting at
+/// the pen position (its left side bearing ignored) and truncates vertical
+/// offsets toward zero, so PNG text comes out unevenly spaced ("ep och")
+/// with dots a pixel too high. Here each glyph is outlined at its sub-pixel
+/// pen position on one baseline. The layout is plotters' own (same advance
+/// widths and kerning, baseline half the font size below the top of the
+/// text box), so text sits where plotters measured it.
+struct GlyphText<B>(B);
+
+impl<B: DrawingBackend> DrawingBackend for GlyphText<B> {
+    type ErrorType = B::ErrorType;
+
+    fn get_size(&self) -> (u32, u32) {
+        self.0.get_size()
+    }
+
+    fn ensure_prepared(&mut self) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.0.ensure_prepared()
+    }
+
+    fn present(&mut self) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.0.present()
+    }
+
+    fn draw_pixel(
+        &mut self,
+        point: BackendCoord,
+        color: BackendColor,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.0.draw_pixel(point, color)
+    }
+
+    fn draw_line<S: BackendStyle>(
+        &mut self,
+        from: BackendCoord,
+        to: BackendCoord,
+        style: &S,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.0.draw_line(from, to, style)
+    }
+
+    fn draw_rect<S: BackendStyle>(
+        &mut self,
+        upper_left: BackendCoord,
+        bottom_right: BackendCoord,
+        style: &S,
+        fill: bool,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.0.draw_rect(upper_left, bottom_right, style, fill)
+    }
+
+    fn draw_path<S: BackendStyle, I: IntoIterator<Item = BackendCoord>>(
+        &mut self,
+        path: I,
+        style: &S,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.0.draw_path(path, style)
+    }
+
+    fn draw_circle<S: BackendStyle>(
+        &mut self,
+        center: BackendCoord,
+        radius: u32,
+        style: &S,
+        fill: bool,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.0.draw_circle(center, radius, style, fill)
+    }
+
+    fn fill_polygon<S: BackendStyle, I: IntoIterator<Item = BackendCoord>>(
+        &mut self,
+        vert: I,
+        style: &S,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.0.fill_polygon(vert, style)
+    }
+
+    fn blit_bitmap(
+        &mut self,
+        pos: BackendCoord,
+        size: (u32, u32),
+        src: &[u8],
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.0.blit_bitmap(pos, size, src)
+    }
+
+    fn estimate_text_size<S: BackendTextStyle>(
+        &self,
+        text: &str,
+        style: &S,
+    ) -> Result<(u32, u32), DrawingErrorKind<Self::ErrorType>> {
+        self.0.estimate_text_size(text, style)
+    }
+
+    fn draw_text<S: BackendTextStyle>(
+        &mut self,
+        text: &str,
+        style: &S,
+        pos: BackendCoord,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        let color = style.color();
+        let Some(font) = glyph_font() else {
+            return self.0.draw_text(text, style, pos);
+        };
+        if color.alpha == 0.0 {
+            return Ok(());
+        }
+        // Placement as in plotters' default draw_text.
+        let ((min_x, min_y), (max_x, max_y)) = style
+            .layout_box(text)
+            .map_err(|e| DrawingErrorKind::FontError(Box::new(e)))?;
+        let (width, height) = (max_x - min_x, max_y - min_y);
+        let dx = match style.anchor().h_pos {
+            HPos::Left => 0,
+            HPos::Right => -width,
+            HPos::Center => -width / 2,
+        };
+        let dy = match style.anchor().v_pos {
+            VPos::Top => 0,
+            VPos::Center => -height / 2,
+            VPos::Bottom => -height,
+        };
+        let transform = style.transform();
+        let scaled = font.as_scaled(style.size() as f32);
+        let baseline = style.size() as f32 / 2.0;
+        let mut pen = 0f32;
+        let mut prev = None;
+        let mut pixels = Vec::new();
+        for c in text.chars() {
+            let id = scaled.glyph_id(c);
+            if let Some(p) = prev {
+                pen += scaled.kern(p, id);
+            }
+            prev = Some(id);
+            let glyph = id.with_scale_and_position(scaled.scale(), point(pen, baseline));
+            if let Some(outline) = font.outline_glyph(glyph) {
+                let bounds = outline.px_bounds();
+                let (left, top) = (bounds.min.x as i32, bounds.min.y as i32);
+                outline.draw(|x, y, coverage| {
+                    pixels.push((left + x as i32, top + y as i32, coverage));
+                });
+            }
+            pen += scaled.h_advance(id);
+        }
+        for (x, y, coverage) in pixels {
+            let (x, y) = transform.transform(x + dx - min_x, y + dy - min_y);
+            let ink = BackendColor {
+                alpha: color.alpha * f64::from(coverage),
+                rgb: color.rgb,
+            };
+            self.0.draw_pixel((pos.0 + x, pos.1 + y), ink)?;
+        }
+        Ok(())
     }
 }
 

@@ -1,0 +1,93 @@
+//! Front-end speed: parsing and checking models and large expressions, and
+//! streaming a 10^7-row CSV file. Run with `cargo bench --bench frontend`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ddx::check::check;
+use ddx::diagnostic::Source;
+use ddx::syntax::parse;
+
+const SEED: &str = "\
+data x = [0, 1, 2, 3, 4, 5, 6, 7]
+data y = [1.86, 1.31, 0.62, 0.33, 0.09, -0.67, -1.23, -1.37]
+param m = 0.9
+param b = 0.1
+let yhat = m*x + b
+loss C = mean((yhat - y)^2)
+train sgd(lr = 0.01, epochs = 1000)
+";
+
+/// A sum of `n` distinct terms like `3*sin(x12)*y + ...`.
+fn big_expression(n: usize) -> String {
+    let mut s = String::from("f = 0");
+    for i in 0..n {
+        s.push_str(&format!(" + {}*sin(x{})*y", i % 9 + 1, i % 1000));
+    }
+    s
+}
+
+fn small(c: &mut Criterion) {
+    let source = Source::new("seed.ddx", SEED);
+    c.bench_function("check seed model", |b| {
+        b.iter(|| check(&source, None).unwrap())
+    });
+}
+
+fn large(c: &mut Criterion) {
+    let text = big_expression(50_000);
+    let mut g = c.benchmark_group("1 MB expression");
+    g.sample_size(20);
+    g.throughput(Throughput::Bytes(text.len() as u64));
+    g.bench_function("parse", |b| b.iter(|| parse(&text).unwrap()));
+    let source = Source::new("big", text.clone());
+    g.bench_function("parse + check", |b| {
+        b.iter(|| check(&source, None).unwrap())
+    });
+    g.finish();
+}
+
+/// Writes a CSV of `rows` rows (columns x, noise, y) once.
+fn csv_file(rows: usize) -> PathBuf {
+    let dir = std::env::temp_dir().join("ddx-bench-frontend");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("rows{rows}.csv"));
+    if !path.exists() {
+        let tmp = dir.join("partial.csv");
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp).unwrap());
+        writeln!(w, "x,noise,y").unwrap();
+        for i in 0..rows {
+            let x = i as f64 * 1e-3;
+            writeln!(w, "{x},{},{}", i % 7, 2.5 * x - 1.25).unwrap();
+        }
+        w.flush().unwrap();
+        drop(w);
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    path
+}
+
+fn csv(c: &mut Criterion) {
+    let rows = 10_000_000;
+    let path = csv_file(rows);
+    let bytes = std::fs::metadata(&path).unwrap().len();
+    let src = format!(
+        "data x, y from \"{}\"\nparam m = 0, b = 0\nloss C = mean((m*x + b - y)^2)",
+        path.display()
+    );
+    let source = Source::new("csv.ddx", src);
+    let mut g = c.benchmark_group("CSV 1e7 rows");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(bytes));
+    g.bench_function("check", |b| {
+        b.iter(|| match check(&source, None).unwrap() {
+            ddx::program::Unit::Model(m) => assert_eq!(m.rows, rows),
+            _ => unreachable!(),
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, small, large, csv);
+criterion_main!(benches);

@@ -1,0 +1,51 @@
+//! Where compile time goes for the seed model (release):
+//! `cargo run --release --example compile_timing`.
+
+use std::time::Instant;
+
+use ddx::check::check;
+use ddx::codegen::{compile, Layout};
+use ddx::diagnostic::Source;
+use ddx::program::Unit;
+use ddx::schedule::Schedule;
+
+fn main() {
+    // the seed model, from examples/regression.ddx
+    let src = Source::new("regression.ddx", include_str!("regression.ddx"));
+    let Ok(Unit::Model(model)) = check(&src, None) else {
+        panic!("the seed model checks")
+    };
+    let mut g = model.graph;
+    let loss = model.loss.node;
+    let [m, b] = [model.params[0].sym, model.params[1].sym];
+    let [x, y] = [model.data[0].sym, model.data[1].sym];
+    let layout = Layout {
+        params: vec![m, b],
+        columns: vec![x, y],
+    };
+    let runs = 2000;
+    let t = Instant::now();
+    let mut outputs = Vec::new();
+    for _ in 0..runs {
+        let mut g2 = g.clone();
+        let grad = ddx::diff::gradient(&mut g2, loss, &[m, b]);
+        outputs = vec![loss, grad[0], grad[1]];
+        std::hint::black_box(&g2);
+    }
+    let clone_diff = t.elapsed() / runs;
+    let grad = ddx::diff::gradient(&mut g, loss, &[m, b]);
+    assert_eq!(outputs, vec![loss, grad[0], grad[1]]);
+    let t = Instant::now();
+    for _ in 0..runs {
+        std::hint::black_box(Schedule::build(&g, &outputs, &layout, &[]).unwrap());
+    }
+    let schedule = t.elapsed() / runs;
+    let t = Instant::now();
+    for _ in 0..runs {
+        std::hint::black_box(compile(&g, &outputs, &layout).unwrap());
+    }
+    let codegen = t.elapsed() / runs;
+    println!(
+        "clone + diff {clone_diff:?}, schedule {schedule:?}, schedule + codegen + drop {codegen:?}"
+    );
+}
