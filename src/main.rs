@@ -196,7 +196,10 @@ fn io_reason(e: &std::io::Error) -> String {
 
 /// An expression, a file or `-`: a file when the argument names one.
 fn read_expr_or_file(arg: &str) -> Result<(Source, Option<PathBuf>), Failure> {
-    if arg == "-" || Path::new(arg).is_file() {
+    // a model-file name that does not exist is a missing file, not an
+    // expression with a `.` in it
+    let named_like_a_file = arg.ends_with(".ddx") || arg.ends_with(".txt");
+    if arg == "-" || named_like_a_file || Path::new(arg).is_file() {
         read_file(arg)
     } else {
         Ok((Source::new("<expr>", arg), None))

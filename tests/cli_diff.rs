@@ -112,6 +112,14 @@ fn errors_point_at_the_source_and_exit_2() {
     assert!(err.contains("did you mean `sin`?"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 
+    let out = ddx(&["diff", "no/such/model.ddx"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("cannot read no/such/model.ddx: no such file"),
+        "{err}"
+    );
+
     let out = ddx(&["diff", "y = x^2", "--at", "x"]);
     assert_eq!(out.status.code(), Some(2));
     let out = ddx(&["diff", "y = x^2", "--order", "0"]);
