@@ -42,7 +42,7 @@ fn check(g: &Graph, outputs: &[NodeId], layout: &Layout, params: &[f64], loops: 
         layout,
         &Options {
             precompute_data: false,
-            inspect: false,
+            ..Options::default()
         },
     )
     .unwrap();

@@ -338,7 +338,8 @@ pub fn compile_with(
 /// Compiles every loop of `main` and `prep` as a function over a range of
 /// blocks (`emit::Translator::translate_loop`).
 fn compile_loops(main: &Schedule, prep: Option<&Schedule>) -> Result<LoopCode, CodegenError> {
-    let mut jit = JITBuilder::with_isa(isa()?, default_libcall_names());
+    let ops = kernel_ops(main) + prep.map_or(0, kernel_ops);
+    let mut jit = JITBuilder::with_isa(isa(ops > FAST_REGALLOC_OPS)?, default_libcall_names());
     jit.symbol_lookup_fn(Box::new(host::lookup));
     let mut code = Code(Some(JITModule::new(jit)));
     let module = code.0.as_mut().expect("module present until drop");
