@@ -15,7 +15,7 @@ use ddx::graph::NodeId;
 use ddx::pipeline::{compile_model, derive, mean_of, KernelObjective};
 use ddx::program::{Model, Optimizer, Unit};
 use ddx::schedule::Layout;
-use ddx::train::{fit_columns, train, Fit, Setup, TrainOptions};
+use ddx::train::{fit_columns, train, Fit, Objective, Setup, TrainError, TrainOptions};
 
 #[derive(Parser)]
 #[command(
@@ -121,8 +121,37 @@ enum Failure {
     Source(Box<Diagnostic>, Source),
     /// Bad usage or an unreadable file: exit 2.
     Usage(String),
-    /// Training diverged or a check disagreed: the message, exit 1.
-    Failed(String),
+    /// Training diverged or a check disagreed: the message, and where in
+    /// the model the first non-finite value came from; exit 1.
+    Failed(String, Option<Located>),
+    /// Standard output could not be written: exit 2 (quietly 0 when the
+    /// reader has gone, as with `ddx diff ... | head`).
+    Output(std::io::Error),
+}
+
+/// A note placed in a source.
+type Located = (Box<Diagnostic>, Source);
+
+impl Failure {
+    fn failed(msg: impl Into<String>) -> Self {
+        Failure::Failed(msg.into(), None)
+    }
+}
+
+/// Writes `text` to standard output.
+fn out(text: &str) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    o.write_all(text.as_bytes())
+        .and_then(|()| o.flush())
+        .map_err(Failure::Output)
+}
+
+/// Writes to standard error; a closed standard error is ignored (there is
+/// nowhere left to report it).
+fn err(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 fn main() -> ExitCode {
@@ -144,23 +173,28 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             let color = std::io::stderr().is_terminal();
+            let paint = |text: String| if color { highlight(&text) } else { text };
             match f {
-                Failure::Source(d, src) => {
-                    let text = d.render(&src);
-                    eprint!("{}", if color { highlight(&text) } else { text });
-                }
-                Failure::Usage(msg) => eprintln!("error: {msg}"),
-                Failure::Failed(msg) => {
-                    eprintln!("error: {msg}");
+                Failure::Source(d, src) => err(&paint(d.render(&src))),
+                Failure::Usage(msg) => err(&paint(format!("error: {msg}\n"))),
+                Failure::Failed(msg, note) => {
+                    err(&paint(format!("error: {msg}\n")));
+                    if let Some((d, src)) = note {
+                        err(&d.render_note(&src));
+                    }
                     return ExitCode::from(1);
                 }
+                Failure::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    return ExitCode::SUCCESS;
+                }
+                Failure::Output(e) => err(&paint(format!("error: cannot write the output: {e}\n"))),
             }
             ExitCode::from(2)
         }
     }
 }
 
-/// Colours the `error:` word of a rendered diagnostic.
+/// Colours the `error:` word of a rendered message.
 fn highlight(text: &str) -> String {
     text.replacen("error:", "\x1b[1;31merror:\x1b[0m", 1)
 }
@@ -224,11 +258,10 @@ fn run_diff(
     let opts = DiffOptions { wrt, order, at };
     let d = differentiate(unit, &opts).map_err(|e| Failure::Usage(e.0))?;
     match format {
-        Format::Text => print!("{}", d.to_text(cse)),
-        Format::Latex => print!("{}", d.to_latex(cse)),
-        Format::Json => println!("{}", d.to_json(cse)),
+        Format::Text => out(&d.to_text(cse)),
+        Format::Latex => out(&d.to_latex(cse)),
+        Format::Json => out(&format!("{}\n", d.to_json(cse))),
     }
-    Ok(())
 }
 
 /// A checked model file, or an error if the input is an expression.
@@ -295,33 +328,69 @@ fn run_train(args: TrainArgs) -> Result<(), Failure> {
         _ => None,
     };
     let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let result = train(&mut objective, &setup, &options, fit, &mut out);
+    let mut w = std::io::BufWriter::new(stdout.lock());
+    // the fault is located below, where the model's source is at hand
+    let result = train(
+        &mut Undiagnosed(&mut objective),
+        &setup,
+        &options,
+        fit,
+        &mut w,
+    );
     use std::io::Write;
-    let _ = out.flush();
+    let flushed = w.flush();
+    drop(objective);
     match result {
-        Ok(_) => Ok(()),
-        Err(e) if e.exit_code() == 1 => Err(Failure::Failed(e.to_string())),
+        Ok(_) => flushed.map_err(Failure::Output),
+        Err(TrainError::Diverged(div)) => {
+            let note = ddx::fault::locate(&model, &div.params)
+                .map(|f| (Box::new(f.diagnostic()), src.clone()));
+            Err(Failure::Failed(div.to_string(), note))
+        }
+        Err(TrainError::Output(e)) => Err(Failure::Output(e)),
+        Err(e) if e.exit_code() == 1 => Err(Failure::failed(e.to_string())),
         Err(e) => Err(Failure::Usage(e.to_string())),
     }
 }
 
+/// An objective whose divergences are explained by the caller.
+struct Undiagnosed<'a, O: Objective>(&'a mut O);
+
+impl<O: Objective> Objective for Undiagnosed<'_, O> {
+    fn eval(&mut self, params: &[f64], grad: &mut [f64]) -> f64 {
+        self.0.eval(params, grad)
+    }
+
+    fn eval_hessian(&mut self, params: &[f64], grad: &mut [f64], hess: &mut [f64]) -> Option<f64> {
+        self.0.eval_hessian(params, grad, hess)
+    }
+}
+
 fn run_check(file: &str) -> Result<(), Failure> {
-    let (mut model, _) = read_model(file, "check")?;
+    let (mut model, src) = read_model(file, "check")?;
     let report =
         ddx::gradcheck::check_model(&mut model).map_err(|e| Failure::Usage(e.to_string()))?;
-    let text = report.to_string();
-    print!("{text}");
+    let mut text = report.to_string();
     if !text.ends_with('\n') {
-        println!();
+        text.push('\n');
     }
+    out(&text)?;
     if report.passed() {
-        Ok(())
-    } else {
-        Err(Failure::Failed(
-            "the gradient disagrees with finite differences".into(),
-        ))
+        return Ok(());
     }
+    let finite = report.loss.is_finite() && report.params.iter().all(|p| p.gradient.is_finite());
+    if !finite {
+        let params = ddx::codegen::initial_params(&model);
+        let note =
+            ddx::fault::locate(&model, &params).map(|f| (Box::new(f.diagnostic()), src.clone()));
+        return Err(Failure::Failed(
+            "the loss or its gradient is not finite at the initial params".into(),
+            note,
+        ));
+    }
+    Err(Failure::failed(
+        "the gradient disagrees with finite differences",
+    ))
 }
 
 fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
@@ -329,8 +398,7 @@ fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
     if let Stage::Ast = stage {
         let file =
             ddx::syntax::parse(&src.text).map_err(|d| Failure::Source(Box::new(d), src.clone()))?;
-        print!("{file}");
-        return Ok(());
+        return out(&file.to_string());
     }
     let unit = check(&src, dir.as_deref())?;
     match stage {
@@ -345,12 +413,12 @@ fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
                     (&m.graph, roots)
                 }
             };
-            print!("{}", ddx::print::dump(g, &roots));
+            out(&ddx::print::dump(g, &roots))?;
         }
         Stage::Grad => {
             let d =
                 differentiate(unit, &DiffOptions::default()).map_err(|e| Failure::Usage(e.0))?;
-            print!("{}", d.to_text(true));
+            out(&d.to_text(true))?;
         }
         Stage::Schedule | Stage::Clif | Stage::Asm => {
             let options = CodegenOptions {
@@ -397,14 +465,18 @@ fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
             match stage {
                 Stage::Schedule => {
                     if let Some(prep) = kernel.prep_schedule() {
-                        println!("# data-only reductions, computed once per data set");
-                        print!("{prep}");
-                        println!("# loss and gradient");
+                        out(&format!(
+                            "# data-only reductions, computed once per data set\n{prep}# loss and gradient\n"
+                        ))?;
                     }
-                    print!("{}", kernel.schedule().clone().with_output_names(&names));
+                    out(&kernel
+                        .schedule()
+                        .clone()
+                        .with_output_names(&names)
+                        .to_string())?;
                 }
-                Stage::Clif => print!("{}", kernel.clif().unwrap_or_default()),
-                _ => print!("{}", kernel.asm().unwrap_or_default()),
+                Stage::Clif => out(&kernel.clif().unwrap_or_default())?,
+                _ => out(&kernel.asm().unwrap_or_default())?,
             }
         }
     }
