@@ -111,6 +111,12 @@ pub fn differentiate(unit: Unit, opts: &DiffOptions) -> Result<Derivatives, Usag
     } else {
         let mut out = Vec::new();
         for w in &opts.wrt {
+            if !is_name(w) {
+                let shown = if w.is_empty() { "''" } else { w.as_str() };
+                return Err(UsageError(format!(
+                    "--wrt {shown}: expected a variable name, like x"
+                )));
+            }
             match graph.symbol_id(w) {
                 Some(s) if graph.symbol(s).kind != SymbolKind::Data => out.push(s),
                 Some(_) => {
@@ -425,11 +431,20 @@ fn json_number(v: f64) -> serde_json::Value {
         .unwrap_or_else(|| serde_json::Value::String(format_number(v)))
 }
 
+/// True for an identifier: `[A-Za-z_][A-Za-z0-9_]*`.
+fn is_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// Parses `--at x=5,y=2` into pairs.
 pub fn parse_at(text: &str) -> Result<Vec<(String, f64)>, UsageError> {
     let mut out = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let Some((name, value)) = part.split_once('=') else {
+        let Some((name, value)) = part.split_once('=').filter(|(n, _)| is_name(n.trim())) else {
             return Err(UsageError(format!(
                 "--at {part}: expected NAME=VALUE, like x=5"
             )));

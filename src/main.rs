@@ -15,6 +15,7 @@ use ddx::graph::NodeId;
 use ddx::pipeline::{compile_model, derive, mean_of, KernelObjective};
 use ddx::program::{Model, Optimizer, Unit};
 use ddx::schedule::Layout;
+use ddx::syntax::MAX_SOURCE_BYTES;
 use ddx::train::{fit_columns, train, Fit, Objective, Setup, TrainError, TrainOptions};
 
 #[derive(Parser)]
@@ -85,7 +86,7 @@ struct TrainArgs {
     #[arg(long)]
     epochs: Option<usize>,
     /// Override the learning rate
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     lr: Option<f64>,
     /// Write every epoch to this CSV file (full precision)
     #[arg(long)]
@@ -199,18 +200,38 @@ fn highlight(text: &str) -> String {
     text.replacen("error:", "\x1b[1;31merror:\x1b[0m", 1)
 }
 
+/// Reads at most [`MAX_SOURCE_BYTES`] from `r` (a larger input is an error:
+/// `/dev/zero` must not fill the memory).
+fn read_capped(r: impl Read, what: &str) -> Result<Vec<u8>, Failure> {
+    let mut buf = Vec::new();
+    r.take(MAX_SOURCE_BYTES as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Failure::Usage(format!("cannot read {what}: {}", io_reason(&e))))?;
+    if buf.len() > MAX_SOURCE_BYTES {
+        return Err(Failure::Usage(format!(
+            "{what} is larger than {} MiB, the most ddx reads",
+            MAX_SOURCE_BYTES >> 20
+        )));
+    }
+    Ok(buf)
+}
+
 /// Reads a file argument (`-` is standard input).
 fn read_file(arg: &str) -> Result<(Source, Option<PathBuf>), Failure> {
     let (name, bytes, dir) = if arg == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .map_err(|e| Failure::Usage(format!("cannot read standard input: {e}")))?;
+        let buf = read_capped(std::io::stdin().lock(), "standard input")?;
         ("<stdin>".to_string(), buf, None)
     } else {
         let path = Path::new(arg);
-        let bytes = std::fs::read(path)
-            .map_err(|e| Failure::Usage(format!("cannot read {arg}: {}", io_reason(&e))))?;
+        let cannot =
+            |e: std::io::Error| Failure::Usage(format!("cannot read {arg}: {}", io_reason(&e)));
+        let file = std::fs::File::open(path).map_err(cannot)?;
+        if file.metadata().is_ok_and(|m| m.is_dir()) {
+            return Err(Failure::Usage(format!(
+                "cannot read {arg}: it is a directory"
+            )));
+        }
+        let bytes = read_capped(file, arg)?;
         let dir = path.parent().map(Path::to_path_buf);
         (arg.to_string(), bytes, dir)
     };
@@ -224,17 +245,36 @@ fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file".into(),
         std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::IsADirectory => "it is a directory".into(),
+        std::io::ErrorKind::InvalidData => "it is not text".into(),
         _ => e.to_string(),
     }
 }
 
-/// An expression, a file or `-`: a file when the argument names one.
+/// An expression, a file or `-`: a file when the argument names one. An
+/// argument that names no file, does not parse as an expression and looks
+/// like a path (`model.ddx`, `dir/x`) is reported as a missing file.
 fn read_expr_or_file(arg: &str) -> Result<(Source, Option<PathBuf>), Failure> {
-    if arg == "-" || Path::new(arg).is_file() {
-        read_file(arg)
-    } else {
-        Ok((Source::new("<expr>", arg), None))
+    let path = Path::new(arg);
+    if arg == "-" || path.is_file() {
+        return read_file(arg);
     }
+    if path.is_dir() {
+        return Err(Failure::Usage(format!(
+            "cannot read {arg}: it is a directory"
+        )));
+    }
+    let looks_like_path = !arg.chars().any(char::is_whitespace)
+        && (arg.contains(['/', '\\'])
+            || arg.rsplit_once('.').is_some_and(|(stem, ext)| {
+                !stem.is_empty() && ext.chars().all(|c| c.is_ascii_alphabetic()) && !ext.is_empty()
+            }));
+    if looks_like_path && ddx::syntax::parse(arg).is_err() {
+        return Err(Failure::Usage(format!(
+            "cannot read {arg}: no such file (and it is not an expression either)"
+        )));
+    }
+    Ok((Source::new("<expr>", arg), None))
 }
 
 fn check(src: &Source, dir: Option<&Path>) -> Result<Unit, Failure> {
@@ -267,6 +307,16 @@ fn run_diff(
 /// A checked model file, or an error if the input is an expression.
 fn read_model(arg: &str, command: &str) -> Result<(Model, Source), Failure> {
     let (src, dir) = read_file(arg)?;
+    if let Ok(file) = ddx::syntax::parse(&src.text) {
+        if file.stmts.is_empty() {
+            let end = src.text.len();
+            let d = Diagnostic::new("the model file is empty", end..end).with_note(format!(
+                "ddx {command} needs a model: data, param, let, loss and train lines, \
+                 as in examples/regression.ddx"
+            ));
+            return Err(Failure::Source(Box::new(d), src));
+        }
+    }
     match check(&src, dir.as_deref())? {
         Unit::Model(m) => Ok((m, src)),
         Unit::Expr(_) => Err(Failure::Usage(format!(
