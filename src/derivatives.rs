@@ -135,9 +135,10 @@ pub fn differentiate(unit: Unit, opts: &DiffOptions) -> Result<Derivatives, Usag
                         .iter()
                         .map(|&v| graph.symbol(v).name.as_str())
                         .collect();
-                    let hint = crate::check::nearest(w, names.iter().copied())
-                        .map(|n| format!(" (did you mean `{n}`?)"))
-                        .unwrap_or_default();
+                    let hint = match crate::check::nearest(w, names.iter().copied()) {
+                        Some(n) => format!(" (did you mean `{n}`?)"),
+                        None => format!(" (the params are: {})", list(&names)),
+                    };
                     return Err(UsageError(format!("--wrt {w}: no such param{hint}")));
                 }
             }
@@ -219,11 +220,14 @@ impl Derivatives {
                     .graph
                     .symbols()
                     .iter()
+                    .filter(|s| s.kind != SymbolKind::Data)
                     .map(|s| s.name.as_str())
                     .collect();
-                let hint = crate::check::nearest(name, names.iter().copied())
-                    .map(|n| format!(" (did you mean `{n}`?)"))
-                    .unwrap_or_default();
+                let hint = match crate::check::nearest(name, names.iter().copied()) {
+                    Some(n) => format!(" (did you mean `{n}`?)"),
+                    None if names.is_empty() => " (the function has no variables)".to_string(),
+                    None => format!(" (the variables are: {})", list(&names)),
+                };
                 return Err(UsageError(format!(
                     "--at {name}={}: no variable `{name}`{hint}",
                     format_number(*value)
@@ -231,7 +235,7 @@ impl Derivatives {
             };
             if self.graph.symbol(s).kind == SymbolKind::Data {
                 return Err(UsageError(format!(
-                    "--at {name}: `{name}` is a data column"
+                    "--at {name}: `{name}` is a data column; --at gives values to params"
                 )));
             }
             let c = self.graph.constant(*value);
@@ -429,6 +433,20 @@ fn json_number(v: f64) -> serde_json::Value {
     serde_json::Number::from_f64(v)
         .map(serde_json::Value::Number)
         .unwrap_or_else(|| serde_json::Value::String(format_number(v)))
+}
+
+/// `a, b, c`, cut after ten names.
+fn list(names: &[&str]) -> String {
+    let mut s = names
+        .iter()
+        .take(10)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > 10 {
+        s.push_str(&format!(", ... ({} in all)", names.len()));
+    }
+    s
 }
 
 /// True for an identifier: `[A-Za-z_][A-Za-z0-9_]*`.

@@ -80,10 +80,10 @@ struct TrainArgs {
     /// A model file, or - for standard input
     file: String,
     /// Print the epoch line every N epochs (and at the last)
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_parser = at_least_one)]
     every: Option<u64>,
     /// Override the number of epochs
-    #[arg(long)]
+    #[arg(long, value_parser = whole_number)]
     epochs: Option<usize>,
     /// Override the learning rate
     #[arg(long, allow_negative_numbers = true)]
@@ -104,6 +104,22 @@ struct TrainArgs {
     /// Print only the final result
     #[arg(long)]
     quiet: bool,
+}
+
+/// `--every`: a whole number, at least 1.
+fn at_least_one(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(0) => Err("it must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("expected a whole number, like 100".into()),
+    }
+}
+
+/// `--epochs`: a whole number.
+fn whole_number(s: &str) -> Result<usize, String> {
+    s.trim()
+        .parse::<usize>()
+        .map_err(|_| "expected a whole number, like 1000".into())
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -398,6 +414,10 @@ fn run_train(args: TrainArgs) -> Result<(), Failure> {
             Err(Failure::Failed(div.to_string(), note))
         }
         Err(TrainError::Output(e)) => Err(Failure::Output(e)),
+        Err(e @ TrainError::SingularHessian { .. }) => Err(Failure::failed(format!(
+            "{e}\nnote: newton needs a Hessian that can be inverted, which a loss that does \
+             not pin down every param lacks; sgd or adam can train this model"
+        ))),
         Err(e) if e.exit_code() == 1 => Err(Failure::failed(e.to_string())),
         Err(e) => Err(Failure::Usage(e.to_string())),
     }
