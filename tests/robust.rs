@@ -19,7 +19,6 @@ struct Run {
     code: i32,
     stdout: String,
     stderr: String,
-    seconds: f64,
 }
 
 /// A fresh, empty scratch directory for one test.
@@ -96,7 +95,6 @@ fn run(dir: &Path, args: &[&str], stdin: &[u8], limit: u64) -> Run {
         code,
         stdout,
         stderr,
-        seconds,
     }
 }
 
