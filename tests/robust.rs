@@ -597,3 +597,36 @@ fn a_fault_in_the_gradient_only_is_named() {
         "{err}"
     );
 }
+
+#[test]
+fn ddx_check_refuses_hours_of_finite_differences() {
+    // two evaluations per param, each computing every derivative: 100
+    // params over 100,000 rows is past the limit
+    let dir = scratch("check_work");
+    let mut csv = String::from("x,y\n");
+    for i in 0..100_000 {
+        csv.push_str(&format!("{},{}\n", i % 7, i % 3));
+    }
+    fs::write(dir.join("rows.csv"), csv).unwrap();
+    let params: Vec<String> = (0..100).map(|i| format!("p{i} = 0.5")).collect();
+    let terms: Vec<String> = (0..100).map(|i| format!("p{i}*sin(x + {i})")).collect();
+    fs::write(
+        dir.join("wide.ddx"),
+        format!(
+            "data x, y from \"rows.csv\"\nparam {}\nloss C = mean(({} - y)^2)\ntrain sgd(lr = 0.01, epochs = 1)\n",
+            params.join(", "),
+            terms.join(" + ")
+        ),
+    )
+    .unwrap();
+    let r = run(&dir, &["check", "wide.ddx"], b"", 30);
+    let err = failed(&r, 2);
+    assert!(
+        err.starts_with("error: ddx check evaluates the loss twice per param: 100 params times ")
+            && err.ends_with(" operations over 100000 rows is more than 4e9 operations in all\n"),
+        "{err}"
+    );
+    // training it is one evaluation per epoch
+    let r = run(&dir, &["train", "wide.ddx", "--quiet"], b"", 30);
+    assert!(ok(&r).starts_with("Final params after 1 epoch:\n"));
+}
