@@ -111,6 +111,12 @@ pub fn differentiate(unit: Unit, opts: &DiffOptions) -> Result<Derivatives, Usag
     } else {
         let mut out = Vec::new();
         for w in &opts.wrt {
+            if !is_name(w) {
+                let shown = if w.is_empty() { "''" } else { w.as_str() };
+                return Err(UsageError(format!(
+                    "--wrt {shown}: expected a variable name, like x"
+                )));
+            }
             match graph.symbol_id(w) {
                 Some(s) if graph.symbol(s).kind != SymbolKind::Data => out.push(s),
                 Some(_) => {
@@ -129,9 +135,10 @@ pub fn differentiate(unit: Unit, opts: &DiffOptions) -> Result<Derivatives, Usag
                         .iter()
                         .map(|&v| graph.symbol(v).name.as_str())
                         .collect();
-                    let hint = crate::check::nearest(w, names.iter().copied())
-                        .map(|n| format!(" (did you mean `{n}`?)"))
-                        .unwrap_or_default();
+                    let hint = match crate::check::nearest(w, names.iter().copied()) {
+                        Some(n) => format!(" (did you mean `{n}`?)"),
+                        None => format!(" (the params are: {})", list(&names)),
+                    };
                     return Err(UsageError(format!("--wrt {w}: no such param{hint}")));
                 }
             }
@@ -213,11 +220,14 @@ impl Derivatives {
                     .graph
                     .symbols()
                     .iter()
+                    .filter(|s| s.kind != SymbolKind::Data)
                     .map(|s| s.name.as_str())
                     .collect();
-                let hint = crate::check::nearest(name, names.iter().copied())
-                    .map(|n| format!(" (did you mean `{n}`?)"))
-                    .unwrap_or_default();
+                let hint = match crate::check::nearest(name, names.iter().copied()) {
+                    Some(n) => format!(" (did you mean `{n}`?)"),
+                    None if names.is_empty() => " (the function has no variables)".to_string(),
+                    None => format!(" (the variables are: {})", list(&names)),
+                };
                 return Err(UsageError(format!(
                     "--at {name}={}: no variable `{name}`{hint}",
                     format_number(*value)
@@ -225,7 +235,7 @@ impl Derivatives {
             };
             if self.graph.symbol(s).kind == SymbolKind::Data {
                 return Err(UsageError(format!(
-                    "--at {name}: `{name}` is a data column"
+                    "--at {name}: `{name}` is a data column; --at gives values to params"
                 )));
             }
             let c = self.graph.constant(*value);
@@ -425,11 +435,34 @@ fn json_number(v: f64) -> serde_json::Value {
         .unwrap_or_else(|| serde_json::Value::String(format_number(v)))
 }
 
+/// `a, b, c`, cut after ten names.
+fn list(names: &[&str]) -> String {
+    let mut s = names
+        .iter()
+        .take(10)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > 10 {
+        s.push_str(&format!(", ... ({} in all)", names.len()));
+    }
+    s
+}
+
+/// True for an identifier: `[A-Za-z_][A-Za-z0-9_]*`.
+fn is_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// Parses `--at x=5,y=2` into pairs.
 pub fn parse_at(text: &str) -> Result<Vec<(String, f64)>, UsageError> {
     let mut out = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let Some((name, value)) = part.split_once('=') else {
+        let Some((name, value)) = part.split_once('=').filter(|(n, _)| is_name(n.trim())) else {
             return Err(UsageError(format!(
                 "--at {part}: expected NAME=VALUE, like x=5"
             )));

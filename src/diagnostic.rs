@@ -98,13 +98,23 @@ impl Diagnostic {
     ///   = note: did you mean `m`?
     /// ```
     pub fn render(&self, source: &Source) -> String {
+        self.render_as("error", source)
+    }
+
+    /// [`Diagnostic::render`] as `file:line:col: note: message`: context
+    /// for an error reported before it.
+    pub fn render_note(&self, source: &Source) -> String {
+        self.render_as("note", source)
+    }
+
+    fn render_as(&self, level: &str, source: &Source) -> String {
         let src = self.file.as_ref().unwrap_or(source);
         let text = src.text.as_str();
         let len = text.len();
         let start = floor_char_boundary(text, self.span.start.min(len));
         let end = floor_char_boundary(text, self.span.end.clamp(start, len));
         let (line, col) = src.line_col(start);
-        let mut out = format!("{}:{}:{}: error: {}\n", src.name, line, col, self.message);
+        let mut out = format!("{}:{}:{}: {level}: {}\n", src.name, line, col, self.message);
         let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
         let line_end = text[start..].find('\n').map_or(len, |i| start + i);
         let before: Vec<char> = text[line_start..start].chars().collect();

@@ -1,101 +1,269 @@
 //! Numeric faults at the source: when training meets a NaN or an infinity,
 //! find the first `let` or `loss` expression, and the first data row, that
 //! produced one, with the values of its inputs.
+//!
+//! The search follows the model's own order: the `let`s the loss uses, in
+//! declaration order, then the loss; each per-row expression row by row. A
+//! row-invariant expression holding `sum`/`mean` is searched inside: the
+//! innermost reduction that is not finite, and the first row where its
+//! argument is not (or, when every row is finite, the sum itself
+//! overflows). When every value is finite but the gradient is not (`sqrt`
+//! at 0), the same search runs over the derivatives of each expression with
+//! respect to each param: the first expression whose derivative is not
+//! finite is where the chain rule broke.
+//!
+//! Values are computed with the interpreter's rules ([`crate::graph::ops`]
+//! and [`crate::eval`]'s summation order), which the compiled kernel follows
+//! bit for bit, so the fault found is the kernel's.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::ops::Range;
 
 use crate::codegen::model_layout;
+use crate::diagnostic::Diagnostic;
 use crate::eval::eval;
-use crate::graph::{Graph, Node, NodeId, SymbolKind};
-use crate::print::{format_number, to_text};
+use crate::graph::{Graph, Node, NodeId, SymId, SymbolKind};
+use crate::print::{format_number, Printer, Style};
 use crate::program::Model;
+
+/// Longest expression text quoted in a message, in characters.
+const MAX_TEXT: usize = 120;
 
 /// Where the first non-finite value came from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Fault {
     /// `let NAME` or `loss NAME`.
     pub what: String,
-    /// The expression, as ddx prints it.
+    /// For a gradient fault: the param the derivative is taken by.
+    pub wrt: Option<String>,
+    /// The non-finite expression, as ddx prints it (other `let`s by name,
+    /// shortened when long): the whole `let`/`loss`, the reduction inside
+    /// it, or their derivative.
     pub expr: String,
+    /// When the non-finite value is inside a `sum`/`mean` of a
+    /// row-invariant expression: that reduction, printed.
+    pub inside: Option<String>,
     /// The data row (0-based), when the value is per row.
     pub row: Option<usize>,
+    /// True when every row of the reduction is finite but their sum is not.
+    pub sum_overflows: bool,
     /// The non-finite value.
     pub value: f64,
-    /// Its inputs (data columns, params, earlier lets) and their values.
+    /// Its inputs (data columns, params, other `let`s, reductions) and
+    /// their values at the row.
     pub inputs: Vec<(String, f64)>,
-    /// Byte span of the expression in the model file.
-    pub span: std::ops::Range<usize>,
+    /// Byte span of the `let`/`loss` expression in the model file.
+    pub span: Range<usize>,
+}
+
+/// A value as messages show it: `inf`, `-inf` and `NaN` in words.
+fn num(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "inf" } else { "-inf" }.into()
+    } else {
+        format_number(v)
+    }
+}
+
+impl Fault {
+    /// ` at data row 4 (counting from 1)`, or nothing.
+    fn at_row(&self) -> String {
+        match self.row {
+            Some(r) => format!(" at data row {} (counting from 1)", r + 1),
+            None => String::new(),
+        }
+    }
+
+    fn headline(&self) -> String {
+        let what = &self.what;
+        let row = self.at_row();
+        match (&self.wrt, self.sum_overflows) {
+            (None, false) => format!("the first non-finite value comes from `{what}`{row}"),
+            (None, true) => format!(
+                "the first non-finite value comes from `{what}`: every row of `{}` is finite, \
+                 but their sum overflows",
+                self.inside.as_deref().unwrap_or("the reduction")
+            ),
+            (Some(p), false) => format!(
+                "every value is finite, but the gradient is not: the derivative of `{what}` \
+                 with respect to `{p}` is {}{row}",
+                num(self.value)
+            ),
+            (Some(p), true) => format!(
+                "every value is finite, but the gradient is not: in the derivative of `{what}` \
+                 with respect to `{p}`, every row of `{}` is finite, but their sum overflows",
+                self.inside.as_deref().unwrap_or("a reduction")
+            ),
+        }
+    }
+
+    /// What is not finite: `ln(x - 3) = -inf`, with the reduction it is in.
+    fn equation(&self) -> String {
+        let eq = format!("{} = {}", self.expr, num(self.value));
+        match (&self.wrt, &self.inside, self.sum_overflows) {
+            (None, Some(r), false) => format!("in {r}: {eq}"),
+            (None, _, _) => eq,
+            (Some(_), Some(r), false) => format!("the derivative holds {r}, where {eq}"),
+            (Some(_), _, _) => format!("the derivative is {eq}"),
+        }
+    }
+
+    fn inputs_text(&self) -> Option<String> {
+        if self.inputs.is_empty() {
+            return None;
+        }
+        let parts: Vec<String> = self
+            .inputs
+            .iter()
+            .map(|(n, v)| format!("{n} = {}", num(*v)))
+            .collect();
+        let at = if self.row.is_some() {
+            " at that row"
+        } else {
+            ""
+        };
+        Some(format!("its inputs{at}: {}", parts.join(", ")))
+    }
+
+    /// The fault as a note placed on the `let`/`loss` in the model file, to
+    /// render with the model's [`crate::diagnostic::Source`] and
+    /// [`Diagnostic::render_note`].
+    pub fn diagnostic(&self) -> Diagnostic {
+        let mut label = match &self.wrt {
+            None => num(self.value),
+            Some(p) => format!("d/d{p} = {}", num(self.value)),
+        };
+        if let Some(r) = self.row {
+            label.push_str(&format!(" at row {}", r + 1));
+        }
+        let mut d = Diagnostic::new(self.headline(), self.span.clone())
+            .with_label(label)
+            .with_note(self.equation());
+        if let Some(inputs) = self.inputs_text() {
+            d = d.with_note(inputs);
+        }
+        d
+    }
 }
 
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the first non-finite value comes from `{}`", self.what)?;
-        if let Some(r) = self.row {
-            write!(f, " at data row {} (counting from 1)", r + 1)?;
-        }
-        write!(f, ": {} = {}", self.expr, format_number(self.value))?;
-        if !self.inputs.is_empty() {
-            let inputs: Vec<String> = self
-                .inputs
-                .iter()
-                .map(|(n, v)| format!("{n} = {}", format_number(*v)))
-                .collect();
-            write!(f, "\n  where {}", inputs.join(", "))?;
+        write!(f, "{}\n  {}", self.headline(), self.equation())?;
+        if let Some(inputs) = self.inputs_text() {
+            write!(f, "\n  {inputs}")?;
         }
         Ok(())
     }
 }
 
-/// Looks for the first non-finite value at `params`: the `let`s in
-/// declaration order, then the loss, each row by row. `None` when every
-/// value is finite (the fault is then in the gradient only).
+/// Looks for the first non-finite value at `params`, then, when every
+/// value is finite, for the first non-finite derivative. `None` when both
+/// the values and the gradient are finite.
 pub fn locate(model: &Model, params: &[f64]) -> Option<Fault> {
-    let ev = RowEval::new(model, params)?;
-    let mut steps: Vec<(String, NodeId, std::ops::Range<usize>)> = model
+    locate_value(model, params).or_else(|| locate_gradient(model, params))
+}
+
+/// One `let` or the loss.
+struct Step {
+    what: String,
+    node: NodeId,
+    span: Range<usize>,
+}
+
+/// The `let`s the loss uses, in declaration order, then the loss.
+fn steps(model: &Model) -> Vec<Step> {
+    let used: std::collections::HashSet<NodeId> = model
+        .graph
+        .topo_order(&[model.loss.node])
+        .into_iter()
+        .collect();
+    let mut steps: Vec<Step> = model
         .lets
         .iter()
-        .map(|l| (format!("let {}", l.name), l.node, l.span.clone()))
+        .filter(|l| used.contains(&l.node))
+        .map(|l| Step {
+            what: format!("let {}", l.name),
+            node: l.node,
+            span: l.span.clone(),
+        })
         .collect();
-    steps.push((
-        format!("loss {}", model.loss.name),
-        model.loss.node,
-        model.loss.span.clone(),
-    ));
-    let let_names: HashMap<NodeId, String> = model
-        .lets
-        .iter()
-        .map(|l| (l.node, l.name.clone()))
-        .collect();
-    for (what, node, span) in steps {
-        let g = &model.graph;
-        let rows = if g.meta(node).per_row { ev.rows } else { 1 };
-        for r in 0..rows {
-            let row = g.meta(node).per_row.then_some(r);
-            let v = ev.value(node, row);
-            if !v.is_finite() {
-                let inputs = inputs_of(g, node, &let_names)
-                    .into_iter()
-                    .map(|(name, id)| (name, ev.value(id, row)))
-                    .collect();
-                return Some(Fault {
-                    what,
-                    expr: to_text(g, node),
-                    row,
-                    value: v,
-                    inputs,
-                    span,
-                });
+    steps.push(Step {
+        what: format!("loss {}", model.loss.name),
+        node: model.loss.node,
+        span: model.loss.span.clone(),
+    });
+    steps
+}
+
+/// The first non-finite value of the `let`s and the loss.
+pub fn locate_value(model: &Model, params: &[f64]) -> Option<Fault> {
+    let steps = steps(model);
+    let roots: Vec<NodeId> = steps.iter().map(|s| s.node).collect();
+    let ev = RowEval::new(model, &model.graph, &roots, params)?;
+    let names = let_names(model);
+    steps
+        .into_iter()
+        .find_map(|s| ev.search(s.node, &names, &s.what, None, &s.span))
+}
+
+/// The first non-finite derivative, by param, of the `let`s and the loss.
+pub fn locate_gradient(model: &Model, params: &[f64]) -> Option<Fault> {
+    let steps = steps(model);
+    let syms: Vec<SymId> = model.params.iter().map(|p| p.sym).collect();
+    let mut g = model.graph.clone();
+    let mut derivs: Vec<Vec<NodeId>> = Vec::with_capacity(steps.len());
+    for s in &steps {
+        let raw = crate::diff::gradient(&mut g, s.node, &syms);
+        derivs.push(crate::simplify::simplify(&mut g, &raw));
+    }
+    let roots: Vec<NodeId> = derivs.iter().flatten().copied().collect();
+    let ev = RowEval::new(model, &g, &roots, params)?;
+    let names = let_names(model);
+    for (s, ds) in steps.iter().zip(&derivs) {
+        for (p, &d) in model.params.iter().zip(ds) {
+            if let Some(f) = ev.search(d, &names, &s.what, Some(&p.name), &s.span) {
+                return Some(f);
             }
         }
     }
     None
 }
 
-/// The inputs of `node`: the symbols and other `let`s it refers to directly.
+fn let_names(model: &Model) -> HashMap<NodeId, String> {
+    model
+        .lets
+        .iter()
+        .map(|l| (l.node, l.name.clone()))
+        .collect()
+}
+
+/// `node` printed with the `let`s it uses by name, shortened to
+/// [`MAX_TEXT`] characters.
+fn text(g: &Graph, node: NodeId, lets: &HashMap<NodeId, String>) -> String {
+    let mut p = Printer::new(g, Style::Text);
+    for (&id, name) in lets {
+        p.name(id, name.clone());
+    }
+    let s = p.print(node);
+    if s.chars().count() <= MAX_TEXT {
+        s
+    } else {
+        let cut: String = s.chars().take(MAX_TEXT).collect();
+        format!("{cut}...")
+    }
+}
+
+/// The inputs of `node`: the symbols, other `let`s and reductions it
+/// refers to directly, alphabetically.
 fn inputs_of(g: &Graph, node: NodeId, lets: &HashMap<NodeId, String>) -> Vec<(String, NodeId)> {
     let mut out: Vec<(String, NodeId)> = Vec::new();
-    let mut stack: Vec<NodeId> = g.node(node).children().collect();
+    let mut stack: Vec<NodeId> = match g.node(node) {
+        Node::Reduce(_, a) => vec![a],
+        n => n.children().collect(),
+    };
     let mut seen = std::collections::HashSet::new();
     while let Some(id) = stack.pop() {
         if !seen.insert(id) {
@@ -107,76 +275,188 @@ fn inputs_of(g: &Graph, node: NodeId, lets: &HashMap<NodeId, String>) -> Vec<(St
         }
         match g.node(id) {
             Node::Sym(s) => out.push((g.symbol(s).name.clone(), id)),
+            Node::Reduce(..) => out.push((text(g, id, lets), id)),
             n => stack.extend(n.children()),
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.dedup_by(|a, b| a.0 == b.0);
     out
 }
 
-/// Evaluates nodes of a model at one row (reductions over all rows, once).
+/// Evaluates nodes of a model's graph (or of a graph extending it) row by
+/// row, with the reductions under some roots computed once.
 struct RowEval<'m> {
-    model: &'m Model,
-    params: HashMap<crate::graph::SymId, f64>,
+    g: &'m Graph,
+    params: HashMap<SymId, f64>,
+    columns: HashMap<SymId, &'m [f64]>,
     reductions: HashMap<NodeId, f64>,
     rows: usize,
 }
 
+/// A node's subgraph in evaluation order, with each node's place.
+struct Program {
+    order: Vec<NodeId>,
+    index: HashMap<NodeId, usize>,
+}
+
 impl<'m> RowEval<'m> {
-    fn new(model: &'m Model, params: &[f64]) -> Option<Self> {
-        let g = &model.graph;
-        let mut roots: Vec<NodeId> = model.lets.iter().map(|l| l.node).collect();
-        roots.push(model.loss.node);
+    fn new(model: &'m Model, g: &'m Graph, roots: &[NodeId], params: &[f64]) -> Option<Self> {
         let reduce_nodes: Vec<NodeId> = g
-            .topo_order(&roots)
+            .topo_order(roots)
             .into_iter()
             .filter(|&id| matches!(g.node(id), Node::Reduce(..)))
             .collect();
         let columns: Vec<&[f64]> = model.data.iter().map(|d| d.values.as_slice()).collect();
         let values = eval(g, &reduce_nodes, &model_layout(model), params, &columns).ok()?;
         Some(RowEval {
-            model,
+            g,
             params: model
                 .params
                 .iter()
                 .map(|p| p.sym)
                 .zip(params.iter().copied())
                 .collect(),
+            columns: model
+                .data
+                .iter()
+                .map(|d| (d.sym, d.values.as_slice()))
+                .collect(),
             reductions: reduce_nodes.into_iter().zip(values).collect(),
             rows: model.rows,
         })
     }
 
-    /// The value of `node` at `row` (`None` for row-invariant nodes).
-    fn value(&self, node: NodeId, row: Option<usize>) -> f64 {
-        let g = &self.model.graph;
-        let mut vals: HashMap<NodeId, f64> = HashMap::new();
-        let order = g.topo_order(&[node]);
-        for id in order {
-            if vals.contains_key(&id) {
-                continue;
-            }
-            let v = match g.node(id) {
+    /// The subgraph of `node`, reductions as leaves.
+    fn program(&self, node: NodeId) -> Program {
+        let order = crate::schedule::order_with_stops(self.g, &[node], &|id| {
+            matches!(self.g.node(id), Node::Reduce(..))
+        });
+        let index = order.iter().enumerate().map(|(i, &id)| (id, i)).collect();
+        Program { order, index }
+    }
+
+    /// Runs `prog` at `row` into `vals` (one value per node of the
+    /// program); `None` is a row-invariant evaluation.
+    fn run(&self, prog: &Program, row: Option<usize>, vals: &mut Vec<f64>) {
+        vals.clear();
+        let get = |vals: &Vec<f64>, id: NodeId| vals[prog.index[&id]];
+        for &id in &prog.order {
+            let v = match self.g.node(id) {
                 Node::Const(bits) => f64::from_bits(bits),
-                Node::Sym(s) => match g.symbol(s).kind {
-                    SymbolKind::Data => {
-                        let col = self.model.data.iter().find(|d| d.sym == s);
-                        match (col, row) {
-                            (Some(c), Some(r)) => c.values.get(r).copied().unwrap_or(f64::NAN),
-                            _ => f64::NAN,
-                        }
-                    }
+                Node::Sym(s) => match self.g.symbol(s).kind {
+                    SymbolKind::Data => match (self.columns.get(&s), row) {
+                        (Some(c), Some(r)) => c.get(r).copied().unwrap_or(f64::NAN),
+                        _ => f64::NAN,
+                    },
                     _ => self.params.get(&s).copied().unwrap_or(f64::NAN),
                 },
                 Node::Reduce(..) => self.reductions.get(&id).copied().unwrap_or(f64::NAN),
-                Node::Unary(op, a) => op.eval(vals.get(&a).copied().unwrap_or(f64::NAN)),
-                Node::Binary(op, a, b) => op.eval(
-                    vals.get(&a).copied().unwrap_or(f64::NAN),
-                    vals.get(&b).copied().unwrap_or(f64::NAN),
-                ),
+                Node::Unary(op, a) => op.eval(get(vals, a)),
+                Node::Binary(op, a, b) => op.eval(get(vals, a), get(vals, b)),
             };
-            vals.insert(id, v);
+            vals.push(v);
         }
-        vals[&node]
+    }
+
+    /// The value of a row-invariant node.
+    fn value(&self, node: NodeId) -> f64 {
+        let prog = self.program(node);
+        let mut vals = Vec::with_capacity(prog.order.len());
+        self.run(&prog, None, &mut vals);
+        vals[prog.index[&node]]
+    }
+
+    /// The first row (or `None` for a row-invariant node) where `node` is
+    /// not finite, with the values of the program there.
+    fn first_bad_row(&self, node: NodeId) -> Option<(Option<usize>, Program, Vec<f64>)> {
+        let prog = self.program(node);
+        let mut vals = Vec::with_capacity(prog.order.len());
+        let per_row = self.g.meta(node).per_row;
+        let rows: Box<dyn Iterator<Item = Option<usize>>> = if per_row {
+            Box::new((0..self.rows).map(Some))
+        } else {
+            Box::new(std::iter::once(None))
+        };
+        for row in rows {
+            self.run(&prog, row, &mut vals);
+            if !vals[prog.index[&node]].is_finite() {
+                return Some((row, prog, vals));
+            }
+        }
+        None
+    }
+
+    /// The fault of `node` (a `let`, the loss or a derivative of one), if
+    /// it is not finite somewhere.
+    fn search(
+        &self,
+        node: NodeId,
+        lets: &HashMap<NodeId, String>,
+        what: &str,
+        wrt: Option<&str>,
+        span: &Range<usize>,
+    ) -> Option<Fault> {
+        let g = self.g;
+        let (row, prog, vals) = self.first_bad_row(node)?;
+        let fault = |at: NodeId, row: Option<usize>, prog: &Program, vals: &[f64]| {
+            let inputs = inputs_of(g, at, lets)
+                .into_iter()
+                .filter_map(|(name, id)| {
+                    let v = match prog.index.get(&id) {
+                        Some(&i) => vals[i],
+                        // outside the program: the row-invariant inputs of
+                        // a reduction whose sum overflows
+                        None if !g.meta(id).per_row => self.value(id),
+                        None => return None,
+                    };
+                    Some((name, v))
+                })
+                .collect();
+            Fault {
+                what: what.to_string(),
+                wrt: wrt.map(str::to_string),
+                expr: text(g, at, lets),
+                inside: None,
+                row,
+                sum_overflows: false,
+                value: prog.index.get(&at).map_or(f64::NAN, |&i| vals[i]),
+                inputs,
+                span: span.clone(),
+            }
+        };
+        // Inside a row-invariant expression, the innermost reduction that
+        // is not finite is the cause, if there is one.
+        if row.is_none() {
+            let inner = g.topo_order(&[node]).into_iter().find(|id| {
+                matches!(g.node(*id), Node::Reduce(..))
+                    && !self.reductions.get(id).is_some_and(|v| v.is_finite())
+            });
+            if let Some(red) = inner {
+                let Node::Reduce(_, arg) = g.node(red) else {
+                    unreachable!("found as a reduction")
+                };
+                let inside = Some(text(g, red, lets));
+                let value = self.reductions.get(&red).copied().unwrap_or(f64::NAN);
+                return Some(match self.first_bad_row(arg) {
+                    Some((r, p, v)) => Fault {
+                        inside,
+                        ..fault(arg, r, &p, &v)
+                    },
+                    None => {
+                        let p = self.program(red);
+                        let mut v = Vec::new();
+                        self.run(&p, None, &mut v);
+                        Fault {
+                            inside,
+                            sum_overflows: true,
+                            value,
+                            ..fault(red, None, &p, &v)
+                        }
+                    }
+                });
+            }
+        }
+        Some(fault(node, row, &prog, &vals))
     }
 }

@@ -31,7 +31,22 @@ pub enum CheckError {
     Kernel(#[from] KernelError),
     #[error(transparent)]
     Eval(#[from] EvalError),
+    /// Two evaluations per param would take too long.
+    #[error(
+        "ddx check evaluates the loss twice per param: {params} params times {ops} operations \
+         over {rows} rows is more than {MAX_WORK:e} operations in all"
+    )]
+    TooMuchWork {
+        params: usize,
+        ops: usize,
+        rows: usize,
+    },
 }
+
+/// Most kernel operations (operations times rows, over every evaluation)
+/// a check may take: a few seconds. The work grows with the square of the
+/// number of params, since the kernel computes every derivative.
+pub const MAX_WORK: f64 = 4e9;
 
 /// The check of one param.
 #[derive(Clone, Debug, PartialEq)]
@@ -102,6 +117,15 @@ pub fn check(
     columns: &[&[f64]],
 ) -> Result<CheckReport, CheckError> {
     let kernel = codegen::compile(g, outputs, layout)?;
+    let ops = codegen::kernel_ops(kernel.schedule());
+    let rows = columns.first().map_or(1, |c| c.len().max(1));
+    if 2.0 * params.len() as f64 * ops as f64 * rows as f64 > MAX_WORK {
+        return Err(CheckError::TooMuchWork {
+            params: params.len(),
+            ops,
+            rows,
+        });
+    }
     let bound = kernel.bind(columns)?;
     let mut out = vec![0.0; outputs.len()];
     bound.call(params, &mut out)?;

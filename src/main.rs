@@ -15,7 +15,8 @@ use ddx::graph::NodeId;
 use ddx::pipeline::{compile_model, derive, mean_of, KernelObjective};
 use ddx::program::{Model, Optimizer, Unit};
 use ddx::schedule::Layout;
-use ddx::train::{fit_columns, train, Fit, Setup, TrainOptions};
+use ddx::syntax::MAX_SOURCE_BYTES;
+use ddx::train::{fit_columns, train, Fit, Objective, Setup, TrainError, TrainOptions};
 
 #[derive(Parser)]
 #[command(
@@ -79,13 +80,13 @@ struct TrainArgs {
     /// A model file, or - for standard input
     file: String,
     /// Print the epoch line every N epochs (and at the last)
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_parser = at_least_one)]
     every: Option<u64>,
     /// Override the number of epochs
-    #[arg(long)]
+    #[arg(long, value_parser = whole_number)]
     epochs: Option<usize>,
     /// Override the learning rate
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     lr: Option<f64>,
     /// Write every epoch to this CSV file (full precision)
     #[arg(long)]
@@ -105,6 +106,22 @@ struct TrainArgs {
     quiet: bool,
 }
 
+/// `--every`: a whole number, at least 1.
+fn at_least_one(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(0) => Err("it must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("expected a whole number, like 100".into()),
+    }
+}
+
+/// `--epochs`: a whole number.
+fn whole_number(s: &str) -> Result<usize, String> {
+    s.trim()
+        .parse::<usize>()
+        .map_err(|_| "expected a whole number, like 1000".into())
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Stage {
     Ast,
@@ -121,8 +138,37 @@ enum Failure {
     Source(Box<Diagnostic>, Source),
     /// Bad usage or an unreadable file: exit 2.
     Usage(String),
-    /// Training diverged or a check disagreed: the message, exit 1.
-    Failed(String),
+    /// Training diverged or a check disagreed: the message, and where in
+    /// the model the first non-finite value came from; exit 1.
+    Failed(String, Option<Located>),
+    /// Standard output could not be written: exit 2 (quietly 0 when the
+    /// reader has gone, as with `ddx diff ... | head`).
+    Output(std::io::Error),
+}
+
+/// A note placed in a source.
+type Located = (Box<Diagnostic>, Source);
+
+impl Failure {
+    fn failed(msg: impl Into<String>) -> Self {
+        Failure::Failed(msg.into(), None)
+    }
+}
+
+/// Writes `text` to standard output.
+fn out(text: &str) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    o.write_all(text.as_bytes())
+        .and_then(|()| o.flush())
+        .map_err(Failure::Output)
+}
+
+/// Writes to standard error; a closed standard error is ignored (there is
+/// nowhere left to report it).
+fn err(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 fn main() -> ExitCode {
@@ -144,39 +190,64 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             let color = std::io::stderr().is_terminal();
+            let paint = |text: String| if color { highlight(&text) } else { text };
             match f {
-                Failure::Source(d, src) => {
-                    let text = d.render(&src);
-                    eprint!("{}", if color { highlight(&text) } else { text });
-                }
-                Failure::Usage(msg) => eprintln!("error: {msg}"),
-                Failure::Failed(msg) => {
-                    eprintln!("error: {msg}");
+                Failure::Source(d, src) => err(&paint(d.render(&src))),
+                Failure::Usage(msg) => err(&paint(format!("error: {msg}\n"))),
+                Failure::Failed(msg, note) => {
+                    err(&paint(format!("error: {msg}\n")));
+                    if let Some((d, src)) = note {
+                        err(&d.render_note(&src));
+                    }
                     return ExitCode::from(1);
                 }
+                Failure::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    return ExitCode::SUCCESS;
+                }
+                Failure::Output(e) => err(&paint(format!("error: cannot write the output: {e}\n"))),
             }
             ExitCode::from(2)
         }
     }
 }
 
-/// Colours the `error:` word of a rendered diagnostic.
+/// Colours the `error:` word of a rendered message.
 fn highlight(text: &str) -> String {
     text.replacen("error:", "\x1b[1;31merror:\x1b[0m", 1)
+}
+
+/// Reads at most [`MAX_SOURCE_BYTES`] from `r` (a larger input is an error:
+/// `/dev/zero` must not fill the memory).
+fn read_capped(r: impl Read, what: &str) -> Result<Vec<u8>, Failure> {
+    let mut buf = Vec::new();
+    r.take(MAX_SOURCE_BYTES as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Failure::Usage(format!("cannot read {what}: {}", io_reason(&e))))?;
+    if buf.len() > MAX_SOURCE_BYTES {
+        return Err(Failure::Usage(format!(
+            "{what} is larger than {} MiB, the most ddx reads",
+            MAX_SOURCE_BYTES >> 20
+        )));
+    }
+    Ok(buf)
 }
 
 /// Reads a file argument (`-` is standard input).
 fn read_file(arg: &str) -> Result<(Source, Option<PathBuf>), Failure> {
     let (name, bytes, dir) = if arg == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .map_err(|e| Failure::Usage(format!("cannot read standard input: {e}")))?;
+        let buf = read_capped(std::io::stdin().lock(), "standard input")?;
         ("<stdin>".to_string(), buf, None)
     } else {
         let path = Path::new(arg);
-        let bytes = std::fs::read(path)
-            .map_err(|e| Failure::Usage(format!("cannot read {arg}: {}", io_reason(&e))))?;
+        let cannot =
+            |e: std::io::Error| Failure::Usage(format!("cannot read {arg}: {}", io_reason(&e)));
+        let file = std::fs::File::open(path).map_err(cannot)?;
+        if file.metadata().is_ok_and(|m| m.is_dir()) {
+            return Err(Failure::Usage(format!(
+                "cannot read {arg}: it is a directory"
+            )));
+        }
+        let bytes = read_capped(file, arg)?;
         let dir = path.parent().map(Path::to_path_buf);
         (arg.to_string(), bytes, dir)
     };
@@ -190,20 +261,36 @@ fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file".into(),
         std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::IsADirectory => "it is a directory".into(),
+        std::io::ErrorKind::InvalidData => "it is not text".into(),
         _ => e.to_string(),
     }
 }
 
-/// An expression, a file or `-`: a file when the argument names one.
+/// An expression, a file or `-`: a file when the argument names one. An
+/// argument that names no file, does not parse as an expression and looks
+/// like a path (`model.ddx`, `dir/x`) is reported as a missing file.
 fn read_expr_or_file(arg: &str) -> Result<(Source, Option<PathBuf>), Failure> {
-    // a model-file name that does not exist is a missing file, not an
-    // expression with a `.` in it
-    let named_like_a_file = arg.ends_with(".ddx") || arg.ends_with(".txt");
-    if arg == "-" || named_like_a_file || Path::new(arg).is_file() {
-        read_file(arg)
-    } else {
-        Ok((Source::new("<expr>", arg), None))
+    let path = Path::new(arg);
+    if arg == "-" || path.is_file() {
+        return read_file(arg);
     }
+    if path.is_dir() {
+        return Err(Failure::Usage(format!(
+            "cannot read {arg}: it is a directory"
+        )));
+    }
+    let looks_like_path = !arg.chars().any(char::is_whitespace)
+        && (arg.contains(['/', '\\'])
+            || arg.rsplit_once('.').is_some_and(|(stem, ext)| {
+                !stem.is_empty() && ext.chars().all(|c| c.is_ascii_alphabetic()) && !ext.is_empty()
+            }));
+    if looks_like_path && ddx::syntax::parse(arg).is_err() {
+        return Err(Failure::Usage(format!(
+            "cannot read {arg}: no such file (and it is not an expression either)"
+        )));
+    }
+    Ok((Source::new("<expr>", arg), None))
 }
 
 fn check(src: &Source, dir: Option<&Path>) -> Result<Unit, Failure> {
@@ -227,16 +314,25 @@ fn run_diff(
     let opts = DiffOptions { wrt, order, at };
     let d = differentiate(unit, &opts).map_err(|e| Failure::Usage(e.0))?;
     match format {
-        Format::Text => print!("{}", d.to_text(cse)),
-        Format::Latex => print!("{}", d.to_latex(cse)),
-        Format::Json => println!("{}", d.to_json(cse)),
+        Format::Text => out(&d.to_text(cse)),
+        Format::Latex => out(&d.to_latex(cse)),
+        Format::Json => out(&format!("{}\n", d.to_json(cse))),
     }
-    Ok(())
 }
 
 /// A checked model file, or an error if the input is an expression.
 fn read_model(arg: &str, command: &str) -> Result<(Model, Source), Failure> {
     let (src, dir) = read_file(arg)?;
+    if let Ok(file) = ddx::syntax::parse(&src.text) {
+        if file.stmts.is_empty() {
+            let end = src.text.len();
+            let d = Diagnostic::new("the model file is empty", end..end).with_note(format!(
+                "ddx {command} needs a model: data, param, let, loss and train lines, \
+                 as in examples/regression.ddx"
+            ));
+            return Err(Failure::Source(Box::new(d), src));
+        }
+    }
     match check(&src, dir.as_deref())? {
         Unit::Model(m) => Ok((m, src)),
         Unit::Expr(_) => Err(Failure::Usage(format!(
@@ -298,33 +394,73 @@ fn run_train(args: TrainArgs) -> Result<(), Failure> {
         _ => None,
     };
     let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let result = train(&mut objective, &setup, &options, fit, &mut out);
+    let mut w = std::io::BufWriter::new(stdout.lock());
+    // the fault is located below, where the model's source is at hand
+    let result = train(
+        &mut Undiagnosed(&mut objective),
+        &setup,
+        &options,
+        fit,
+        &mut w,
+    );
     use std::io::Write;
-    let _ = out.flush();
+    let flushed = w.flush();
+    drop(objective);
     match result {
-        Ok(_) => Ok(()),
-        Err(e) if e.exit_code() == 1 => Err(Failure::Failed(e.to_string())),
+        Ok(_) => flushed.map_err(Failure::Output),
+        Err(TrainError::Diverged(div)) => {
+            let note = ddx::fault::locate(&model, &div.params)
+                .map(|f| (Box::new(f.diagnostic()), src.clone()));
+            Err(Failure::Failed(div.to_string(), note))
+        }
+        Err(TrainError::Output(e)) => Err(Failure::Output(e)),
+        Err(e @ TrainError::SingularHessian { .. }) => Err(Failure::failed(format!(
+            "{e}\nnote: newton needs a Hessian that can be inverted, which a loss that does \
+             not pin down every param lacks; sgd or adam can train this model"
+        ))),
+        Err(e) if e.exit_code() == 1 => Err(Failure::failed(e.to_string())),
         Err(e) => Err(Failure::Usage(e.to_string())),
     }
 }
 
+/// An objective whose divergences are explained by the caller.
+struct Undiagnosed<'a, O: Objective>(&'a mut O);
+
+impl<O: Objective> Objective for Undiagnosed<'_, O> {
+    fn eval(&mut self, params: &[f64], grad: &mut [f64]) -> f64 {
+        self.0.eval(params, grad)
+    }
+
+    fn eval_hessian(&mut self, params: &[f64], grad: &mut [f64], hess: &mut [f64]) -> Option<f64> {
+        self.0.eval_hessian(params, grad, hess)
+    }
+}
+
 fn run_check(file: &str) -> Result<(), Failure> {
-    let (mut model, _) = read_model(file, "check")?;
+    let (mut model, src) = read_model(file, "check")?;
     let report =
         ddx::gradcheck::check_model(&mut model).map_err(|e| Failure::Usage(e.to_string()))?;
-    let text = report.to_string();
-    print!("{text}");
+    let mut text = report.to_string();
     if !text.ends_with('\n') {
-        println!();
+        text.push('\n');
     }
+    out(&text)?;
     if report.passed() {
-        Ok(())
-    } else {
-        Err(Failure::Failed(
-            "the gradient disagrees with finite differences".into(),
-        ))
+        return Ok(());
     }
+    let finite = report.loss.is_finite() && report.params.iter().all(|p| p.gradient.is_finite());
+    if !finite {
+        let params = ddx::codegen::initial_params(&model);
+        let note =
+            ddx::fault::locate(&model, &params).map(|f| (Box::new(f.diagnostic()), src.clone()));
+        return Err(Failure::Failed(
+            "the loss or its gradient is not finite at the initial params".into(),
+            note,
+        ));
+    }
+    Err(Failure::failed(
+        "the gradient disagrees with finite differences",
+    ))
 }
 
 fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
@@ -332,8 +468,7 @@ fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
     if let Stage::Ast = stage {
         let file =
             ddx::syntax::parse(&src.text).map_err(|d| Failure::Source(Box::new(d), src.clone()))?;
-        print!("{file}");
-        return Ok(());
+        return out(&file.to_string());
     }
     let unit = check(&src, dir.as_deref())?;
     match stage {
@@ -348,12 +483,12 @@ fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
                     (&m.graph, roots)
                 }
             };
-            print!("{}", ddx::print::dump(g, &roots));
+            out(&ddx::print::dump(g, &roots))?;
         }
         Stage::Grad => {
             let d =
                 differentiate(unit, &DiffOptions::default()).map_err(|e| Failure::Usage(e.0))?;
-            print!("{}", d.to_text(true));
+            out(&d.to_text(true))?;
         }
         Stage::Schedule | Stage::Clif | Stage::Asm => {
             let options = CodegenOptions {
@@ -400,14 +535,18 @@ fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
             match stage {
                 Stage::Schedule => {
                     if let Some(prep) = kernel.prep_schedule() {
-                        println!("# data-only reductions, computed once per data set");
-                        print!("{prep}");
-                        println!("# loss and gradient");
+                        out(&format!(
+                            "# data-only reductions, computed once per data set\n{prep}# loss and gradient\n"
+                        ))?;
                     }
-                    print!("{}", kernel.schedule().clone().with_output_names(&names));
+                    out(&kernel
+                        .schedule()
+                        .clone()
+                        .with_output_names(&names)
+                        .to_string())?;
                 }
-                Stage::Clif => print!("{}", kernel.clif().unwrap_or_default()),
-                _ => print!("{}", kernel.asm().unwrap_or_default()),
+                Stage::Clif => out(&kernel.clif().unwrap_or_default())?,
+                _ => out(&kernel.asm().unwrap_or_default())?,
             }
         }
     }

@@ -444,7 +444,9 @@ pub fn with_lets(
     style: Style,
 ) -> LetProgram {
     let shared = shared_nodes(g, roots);
-    let taken: HashSet<&str> = g.symbols().iter().map(|s| s.name.as_str()).collect();
+    let mut taken: HashSet<&str> = g.symbols().iter().map(|s| s.name.as_str()).collect();
+    // user `let` names too (a set: a model may have 100,000 of them)
+    taken.extend(given.values().map(String::as_str));
     let mut printer = Printer::new(g, style);
     let mut lets = Vec::new();
     let mut counter = 0;
@@ -454,7 +456,7 @@ pub fn with_lets(
             None => loop {
                 counter += 1;
                 let n = format!("t{counter}");
-                if !taken.contains(n.as_str()) && !given.values().any(|v| *v == n) {
+                if !taken.contains(n.as_str()) {
                     break n;
                 }
             },

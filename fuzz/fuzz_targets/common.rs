@@ -53,6 +53,7 @@ pub fn checked(data: &[u8]) -> Option<(Source, Unit)> {
 }
 
 /// True when two values are the same bits, or both NaN.
+#[allow(dead_code)] // used by the jit target only
 pub fn same(a: f64, b: f64) -> bool {
     a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
 }

@@ -12,10 +12,12 @@
 //! at its line number, so that rendering shows `file:line:col` and the line
 //! without keeping the whole file in memory.
 
+use std::cell::Cell;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::path::Path;
+use std::rc::Rc;
 
 use crate::check::suggest::nearest;
 use crate::diagnostic::{Diagnostic, Source};
@@ -45,16 +47,21 @@ pub fn read_columns(
         )
         .with_label("here"));
     }
+    let row_start = Rc::new(Cell::new(0u64));
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .buffer_capacity(1 << 16)
-        .from_reader(file);
+        .buffer_capacity(BUFFER)
+        .from_reader(RowLimit {
+            inner: file,
+            delivered: 0,
+            row_start: Rc::clone(&row_start),
+        });
     let mut record = csv::ByteRecord::new();
     let locate = Locator { path, shown };
 
     // The header.
-    if !read(&mut reader, &mut record, shown, &path_span)? {
+    if !read(&mut reader, &mut record, shown, &path_span, &row_start)? {
         return Err(Diagnostic::new(
             format!("data file `{shown}` is empty: it needs a header row naming its columns"),
             0..0,
@@ -136,7 +143,7 @@ pub fn read_columns(
 
     let mut columns: Vec<Vec<f64>> = vec![Vec::new(); requests.len()];
     let mut rows = 0usize;
-    while read(&mut reader, &mut record, shown, &path_span)? {
+    while read(&mut reader, &mut record, shown, &path_span, &row_start)? {
         rows += 1;
         let pos = record
             .position()
@@ -163,13 +170,19 @@ pub fn read_columns(
             match parse_number(cell) {
                 Some(v) if v.is_finite() => col.push(v),
                 Some(_) => {
+                    let text = String::from_utf8_lossy(cell).to_ascii_lowercase();
+                    let label = if text.contains("inf") || text.contains("nan") {
+                        "not a finite number"
+                    } else {
+                        "overflows: the largest finite value is about 1.8e308"
+                    };
                     return Err(locate
                         .at(
                             &pos,
                             i,
                             &format!("non-finite value in column `{}`", r.column),
                         )
-                        .with_label("not a finite number"));
+                        .with_label(label));
                 }
                 None => {
                     let text = String::from_utf8_lossy(cell);
@@ -194,18 +207,85 @@ pub fn read_columns(
     Ok(columns)
 }
 
+/// Most bytes of one row (record) of a CSV file: a longer row is an error,
+/// so that a file without line breaks (`/dev/zero`, a binary file) cannot
+/// fill the memory.
+pub const MAX_ROW_BYTES: usize = 16 << 20;
+
+/// The reader's buffer.
+const BUFFER: usize = 1 << 16;
+
+/// Counts the bytes handed to the CSV reader and fails once the current
+/// row cannot fit in [`MAX_ROW_BYTES`] (the count includes the reader's
+/// read-ahead, at most [`BUFFER`] bytes).
+struct RowLimit<R> {
+    inner: R,
+    /// Bytes handed out so far.
+    delivered: u64,
+    /// Byte offset where the current row starts (set by [`read`]).
+    row_start: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for RowLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let in_row = self.delivered.saturating_sub(self.row_start.get());
+        if in_row > (MAX_ROW_BYTES + BUFFER) as u64 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                RowTooLong,
+            ));
+        }
+        let n = self.inner.read(buf)?;
+        self.delivered += n as u64;
+        Ok(n)
+    }
+}
+
+/// The error [`RowLimit`] reads with.
+#[derive(Debug)]
+struct RowTooLong;
+
+impl std::fmt::Display for RowTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a row is longer than {} MiB", MAX_ROW_BYTES >> 20)
+    }
+}
+
+impl std::error::Error for RowTooLong {}
+
 /// Reads the next record; an I/O error is reported at the path.
+/// `row_start` is [`RowLimit`]'s.
 fn read<R: Read>(
     reader: &mut csv::Reader<R>,
     record: &mut csv::ByteRecord,
     shown: &str,
     path_span: &Range<usize>,
+    row_start: &Cell<u64>,
 ) -> Result<bool, Diagnostic> {
+    let start = reader.position().clone();
+    row_start.set(start.byte());
     reader.read_byte_record(record).map_err(|e| {
-        Diagnostic::new(
-            format!("cannot read data file `{shown}`: {e}"),
-            path_span.clone(),
-        )
+        let too_long = match e.kind() {
+            csv::ErrorKind::Io(io) => io.get_ref().is_some_and(|i| i.is::<RowTooLong>()),
+            _ => false,
+        };
+        if too_long {
+            Diagnostic::new(
+                format!(
+                    "data file `{shown}`: the row at line {} is longer than {} MiB, the most ddx reads in one row",
+                    start.line(),
+                    MAX_ROW_BYTES >> 20
+                ),
+                path_span.clone(),
+            )
+            .with_label("this file")
+            .with_note("is it a CSV file, with one row per line?")
+        } else {
+            Diagnostic::new(
+                format!("cannot read data file `{shown}`: {e}"),
+                path_span.clone(),
+            )
+        }
     })
 }
 
@@ -267,7 +347,9 @@ impl<'a> Locator<'a> {
         let mut bytes = Vec::new();
         if let Ok(mut f) = File::open(self.path) {
             if f.seek(SeekFrom::Start(offset)).is_ok() {
-                let _ = BufReader::new(f).read_until(b'\n', &mut bytes);
+                // at most one row's worth: the line of a file without line
+                // breaks must not fill the memory
+                let _ = BufReader::new(f.take(MAX_ROW_BYTES as u64)).read_until(b'\n', &mut bytes);
             }
         }
         while matches!(bytes.last(), Some(b'\n' | b'\r')) {

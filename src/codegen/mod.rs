@@ -338,7 +338,6 @@ pub fn compile_with(
 /// Compiles every loop of `main` and `prep` as a function over a range of
 /// blocks (`emit::Translator::translate_loop`).
 fn compile_loops(main: &Schedule, prep: Option<&Schedule>) -> Result<LoopCode, CodegenError> {
-    // the same register allocator choice as the kernel's own compile
     let ops = kernel_ops(main) + prep.map_or(0, kernel_ops);
     let mut jit = JITBuilder::with_isa(isa(ops > FAST_REGALLOC_OPS)?, default_libcall_names());
     jit.symbol_lookup_fn(Box::new(host::lookup));

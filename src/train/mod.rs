@@ -575,12 +575,23 @@ fn non_finite_what(cost: f64, names: &[String], grad: &[f64]) -> String {
 /// Number of points of the fitted curve.
 const CURVE_POINTS: usize = 200;
 
+/// Most data points drawn on the plot (evenly spaced rows beyond).
+const PLOT_POINTS: usize = 10_000;
+
 fn plot_data(result: &TrainResult, history: History, fit: Option<Fit<'_>>) -> plot::PlotData {
     let mut loss = history.points;
     // The cost at the final params closes the curve.
     loss.push((result.epochs as f64, result.cost));
     let fit = fit.map(|mut f| {
-        let points: Vec<(f64, f64)> = f.x.iter().copied().zip(f.y.iter().copied()).collect();
+        // every row up to PLOT_POINTS, then every k-th: a plot of 10^7 rows
+        // must not be a gigabyte of SVG
+        let stride = f.x.len().div_ceil(PLOT_POINTS).max(1);
+        let points: Vec<(f64, f64)> =
+            f.x.iter()
+                .copied()
+                .zip(f.y.iter().copied())
+                .step_by(stride)
+                .collect();
         let (x0, x1) = plot::padded_range(f.x.iter().copied());
         let curve = (0..CURVE_POINTS)
             .map(|i| {

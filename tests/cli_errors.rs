@@ -1,0 +1,184 @@
+//! Every kind of error the command line reports, as a user reads it: one
+//! snapshot per kind, with the command, its exit status and its standard
+//! error. (The front end's located errors, one per kind, are snapshots in
+//! tests/frontend.rs.) No message may show a panic, a backtrace or Rust
+//! debug output, and every failure exits 1 (training diverged, a check
+//! failed) or 2 (bad input or usage, clap's errors included).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The scratch directory every case runs in, with its model files.
+fn dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-errors");
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let files: &[(&str, &str)] = &[
+            (
+                "model.ddx",
+                "data x = [0, 1, 2, 3]\ndata y = [1, 3, 5, 7]\nparam m = 0.5, b = 0\n\
+                 loss C = mean((m*x + b - y)^2)\ntrain sgd(lr = 0.05, epochs = 10)\n",
+            ),
+            (
+                "no_train.ddx",
+                "data x = [0, 1, 2]\nparam w = 1\nloss C = mean((w*x - 1)^2)\n",
+            ),
+            ("expr.ddx", "y = x^2\n"),
+            ("empty.ddx", "# nothing yet\n"),
+            (
+                "ln.ddx",
+                "data x = [0.5, 1, 2, 3, 4]\ndata y = [1, 2, 3, 4, 5]\nparam a = 1, b = 0\n\
+                 let z = ln(abs(x - 3))\nlet yhat = a*z + b\nloss C = mean((yhat - y)^2)\n\
+                 train sgd(lr = 0.01, epochs = 10)\n",
+            ),
+            (
+                "blowup.ddx",
+                "data x = [1, 2, 3]\ndata y = [2, 4, 6]\nparam w = 1\n\
+                 loss C = mean((w*x - y)^2)\ntrain sgd(lr = 10, epochs = 1000)\n",
+            ),
+            (
+                "sqrt.ddx",
+                "data x = [0, 1, 2]\nparam w = 0\nlet r = sqrt(w*x)\nloss C = mean(r)\n\
+                 train sgd(lr = 0.1, epochs = 5)\n",
+            ),
+            (
+                "singular.ddx",
+                "data y = [1, 2, 3]\nparam a = 0, b = 0\nloss C = mean((a + b - y)^2)\n\
+                 train newton(epochs = 5)\n",
+            ),
+            (
+                "missing_csv.ddx",
+                "data x, y from \"nowhere.csv\"\nparam w = 1\nloss C = mean((w*x - y)^2)\n\
+                 train sgd(lr = 0.1, epochs = 5)\n",
+            ),
+            (
+                "bad_cell.ddx",
+                "data x, y from \"bad_cell.csv\"\nparam w = 1\nloss C = mean((w*x - y)^2)\n\
+                 train sgd(lr = 0.1, epochs = 5)\n",
+            ),
+            ("bad_cell.csv", "x,y\n1,2\n2,four\n3,6\n"),
+            (
+                "ragged.ddx",
+                "data x, y from \"ragged.csv\"\nparam w = 1\nloss C = mean((w*x - y)^2)\n\
+                 train sgd(lr = 0.1, epochs = 5)\n",
+            ),
+            ("ragged.csv", "x,y\n1,2\n2\n3,6\n"),
+        ];
+        for (name, text) in files {
+            fs::write(dir.join(name), text).unwrap();
+        }
+        // a loss whose kernel is over the size limit
+        let deep = 25_000;
+        let loss = format!("{}w*x{}", "sin(".repeat(deep), ")".repeat(deep));
+        fs::write(
+            dir.join("huge.ddx"),
+            format!(
+                "data x = [1, 2]\nparam w = 0.5\nloss C = mean({loss})\ntrain sgd(lr = 0.1, epochs = 2)\n"
+            ),
+        )
+        .unwrap();
+        dir
+    })
+    .clone()
+}
+
+/// `$ ddx ARGS`, the exit status and standard error, for a snapshot.
+fn transcript(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_ddx"))
+        .args(args)
+        .current_dir(dir())
+        .stdin(Stdio::null())
+        .output()
+        .expect("runs ddx");
+    let code = out.status.code().expect("exits, not killed by a signal");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        code == 1 || code == 2,
+        "exit {code} for {args:?}:\n{stderr}"
+    );
+    for bad in [
+        "panicked",
+        "RUST_BACKTRACE",
+        "backtrace",
+        "Os {",
+        "kind: ",
+        "Some(",
+        "Err(",
+    ] {
+        assert!(!stderr.contains(bad), "{args:?} printed `{bad}`:\n{stderr}");
+    }
+    assert!(
+        stderr.starts_with("error: ") || stderr.contains(": error: "),
+        "{stderr}"
+    );
+    format!("$ ddx {}\nexit {code}\n{stderr}", args.join(" "))
+}
+
+macro_rules! case {
+    ($name:ident, [$($arg:expr),* $(,)?]) => {
+        #[test]
+        fn $name() {
+            insta::assert_snapshot!(stringify!($name), transcript(&[$($arg),*]));
+        }
+    };
+}
+
+// ---- usage (clap) -----------------------------------------------------------------
+
+case!(usage_unknown_command, ["frob"]);
+case!(usage_missing_input, ["diff"]);
+case!(usage_unknown_option, ["diff", "x^2", "--frob"]);
+case!(usage_order_out_of_range, ["diff", "x^2", "--order", "0"]);
+case!(usage_unknown_format, ["diff", "x^2", "--format", "xml"]);
+case!(usage_every_zero, ["train", "model.ddx", "--every", "0"]);
+case!(usage_threads_zero, ["train", "model.ddx", "--threads", "0"]);
+case!(
+    usage_epochs_not_a_number,
+    ["train", "model.ddx", "--epochs", "ten"]
+);
+case!(
+    usage_unknown_stage,
+    ["emit", "model.ddx", "--stage", "llvm"]
+);
+
+// ---- files ------------------------------------------------------------------------
+
+case!(file_missing, ["train", "nowhere.ddx"]);
+case!(file_missing_for_diff, ["diff", "nowhere.ddx"]);
+case!(file_is_a_directory, ["train", "."]);
+case!(model_file_empty, ["train", "empty.ddx"]);
+case!(train_without_train_line, ["train", "no_train.ddx"]);
+case!(train_given_an_expression, ["train", "expr.ddx"]);
+case!(check_given_an_expression, ["check", "expr.ddx"]);
+
+// ---- options that the command checks ------------------------------------------------
+
+case!(at_without_value, ["diff", "y = x^2", "--at", "x"]);
+case!(at_not_a_number, ["diff", "y = x^2", "--at", "x=abc"]);
+case!(at_not_finite, ["diff", "y = x^2", "--at", "x=1e999"]);
+case!(at_unknown_variable, ["diff", "y = x^2", "--at", "z=1"]);
+case!(at_data_column, ["diff", "model.ddx", "--at", "x=1"]);
+case!(wrt_unknown_param, ["diff", "model.ddx", "--wrt", "n"]);
+case!(wrt_data_column, ["diff", "model.ddx", "--wrt", "x"]);
+case!(wrt_not_a_name, ["diff", "y = x^2", "--wrt", "2x"]);
+case!(lr_negative, ["train", "model.ddx", "--lr", "-1"]);
+case!(lr_for_newton, ["train", "singular.ddx", "--lr", "0.1"]);
+case!(order_grows_too_large, ["diff", "f = x^x", "--order", "50"]);
+
+// ---- data -----------------------------------------------------------------------------
+
+case!(csv_missing_file, ["train", "missing_csv.ddx"]);
+case!(csv_cell_not_a_number, ["train", "bad_cell.ddx"]);
+case!(csv_ragged_row, ["train", "ragged.ddx"]);
+
+// ---- numbers ----------------------------------------------------------------------------
+
+case!(diverged_at_a_let, ["train", "ln.ddx", "--quiet"]);
+case!(diverged_overflow, ["train", "blowup.ddx", "--quiet"]);
+case!(diverged_in_the_gradient, ["train", "sqrt.ddx", "--quiet"]);
+case!(singular_hessian, ["train", "singular.ddx", "--quiet"]);
+case!(check_not_finite, ["check", "sqrt.ddx"]);
+case!(kernel_too_large, ["train", "huge.ddx"]);
