@@ -106,6 +106,7 @@ pub fn differentiate(unit: Unit, opts: &DiffOptions) -> Result<Derivatives, Usag
         }
     };
     let arity = vars.len();
+    let expression = graph.symbols().iter().all(|s| s.kind == SymbolKind::Free);
     let wrt: Vec<SymId> = if opts.wrt.is_empty() {
         vars.clone()
     } else {
@@ -115,6 +116,28 @@ pub fn differentiate(unit: Unit, opts: &DiffOptions) -> Result<Derivatives, Usag
                 let shown = if w.is_empty() { "''" } else { w.as_str() };
                 return Err(UsageError(format!(
                     "--wrt {shown}: expected a variable name, like x"
+                )));
+            }
+            if graph.symbol_id(w).is_some_and(|s| out.contains(&s)) {
+                // `--wrt x,x`: one derivative by x
+                continue;
+            }
+            let not_variable = if graph.symbol_id(w).is_some() {
+                None
+            } else if w == "pi" {
+                Some("the constant π")
+            } else if crate::check::function(w).is_some() {
+                Some("a function")
+            } else if crate::syntax::lexer::KEYWORDS.contains(&w.as_str()) {
+                Some("a keyword")
+            } else if expression && *w == name {
+                Some("the function's own name")
+            } else {
+                None
+            };
+            if let Some(what) = not_variable {
+                return Err(UsageError(format!(
+                    "--wrt {w}: `{w}` is {what}, not a variable"
                 )));
             }
             match graph.symbol_id(w) {
@@ -437,10 +460,18 @@ fn json_number(v: f64) -> serde_json::Value {
 
 /// `a, b, c`, cut after ten names.
 fn list(names: &[&str]) -> String {
+    // a name of a thousand characters is shown by its start
+    let short = |n: &str| -> String {
+        if n.len() > 40 {
+            format!("{}...", &n[..40])
+        } else {
+            n.to_string()
+        }
+    };
     let mut s = names
         .iter()
         .take(10)
-        .copied()
+        .map(|n| short(n))
         .collect::<Vec<_>>()
         .join(", ");
     if names.len() > 10 {
@@ -474,7 +505,13 @@ pub fn parse_at(text: &str) -> Result<Vec<(String, f64)>, UsageError> {
         if !v.is_finite() {
             return Err(UsageError(format!("--at {part}: the value must be finite")));
         }
-        out.push((name.trim().to_string(), v));
+        let name = name.trim();
+        if out.iter().any(|(n, _)| n == name) {
+            return Err(UsageError(format!(
+                "--at {part}: `{name}` is given a value twice"
+            )));
+        }
+        out.push((name.to_string(), v));
     }
     if out.is_empty() {
         return Err(UsageError("--at: expected NAME=VALUE, like x=5".into()));

@@ -114,9 +114,19 @@ impl Diagnostic {
         let start = floor_char_boundary(text, self.span.start.min(len));
         let end = floor_char_boundary(text, self.span.end.clamp(start, len));
         let (line, col) = src.line_col(start);
-        let mut out = format!("{}:{}:{}: {level}: {}\n", src.name, line, col, self.message);
+        let mut out = format!(
+            "{}:{}:{}: {level}: {}\n",
+            printable(&src.name),
+            line,
+            col,
+            printable(&self.message)
+        );
         let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-        let line_end = text[start..].find('\n').map_or(len, |i| start + i);
+        let mut line_end = text[start..].find('\n').map_or(len, |i| start + i);
+        // the `\r` of a CRLF line break is not part of the line
+        if line_end > start && text[..line_end].ends_with('\r') {
+            line_end -= 1;
+        }
         let before: Vec<char> = text[line_start..start].chars().collect();
         let under: Vec<char> = text[start..end.min(line_end).max(start)].chars().collect();
         let after: Vec<char> = text[end.min(line_end).max(start)..line_end]
@@ -151,23 +161,83 @@ impl Diagnostic {
         let mut marker = format!("{pad} | {}{}", " ".repeat(caret_col), "^".repeat(under_len));
         if let Some(l) = &self.label {
             marker.push(' ');
-            marker.push_str(l);
+            marker.push_str(&printable(l));
         }
         out.push_str(&marker);
         out.push('\n');
         for n in &self.notes {
-            out.push_str(&format!("{pad} = note: {n}\n"));
+            out.push_str(&format!("{pad} = note: {}\n", printable(n)));
         }
         out
     }
 }
 
-/// A printable stand-in for characters that would garble a terminal.
+/// A printable stand-in for characters that would garble a terminal or
+/// hide what the text says: control characters (escape sequences, NUL),
+/// and the invisible format characters of [`is_invisible`].
 fn display_char(c: char) -> char {
     match c {
         '\t' => ' ',
-        c if c.is_control() => '\u{FFFD}',
+        c if c.is_control() || (is_invisible(c) && !c.is_whitespace()) => '\u{FFFD}',
         c => c,
+    }
+}
+
+/// Characters that show nothing, or change how the text around them is
+/// shown: controls, whitespace other than a space, zero-width and
+/// bidirectional formatting characters, the byte order mark, combining
+/// marks. Messages name them by code point (`U+200B`), not by the
+/// character itself.
+pub fn is_invisible(c: char) -> bool {
+    ((c.is_control() || c.is_whitespace()) && c != ' ')
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{0300}'..='\u{036F}'
+                | '\u{061C}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{206F}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{E0000}'..='\u{E007F}'
+        )
+}
+
+/// `text` with its control characters (other than line breaks) replaced,
+/// as [`display_char`] does: a message may quote what the user wrote (a
+/// file name, a CSV header), which must not send escape sequences to the
+/// terminal.
+pub fn printable(text: &str) -> String {
+    if !text.chars().any(|c| c != '\n' && display_char(c) != c) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| if c == '\n' { c } else { display_char(c) })
+        .collect()
+}
+
+/// The reason an I/O operation failed, in plain words (no "os error N").
+pub fn io_reason(e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::NotFound => "no such file".into(),
+        ErrorKind::PermissionDenied => "permission denied".into(),
+        ErrorKind::IsADirectory => "it is a directory".into(),
+        ErrorKind::NotADirectory => "a part of the path is not a directory".into(),
+        ErrorKind::InvalidData => "it is not text".into(),
+        ErrorKind::StorageFull => "no space left on the device".into(),
+        ErrorKind::ReadOnlyFilesystem => "the file system is read-only".into(),
+        _ => {
+            let text = e.to_string();
+            match text.find(" (os error") {
+                Some(i) => text[..i].to_string(),
+                None => text,
+            }
+        }
     }
 }
 

@@ -187,16 +187,22 @@ impl fmt::Display for CheckReport {
             .max()
             .unwrap_or(0)
             .max(5);
+        // names padded by hand: `{:<width$}` panics past a width of 65535
+        let pad = |name: &str| format!("{name}{}", " ".repeat(width - name.len()));
         writeln!(
             f,
-            "{:<width$}  {:>20}  {:>20}  {:>20}  {:>9}",
-            "param", "value", "gradient", "finite difference", "error"
+            "{}  {:>20}  {:>20}  {:>20}  {:>9}",
+            pad("param"),
+            "value",
+            "gradient",
+            "finite difference",
+            "error"
         )?;
         for p in &self.params {
             writeln!(
                 f,
-                "{:<width$}  {:>20.12e}  {:>20.12e}  {:>20.12e}  {:>9.1e}  {}",
-                p.name,
+                "{}  {:>20.12e}  {:>20.12e}  {:>20.12e}  {:>9.1e}  {}",
+                pad(&p.name),
                 p.value,
                 p.gradient,
                 p.finite_difference,

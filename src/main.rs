@@ -3,20 +3,24 @@
 //! fails, 2 on bad input or usage.
 
 use std::io::{IsTerminal, Read};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use ddx::codegen::{compile_with, model_layout, Options as CodegenOptions, Threads};
+use ddx::codegen::{compile_with, model_layout, CodegenError, Options as CodegenOptions, Threads};
 use ddx::derivatives::{differentiate, parse_at, DiffOptions};
-use ddx::diagnostic::{Diagnostic, Source};
+use ddx::diagnostic::{io_reason, printable, Diagnostic, Source};
+use ddx::gradcheck::CheckError;
 use ddx::graph::NodeId;
 use ddx::pipeline::{compile_model, derive, mean_of, KernelObjective};
 use ddx::program::{Model, Optimizer, Unit};
 use ddx::schedule::Layout;
 use ddx::syntax::MAX_SOURCE_BYTES;
-use ddx::train::{fit_columns, train, Fit, Objective, Setup, TrainError, TrainOptions};
+use ddx::train::{
+    fit_columns, train, Fit, Objective, Setup, TrainError, TrainOptions, NEWTON_MAX_PARAMS,
+};
 
 #[derive(Parser)]
 #[command(
@@ -115,11 +119,20 @@ fn at_least_one(s: &str) -> Result<u64, String> {
     }
 }
 
-/// `--epochs`: a whole number.
+/// `--epochs`: a whole number, at most [`ddx::check::MAX_EPOCHS`].
 fn whole_number(s: &str) -> Result<usize, String> {
-    s.trim()
-        .parse::<usize>()
-        .map_err(|_| "expected a whole number, like 1000".into())
+    match s.trim().parse::<u64>() {
+        Ok(n) if n as f64 <= ddx::check::MAX_EPOCHS => Ok(n as usize),
+        Ok(_) => Err(format!(
+            "ddx trains at most {:e} epochs",
+            ddx::check::MAX_EPOCHS
+        )),
+        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => Err(format!(
+            "ddx trains at most {:e} epochs",
+            ddx::check::MAX_EPOCHS
+        )),
+        Err(_) => Err("expected a whole number, like 1000".into()),
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -193,9 +206,9 @@ fn main() -> ExitCode {
             let paint = |text: String| if color { highlight(&text) } else { text };
             match f {
                 Failure::Source(d, src) => err(&paint(d.render(&src))),
-                Failure::Usage(msg) => err(&paint(format!("error: {msg}\n"))),
+                Failure::Usage(msg) => err(&paint(format!("error: {}\n", printable(&msg)))),
                 Failure::Failed(msg, note) => {
-                    err(&paint(format!("error: {msg}\n")));
+                    err(&paint(format!("error: {}\n", printable(&msg))));
                     if let Some((d, src)) = note {
                         err(&d.render_note(&src));
                     }
@@ -204,7 +217,10 @@ fn main() -> ExitCode {
                 Failure::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
                     return ExitCode::SUCCESS;
                 }
-                Failure::Output(e) => err(&paint(format!("error: cannot write the output: {e}\n"))),
+                Failure::Output(e) => err(&paint(format!(
+                    "error: cannot write the output: {}\n",
+                    io_reason(&e)
+                ))),
             }
             ExitCode::from(2)
         }
@@ -257,16 +273,6 @@ fn read_file(arg: &str) -> Result<(Source, Option<PathBuf>), Failure> {
     }
 }
 
-fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        std::io::ErrorKind::IsADirectory => "it is a directory".into(),
-        std::io::ErrorKind::InvalidData => "it is not text".into(),
-        _ => e.to_string(),
-    }
-}
-
 /// An expression, a file or `-`: a file when the argument names one. An
 /// argument that names no file, does not parse as an expression and looks
 /// like a path (`model.ddx`, `dir/x`) is reported as a missing file.
@@ -307,6 +313,9 @@ fn run_diff(
 ) -> Result<(), Failure> {
     let (src, dir) = read_expr_or_file(input)?;
     let unit = check(&src, dir.as_deref())?;
+    if wrt.is_empty() {
+        has_variables(&unit, &src, true)?;
+    }
     let at = match at {
         Some(a) => parse_at(&a).map_err(|e| Failure::Usage(e.0))?,
         None => Vec::new(),
@@ -317,6 +326,27 @@ fn run_diff(
         Format::Text => out(&d.to_text(cse)),
         Format::Latex => out(&d.to_latex(cse)),
         Format::Json => out(&format!("{}\n", d.to_json(cse))),
+    }
+}
+
+/// An expression without variables (`3`, `pi/2`) has no derivatives to
+/// print: an error, rather than no output at all.
+fn has_variables(unit: &Unit, src: &Source, wrt_hint: bool) -> Result<(), Failure> {
+    match unit {
+        Unit::Expr(f) if f.vars.is_empty() => {
+            let d = Diagnostic::new(
+                format!("`{}` has no variables to differentiate by", f.name),
+                f.span.clone(),
+            )
+            .with_label("a constant")
+            .with_note(if wrt_hint {
+                "its derivative by any variable is 0; name one with --wrt, e.g. --wrt x"
+            } else {
+                "its derivative by any variable is 0"
+            });
+            Err(Failure::Source(Box::new(d), src.clone()))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -352,7 +382,13 @@ fn run_train(args: TrainArgs) -> Result<(), Failure> {
         return Err(Failure::Source(Box::new(d), src));
     };
     let newton = matches!(setup.spec.optimizer, Optimizer::Newton);
-    let compiled = compile_model(&mut model, newton).map_err(|e| Failure::Usage(e.to_string()))?;
+    if newton {
+        newton_fits(&model, &src)?;
+    }
+    let compiled = compile_model(&mut model, newton).map_err(|e| {
+        let what = format!("loss {}", model.loss.name);
+        compile_failure(e, model.loss.span.clone(), &what, &src)
+    })?;
     // the prediction for the plot: mean over a one-row data set
     let fit_cols = args.plot.as_ref().and_then(|_| fit_columns(&model));
     let prediction = fit_cols.map(|f| mean_of(&mut model, f.prediction));
@@ -423,6 +459,42 @@ fn run_train(args: TrainArgs) -> Result<(), Failure> {
     }
 }
 
+/// Newton's Hessian has params^2 entries, each differentiated symbolically:
+/// a model with more than [`NEWTON_MAX_PARAMS`] params is refused before
+/// that work starts.
+fn newton_fits(model: &Model, src: &Source) -> Result<(), Failure> {
+    let n = model.params.len();
+    match &model.train {
+        Some(t) if n > NEWTON_MAX_PARAMS => {
+            let d = Diagnostic::new(
+                format!(
+                    "newton supports at most {NEWTON_MAX_PARAMS} params, and this model has {n}"
+                ),
+                t.span.clone(),
+            )
+            .with_label("newton")
+            .with_note(format!(
+                "its Hessian would have {n}x{n} entries; train with sgd or adam"
+            ));
+            Err(Failure::Source(Box::new(d), src.clone()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A compile error; one about the kernel's size is placed on the loss (or
+/// expression, `what`) at `span` it comes from.
+fn compile_failure(e: CodegenError, span: Range<usize>, what: &str, src: &Source) -> Failure {
+    match e {
+        e @ CodegenError::TooLarge { .. } => {
+            let d = Diagnostic::new(e.to_string(), span)
+                .with_label(format!("{what}, with its derivatives"));
+            Failure::Source(Box::new(d), src.clone())
+        }
+        e => Failure::Usage(e.to_string()),
+    }
+}
+
 /// An objective whose divergences are explained by the caller.
 struct Undiagnosed<'a, O: Objective>(&'a mut O);
 
@@ -439,7 +511,19 @@ impl<O: Objective> Objective for Undiagnosed<'_, O> {
 fn run_check(file: &str) -> Result<(), Failure> {
     let (mut model, src) = read_model(file, "check")?;
     let report =
-        ddx::gradcheck::check_model(&mut model).map_err(|e| Failure::Usage(e.to_string()))?;
+        ddx::gradcheck::check_model(&mut model).map_err(|e| {
+            let (span, what) = (model.loss.span.clone(), format!("loss {}", model.loss.name));
+            match e {
+                CheckError::Codegen(e) => compile_failure(e, span, &what, &src),
+                e @ CheckError::TooMuchWork { .. } => {
+                    let d = Diagnostic::new(e.to_string(), span).with_label(what).with_note(
+                    "ddx train can still train this model: it evaluates the loss once per epoch",
+                );
+                    Failure::Source(Box::new(d), src.clone())
+                }
+                e => Failure::Usage(e.to_string()),
+            }
+        })?;
     let mut text = report.to_string();
     if !text.ends_with('\n') {
         text.push('\n');
@@ -468,9 +552,16 @@ fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
     if let Stage::Ast = stage {
         let file =
             ddx::syntax::parse(&src.text).map_err(|d| Failure::Source(Box::new(d), src.clone()))?;
+        if file.stmts.is_empty() {
+            // the checker's "the input is empty", rather than no output
+            check(&src, dir.as_deref())?;
+        }
         return out(&file.to_string());
     }
     let unit = check(&src, dir.as_deref())?;
+    if let Stage::Grad = stage {
+        has_variables(&unit, &src, false)?;
+    }
     match stage {
         Stage::Ast => unreachable!("handled above"),
         Stage::Graph => {
@@ -496,12 +587,19 @@ fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
                 ..CodegenOptions::default()
             };
             let mut names: Vec<String> = Vec::new();
+            let (span, what) = match &unit {
+                Unit::Model(m) => (m.loss.span.clone(), format!("loss {}", m.loss.name)),
+                Unit::Expr(f) => (f.span.clone(), format!("`{}`", f.name)),
+            };
             let kernel = match unit {
                 Unit::Model(mut m) => {
                     let newton = matches!(
                         m.train.as_ref().map(|t| t.optimizer),
                         Some(Optimizer::Newton)
                     );
+                    if newton {
+                        newton_fits(&m, &src)?;
+                    }
                     let derived = derive(&mut m, newton);
                     let loss = &m.loss.name;
                     names.push(loss.clone());
@@ -531,7 +629,7 @@ fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
                     compile_with(&d.graph, &outputs, &Layout::scalars(&vars), &options)
                 }
             }
-            .map_err(|e| Failure::Usage(e.to_string()))?;
+            .map_err(|e| compile_failure(e, span, &what, &src))?;
             match stage {
                 Stage::Schedule => {
                     if let Some(prep) = kernel.prep_schedule() {

@@ -292,8 +292,7 @@ fn read<R: Read>(
 fn io_error(shown: &str, e: &std::io::Error, span: Range<usize>) -> Diagnostic {
     let why = match e.kind() {
         std::io::ErrorKind::NotFound => "file not found".to_string(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-        _ => e.to_string(),
+        _ => crate::diagnostic::io_reason(e),
     };
     Diagnostic::new(format!("cannot read data file `{shown}`: {why}"), span).with_label("here")
 }
@@ -325,8 +324,8 @@ impl<'a> Locator<'a> {
     }
 
     fn place(&self, pos: &csv::Position, cell: usize, msg: &str, after: bool) -> Diagnostic {
-        let line_no = pos.line().max(1) as usize;
-        let text = self.line_at(pos.byte());
+        let (text, breaks) = self.line_at(pos.byte());
+        let line_no = pos.line().max(1) as usize + breaks;
         let cells = cell_spans(&text);
         let span = cells
             .get(cell)
@@ -341,21 +340,35 @@ impl<'a> Locator<'a> {
             .in_file(Source::new(self.shown, src))
     }
 
-    /// The physical line starting at byte `offset` of the file (lossily
-    /// decoded, without its line break); empty if it cannot be read.
-    fn line_at(&self, offset: u64) -> String {
+    /// The physical line of the record starting at byte `offset` of the
+    /// file (lossily decoded, without its line break; empty if it cannot be
+    /// read), and the number of line breaks skipped before it: the csv
+    /// crate starts a record after a `\r\n` at its `\n`, still on the line
+    /// before.
+    fn line_at(&self, offset: u64) -> (String, usize) {
         let mut bytes = Vec::new();
+        let mut breaks = 0;
         if let Ok(mut f) = File::open(self.path) {
             if f.seek(SeekFrom::Start(offset)).is_ok() {
                 // at most one row's worth: the line of a file without line
                 // breaks must not fill the memory
-                let _ = BufReader::new(f.take(MAX_ROW_BYTES as u64)).read_until(b'\n', &mut bytes);
+                let mut r = BufReader::new(f.take(MAX_ROW_BYTES as u64));
+                while let Ok(&[b, ..]) = r.fill_buf() {
+                    match b {
+                        b'\n' => breaks += 1,
+                        b'\r' => {}
+                        _ => break,
+                    }
+                    r.consume(1);
+                }
+                let _ = r.read_until(b'\n', &mut bytes);
             }
         }
-        while matches!(bytes.last(), Some(b'\n' | b'\r')) {
-            bytes.pop();
+        // a lone `\r` ends a line too (the csv crate reads it as a line break)
+        if let Some(i) = bytes.iter().position(|&b| b == b'\r' || b == b'\n') {
+            bytes.truncate(i);
         }
-        String::from_utf8_lossy(&bytes).into_owned()
+        (String::from_utf8_lossy(&bytes).into_owned(), breaks)
     }
 }
 

@@ -317,6 +317,21 @@ impl<'f> ModelChecker<'f> {
         if self.graph.meta(loss.node).per_row {
             return Err(self.data_outside_reduction(loss_expr, loss_stmt));
         }
+        if self.data.is_empty() {
+            if let Some(d) = self.reduction_without_data() {
+                return Err(d);
+            }
+        }
+        if self.params.is_empty() {
+            let end = self.src.len();
+            return Err(Diagnostic::new("the model has no params", end..end)
+                .with_label("expected `param NAME = ...`")
+                .with_note(format!(
+                    "training minimises the loss `{}` over the params: declare at least one, \
+                     e.g. `param m = 0`, and use it in the loss",
+                    loss.name
+                )));
+        }
         let used: HashSet<_> = self
             .graph
             .topo_order(&[loss.node])
@@ -501,6 +516,42 @@ impl<'f> ModelChecker<'f> {
             self.add_column(&c.name, values, path_span)?;
         }
         Ok(())
+    }
+
+    /// In a model without data, the first `sum`/`mean` of a `let` or the
+    /// loss: there are no rows to reduce over (a sum would silently be 0).
+    fn reduction_without_data(&self) -> Option<Diagnostic> {
+        let file = self.file;
+        let first = file
+            .stmts
+            .iter()
+            .filter_map(|s| match &s.kind {
+                StmtKind::Let(a) | StmtKind::Loss(a) => Some(a.value),
+                _ => None,
+            })
+            .flat_map(|root| file.postorder(root))
+            .filter(|&id| match file.expr(id).kind {
+                ExprKind::Call { name, .. } => {
+                    matches!(function(file.name(name)), Some(Func::Reduce(_)))
+                }
+                _ => false,
+            })
+            .min_by_key(|&id| file.expr(id).span.start)?;
+        let ExprKind::Call { name, .. } = file.expr(first).kind else {
+            return None;
+        };
+        let name = file.name(name);
+        Some(
+            Diagnostic::new(
+                format!("`{name}` reduces over the data rows, but the model has no data"),
+                file.callee_span(first).range(),
+            )
+            .with_label("no rows to reduce over")
+            .with_note(
+                "declare the data it runs over (`data x = [...]` or `data x from \"file.csv\"`), \
+                 or remove the reduction",
+            ),
+        )
     }
 
     /// The error for a loss that varies from row to row: points at the first

@@ -332,7 +332,15 @@ impl Graph {
                 mb.hash.hash(&mut h);
                 let lead = self.first_symbol(ma.lead, mb.lead);
                 let (class, degree) = match op {
-                    BinOp::Mul if ma.class <= 1 && mb.class <= 1 => (1, ma.degree + mb.degree),
+                    BinOp::Mul if ma.class <= 1 && mb.class <= 1 => {
+                        // clamped like powers: `a*a` chains double the degree
+                        (
+                            1,
+                            ma.degree
+                                .saturating_add(mb.degree)
+                                .clamp(-1_000_000, 1_000_000),
+                        )
+                    }
                     BinOp::Div if ma.class <= 1 && mb.class == 0 => (1, ma.degree),
                     BinOp::Pow if ma.class <= 1 && mb.class == 0 => {
                         let e = f64::from_bits(match self.nodes[b.index()] {

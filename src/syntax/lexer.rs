@@ -182,7 +182,7 @@ pub struct LexError {
 impl fmt::Display for LexError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
-            LexErrorKind::BadChar(c) if c.is_control() || c.is_whitespace() => {
+            LexErrorKind::BadChar(c) if crate::diagnostic::is_invisible(*c) => {
                 write!(f, "unexpected character U+{:04X}", *c as u32)
             }
             LexErrorKind::BadChar(c) => write!(f, "unexpected character `{c}`"),

@@ -50,10 +50,14 @@ pub fn parse(src: &str) -> Result<ast::File, Diagnostic> {
     }
 }
 
-/// Decodes raw bytes as UTF-8 source text. Invalid UTF-8 is an error at the
-/// first bad byte; the returned source then holds a lossy copy of the text
-/// to render the error against.
-pub fn decode(name: &str, bytes: Vec<u8>) -> Result<Source, (Diagnostic, Source)> {
+/// Decodes raw bytes as UTF-8 source text (a leading byte order mark is
+/// dropped). Invalid UTF-8 is an error at the first bad byte; the returned
+/// source then holds a lossy copy of the text to render the error against.
+pub fn decode(name: &str, mut bytes: Vec<u8>) -> Result<Source, (Diagnostic, Source)> {
+    // a UTF-8 byte order mark (as some Windows editors write) is not text
+    if bytes.starts_with(b"\xef\xbb\xbf") {
+        bytes.drain(..3);
+    }
     match String::from_utf8(bytes) {
         Ok(text) => Ok(Source::new(name, text)),
         Err(e) => {

@@ -226,7 +226,7 @@ pub enum TrainError {
         params: Vec<f64>,
     },
     /// A file could not be written (exit status 2).
-    #[error("cannot write {what} '{}': {source}", .path.display())]
+    #[error("cannot write {what} '{}': {}", .path.display(), write_reason(.source))]
     File {
         what: &'static str,
         path: PathBuf,
@@ -377,6 +377,12 @@ pub fn train(
     };
     if let Some(path) = &options.plot {
         plot::Format::from_path(path).map_err(TrainError::Plot)?;
+        // a plot that cannot be written is reported before training, not after
+        std::fs::File::create(path).map_err(|source| TrainError::File {
+            what: "the plot",
+            path: path.clone(),
+            source,
+        })?;
     }
     let mut log = match &options.log {
         Some(path) => Some(report::LogFile::create(path, &setup.names)?),
@@ -441,6 +447,14 @@ pub fn train(
         plot::render(path, &data).map_err(TrainError::Plot)?;
     }
     Ok(result)
+}
+
+/// Why a file could not be created or written, in plain words.
+fn write_reason(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::NotFound => "its folder does not exist".into(),
+        _ => crate::diagnostic::io_reason(e),
+    }
 }
 
 /// The training loop proper; returns the final params and the cost there.

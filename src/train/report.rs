@@ -120,7 +120,9 @@ pub fn final_text(result: &TrainResult) -> String {
         if result.epochs == 1 { "" } else { "s" }
     );
     for (name, p) in result.names.iter().zip(&result.params) {
-        s.push_str(&format!("  {name:<width$} = {}\n", full(*p)));
+        // padded by hand: `{:<width$}` panics past a width of 65535
+        let pad = " ".repeat(width - name.len());
+        s.push_str(&format!("  {name}{pad} = {}\n", full(*p)));
     }
     s.push_str(&format!(
         "Final cost {} = {}\n",
