@@ -111,6 +111,7 @@ pub fn differentiate(unit: Unit, opts: &DiffOptions) -> Result<Derivatives, Usag
         vars.clone()
     } else {
         let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for w in &opts.wrt {
             if !is_name(w) {
                 let shown = if w.is_empty() { "''" } else { w.as_str() };
@@ -118,7 +119,7 @@ pub fn differentiate(unit: Unit, opts: &DiffOptions) -> Result<Derivatives, Usag
                     "--wrt {shown}: expected a variable name, like x"
                 )));
             }
-            if graph.symbol_id(w).is_some_and(|s| out.contains(&s)) {
+            if !seen.insert(w.as_str()) {
                 // `--wrt x,x`: one derivative by x
                 continue;
             }
@@ -492,6 +493,7 @@ fn is_name(s: &str) -> bool {
 /// Parses `--at x=5,y=2` into pairs.
 pub fn parse_at(text: &str) -> Result<Vec<(String, f64)>, UsageError> {
     let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let Some((name, value)) = part.split_once('=').filter(|(n, _)| is_name(n.trim())) else {
             return Err(UsageError(format!(
@@ -506,7 +508,7 @@ pub fn parse_at(text: &str) -> Result<Vec<(String, f64)>, UsageError> {
             return Err(UsageError(format!("--at {part}: the value must be finite")));
         }
         let name = name.trim();
-        if out.iter().any(|(n, _)| n == name) {
+        if !seen.insert(name) {
             return Err(UsageError(format!(
                 "--at {part}: `{name}` is given a value twice"
             )));

@@ -111,8 +111,14 @@ impl Diagnostic {
         let src = self.file.as_ref().unwrap_or(source);
         let text = src.text.as_str();
         let len = text.len();
-        let start = floor_char_boundary(text, self.span.start.min(len));
-        let end = floor_char_boundary(text, self.span.end.clamp(start, len));
+        let mut start = floor_char_boundary(text, self.span.start.min(len));
+        let mut end = floor_char_boundary(text, self.span.end.clamp(start, len));
+        // a span at the `\n` of a CRLF line break is at its `\r`: the end of
+        // the line as the user sees it
+        if text[start..].starts_with('\n') && text[..start].ends_with('\r') {
+            start -= 1;
+            end = (end - 1).max(start);
+        }
         let (line, col) = src.line_col(start);
         let mut out = format!(
             "{}:{}:{}: {level}: {}\n",

@@ -356,10 +356,12 @@ fn read_model(arg: &str, command: &str) -> Result<(Model, Source), Failure> {
     if let Ok(file) = ddx::syntax::parse(&src.text) {
         if file.stmts.is_empty() {
             let end = src.text.len();
-            let d = Diagnostic::new("the model file is empty", end..end).with_note(format!(
-                "ddx {command} needs a model: data, param, let, loss and train lines, \
+            let d = Diagnostic::new("the model file is empty", end..end)
+                .with_label("no statements")
+                .with_note(format!(
+                    "ddx {command} needs a model: data, param, let, loss and train lines, \
                  as in examples/regression.ddx"
-            ));
+                ));
             return Err(Failure::Source(Box::new(d), src));
         }
     }
@@ -375,6 +377,15 @@ fn run_train(args: TrainArgs) -> Result<(), Failure> {
     // compile_seconds: from reading the model file to a kernel bound to the data
     let start = std::time::Instant::now();
     let (mut model, src) = read_model(&args.file, "train")?;
+    if let Some(log) = &args.log {
+        let same = |a: &Path, b: &Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b);
+        if args.file != "-" && same(log, Path::new(&args.file)) {
+            return Err(Failure::Usage(format!(
+                "--log {}: that is the model file, which the log would overwrite",
+                log.display()
+            )));
+        }
+    }
     let Some(setup) = Setup::from_model(&model) else {
         let end = src.text.len();
         let d = Diagnostic::new("the model has no `train` line", end..end)

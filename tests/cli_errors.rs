@@ -66,6 +66,30 @@ fn dir() -> PathBuf {
                  train sgd(lr = 0.1, epochs = 5)\n",
             ),
             ("ragged.csv", "x,y\n1,2\n2\n3,6\n"),
+            (
+                "logged.ddx",
+                "data x = [0, 1, 2, 3]\ndata y = [1, 3, 5, 7]\nparam m = 0.5, b = 0\n\
+                 loss C = mean((m*x + b - y)^2)\ntrain sgd(lr = 0.05, epochs = 10)\n",
+            ),
+            // as a Windows editor saves it: a byte order mark, CRLF line breaks
+            (
+                "windows.ddx",
+                "\u{feff}data x = [1, 2]\r\nparam m = 1\r\nloss C = mean((m*x - 1)^2 + q)\r\n\
+                 train sgd(lr = 0.1, epochs = 2)\r\n",
+            ),
+            (
+                "crlf_csv.ddx",
+                "data x, y from \"crlf.csv\"\nparam w = 1\nloss C = mean((w*x - y)^2)\n\
+                 train sgd(lr = 0.1, epochs = 5)\n",
+            ),
+            ("crlf.csv", "x,y\r\n1,2\r\n3,4\r\n5,abc\r\n7,8\r\n"),
+            (
+                "binary_csv.ddx",
+                "data x, y from \"binary.csv\"\nparam w = 1\nloss C = mean((w*x - y)^2)\n\
+                 train sgd(lr = 0.1, epochs = 5)\n",
+            ),
+            // control characters and an escape sequence in the header
+            ("binary.csv", "\u{1b}[31mx\0\u{7},\u{1}\n1,2\n"),
         ];
         for (name, text) in files {
             fs::write(dir.join(name), text).unwrap();
@@ -77,6 +101,18 @@ fn dir() -> PathBuf {
             dir.join("huge.ddx"),
             format!(
                 "data x = [1, 2]\nparam w = 0.5\nloss C = mean({loss})\ntrain sgd(lr = 0.1, epochs = 2)\n"
+            ),
+        )
+        .unwrap();
+        // newton over more params than it supports
+        let params: Vec<String> = (0..1001).map(|i| format!("p{i} = 0")).collect();
+        let terms: Vec<String> = (0..1001).map(|i| format!("p{i}")).collect();
+        fs::write(
+            dir.join("newton_wide.ddx"),
+            format!(
+                "data y = [1, 2]\nparam {}\nloss C = mean(({} - y)^2)\ntrain newton(epochs = 2)\n",
+                params.join(", "),
+                terms.join(" + ")
             ),
         )
         .unwrap();
@@ -168,11 +204,43 @@ case!(lr_negative, ["train", "model.ddx", "--lr", "-1"]);
 case!(lr_for_newton, ["train", "singular.ddx", "--lr", "0.1"]);
 case!(order_grows_too_large, ["diff", "f = x^x", "--order", "50"]);
 
+case!(at_given_twice, ["diff", "y = x^2", "--at", "x=1,x=2"]);
+case!(wrt_a_constant, ["diff", "y = x^2", "--wrt", "pi"]);
+case!(wrt_a_function, ["diff", "y = x^2", "--wrt", "sin"]);
+case!(wrt_the_function_itself, ["diff", "y = x^2", "--wrt", "y"]);
+case!(diff_of_a_constant, ["diff", "y = pi/2"]);
+case!(
+    epochs_over_the_limit,
+    ["train", "model.ddx", "--epochs", "1000000000000"]
+);
+case!(
+    log_is_the_model_file,
+    ["train", "logged.ddx", "--log", "logged.ddx"]
+);
+case!(
+    plot_folder_missing,
+    ["train", "model.ddx", "--plot", "nowhere/fit.svg"]
+);
+case!(newton_too_many_params, ["train", "newton_wide.ddx"]);
+
+// ---- standard input -------------------------------------------------------------------
+
+case!(train_empty_stdin, ["train", "-"]);
+case!(check_empty_stdin, ["check", "-"]);
+case!(emit_empty_stdin, ["emit", "-", "--stage", "ast"]);
+case!(diff_empty_stdin, ["diff", "-"]);
+
 // ---- data -----------------------------------------------------------------------------
 
 case!(csv_missing_file, ["train", "missing_csv.ddx"]);
 case!(csv_cell_not_a_number, ["train", "bad_cell.ddx"]);
 case!(csv_ragged_row, ["train", "ragged.ddx"]);
+case!(csv_crlf_row_located, ["train", "crlf_csv.ddx"]);
+case!(
+    csv_control_characters_in_header,
+    ["train", "binary_csv.ddx"]
+);
+case!(windows_line_breaks, ["train", "windows.ddx"]);
 
 // ---- numbers ----------------------------------------------------------------------------
 

@@ -544,6 +544,19 @@ mod errors {
         "param m = 1\nloss C = m^2\ntrain sgd"
     );
     snap!(syntax_unary_plus, expr "y = +x");
+    snap!(syntax_invisible_character, expr "y = x\u{200B} + 1");
+    snap!(syntax_bidi_override, expr "y = x + \u{202E}1");
+    snap!(syntax_crlf_line_breaks, "param m = 1\r\nloss C = m*q\r\n");
+
+    // Models without params, or with reductions but no data.
+    snap!(
+        model_without_params,
+        "data x = [1, 2, 3]\nloss C = mean(x^2)\ntrain sgd(lr = 0.1, epochs = 1)"
+    );
+    snap!(
+        reduction_without_data,
+        "param m = 1\nlet s = sum(m^2)\nloss C = (m - 2)^2 + s"
+    );
 
     // Names.
     #[test]
@@ -676,6 +689,12 @@ mod errors {
     fn epochs_negative() {
         insta::assert_snapshot!(err(&with_base(
             "loss C = mean(m*x)\ntrain newton(epochs = -1)"
+        )));
+    }
+    #[test]
+    fn epochs_over_the_limit() {
+        insta::assert_snapshot!(err(&with_base(
+            "loss C = mean(m*x)\ntrain sgd(lr = 0.1, epochs = 1e12)"
         )));
     }
     #[test]

@@ -181,8 +181,9 @@ fn a_model_too_deep_to_compile_is_refused() {
     let r = run(&dir, &["train", "deep.ddx"], b"", 60);
     let err = failed(&r, 2);
     assert!(
-        err.starts_with("error: the compiled loss and derivatives would have ")
-            && err.contains("operations, more than ddx compiles (the limit is 200000)"),
+        err.starts_with("deep.ddx:3:10: error: the compiled loss and derivatives would have ")
+            && err.contains("operations, more than ddx compiles (the limit is 200000)")
+            && err.contains("^^^ loss C, with its derivatives\n"),
         "{err}"
     );
     // ddx diff does not compile: it differentiates the same model
@@ -622,11 +623,470 @@ fn ddx_check_refuses_hours_of_finite_differences() {
     let r = run(&dir, &["check", "wide.ddx"], b"", 30);
     let err = failed(&r, 2);
     assert!(
-        err.starts_with("error: ddx check evaluates the loss twice per param: 100 params times ")
-            && err.ends_with(" operations over 100000 rows is more than 4e9 operations in all\n"),
+        err.starts_with(
+            "wide.ddx:3:10: error: ddx check evaluates the loss twice per param: 100 params times "
+        ) && err.contains(" operations over 100000 rows is more than 4e9 operations in all\n"),
         "{err}"
     );
     // training it is one evaluation per epoch
     let r = run(&dir, &["train", "wide.ddx", "--quiet"], b"", 30);
     assert!(ok(&r).starts_with("Final params after 1 epoch:\n"));
+}
+
+// ---- inputs of our own: every command, every kind of bad model ------------------
+
+/// Asserts a located error: `FILE:LINE:COL: error: ...` first (equal to
+/// `first`), then the source line and a caret under it.
+fn located<'r>(r: &'r Run, first: &str) -> &'r str {
+    let err = failed(r, 2);
+    assert_eq!(err.lines().next(), Some(first), "{err}");
+    let caret = err.lines().nth(3).unwrap_or("");
+    assert!(
+        caret.trim_start().starts_with('|') && caret.contains('^'),
+        "no caret line:\n{err}"
+    );
+    assert!(
+        !err.contains('\r') && !err.contains('\u{1b}'),
+        "raw control characters:\n{err:?}"
+    );
+    assert_eq!(r.stdout, "", "nothing on stdout for a bad input");
+    err
+}
+
+/// The same line of a bad model file, reported the same way by `ddx train`,
+/// `check`, `diff` and `emit`.
+#[test]
+fn bad_models_are_located_errors_in_every_command() {
+    let dir = scratch("bad_models");
+    fs::write(dir.join("ok.csv"), "x,y\n1,2\n2,4\n").unwrap();
+    fs::write(dir.join("crlf.csv"), "x,y\r\n1,2\r\n3,4\r\n5,abc\r\n").unwrap();
+    fs::write(dir.join("ragged.csv"), "x,y\n1,2\n3\n").unwrap();
+    fs::write(dir.join("quoted.csv"), "x,y\n\"1,5\",2\n").unwrap();
+    fs::write(dir.join("nan.csv"), "x,y\n1,NaN\n").unwrap();
+    fs::write(dir.join("header.csv"), "x,y\n").unwrap();
+    fs::write(dir.join("empty.csv"), "").unwrap();
+    fs::create_dir_all(dir.join("folder.csv")).unwrap();
+    const TAIL: &str = "loss C = mean((m*x - y)^2)\ntrain sgd(lr = 0.1, epochs = 2)\n";
+    let data = "data x = [1, 2]\ndata y = [2, 4]\nparam m = 1\n";
+    let cases: Vec<(String, &str)> = vec![
+        (
+            format!("{data}train sgd(lr = 0.1, epochs = 2)\n"),
+            "m.ddx:5:1: error: the model has no loss",
+        ),
+        (
+            format!("data x = [1, 2]\ndata y = [2, 4]\nparam m = 1, m = 2\n{TAIL}"),
+            "m.ddx:3:14: error: `m` is already declared",
+        ),
+        (
+            format!("data x = [1, 2]\ndata y = [2, 4]\nparam x = 1\n{TAIL}"),
+            "m.ddx:3:7: error: `x` is already declared",
+        ),
+        (
+            format!("{data}let a = a + 1\n{TAIL}"),
+            "m.ddx:4:9: error: `a` is used before it is declared",
+        ),
+        (
+            format!("{data}let a = b\nlet b = a\n{TAIL}"),
+            "m.ddx:4:9: error: `b` is used before it is declared",
+        ),
+        (
+            format!("{data}loss C = mean((m*x - C)^2)\n"),
+            "m.ddx:4:22: error: `C` is used before it is declared",
+        ),
+        (
+            format!("{data}loss C = mean(m*x)\nloss D = mean(m*y)\n"),
+            "m.ddx:5:1: error: a model has exactly one loss, and this is a second one",
+        ),
+        (
+            format!("{data}{TAIL}train adam(epochs = 3)\n"),
+            "m.ddx:6:1: error: a model has at most one `train` line, and this is a second one",
+        ),
+        (
+            format!("{data}loss C = mean((m*x - y)^2)\ntrain lbfgs(epochs = 3)\n"),
+            "m.ddx:5:7: error: unknown optimizer `lbfgs`",
+        ),
+        (
+            format!("{data}loss C = mean((m*x - y)^2)\ntrain sgd(lr = 0.1, epochs = 2, lr = 1)\n"),
+            "m.ddx:5:33: error: option `lr` is given twice",
+        ),
+        (
+            format!("{data}loss C = mean((m*x - y)^2)\ntrain sgd(0.1, 2)\n"),
+            "m.ddx:5:11: error: the options of `train` are named",
+        ),
+        (
+            format!("{data}loss C = mean((m*x - y)^2)\ntrain sgd(lr = 0.1, epochs = 1e12)\n"),
+            "m.ddx:5:30: error: option `epochs` must be a whole number, at least 0 (and at most \
+             1e9), but it is 1000000000000",
+        ),
+        (
+            format!("{data}loss C = mean((m*x - y)^2)\ntrain sgd(lr = 1/0, epochs = 2)\n"),
+            "m.ddx:5:16: error: option `lr` must be finite, but this evaluates to inf",
+        ),
+        (
+            format!("{data}loss C = mean((m*x - y)^2)\ntrain sgd(lr = x, epochs = 2)\n"),
+            "m.ddx:5:16: error: option `lr` must be a constant, but `x` is a name",
+        ),
+        (
+            format!("data x = [1, 2]\ndata y = [2, 4]\nparam m = ln(0)\n{TAIL}"),
+            "m.ddx:3:11: error: a param's initial value must be finite, but this evaluates to -inf",
+        ),
+        (
+            format!("data x = [1, 0/0]\ndata y = [2, 4]\nparam m = 1\n{TAIL}"),
+            "m.ddx:1:14: error: a data value must be finite, but this evaluates to NaN",
+        ),
+        (
+            format!("data x = []\ndata y = [2, 4]\nparam m = 1\n{TAIL}"),
+            "m.ddx:1:1: error: data column `x` is empty",
+        ),
+        (
+            format!("data x = [1, 2, 3]\ndata y = [2, 4]\nparam m = 1\n{TAIL}"),
+            "m.ddx:2:6: error: data column `y` has 2 rows, but `x` has 3",
+        ),
+        (
+            format!("data x = [1, 2]\ndata y = [2, 4]\nparam \u{e9} = 1\n{TAIL}"),
+            "m.ddx:3:7: error: unexpected character `\u{e9}`",
+        ),
+        (
+            format!("data x = [1, 2]\ndata y = [2, 4]\nparam train = 1\n{TAIL}"),
+            "m.ddx:3:7: error: `train` is a keyword and cannot be used as a name",
+        ),
+        (
+            format!("data x = [1, 2]\ndata y = [2, 4]\nparam pi = 1\n{TAIL}"),
+            "m.ddx:3:7: error: `pi` is the constant \u{3c0} and cannot be redeclared",
+        ),
+        (
+            "data x = [1, 2]\ndata y = [2, 4]\nloss C = mean((x - y)^2)\n".to_string(),
+            "m.ddx:3:10: error: the model has no params",
+        ),
+        (
+            "param m = 1\nloss C = (m - 2)^2 + sum(m)\n".to_string(),
+            "m.ddx:2:22: error: `sum` reduces over the data rows, but the model has no data",
+        ),
+        (
+            format!("{data}loss C = mean(m*x) + y\n"),
+            "m.ddx:4:22: error: the loss uses data column `y` outside `sum` or `mean`",
+        ),
+        (
+            format!("{data}loss C = mean(m*x, y)\n"),
+            "m.ddx:4:10: error: `mean` takes 1 argument, but 2 were given",
+        ),
+        (
+            format!("{data}loss C = mean(sinh2(m*x))\n"),
+            "m.ddx:4:15: error: unknown function `sinh2`",
+        ),
+        (
+            format!("{data}loss C = mean(m*x\n"),
+            "m.ddx:4:18: error: expected an operator, `,` or `)`, found the end of the input",
+        ),
+        (
+            format!("data x, y from \"nowhere.csv\"\nparam m = 1\n{TAIL}"),
+            "m.ddx:1:16: error: cannot read data file `nowhere.csv`: file not found",
+        ),
+        (
+            format!("data x, y from \"folder.csv\"\nparam m = 1\n{TAIL}"),
+            "m.ddx:1:16: error: cannot read data file `folder.csv`: it is a directory",
+        ),
+        (
+            format!("data x, z from \"ok.csv\"\nparam m = 1\n{TAIL}"),
+            "m.ddx:1:9: error: data file `ok.csv` has no column `z` (header at ok.csv:1)",
+        ),
+        (
+            format!("data x, y from \"crlf.csv\"\nparam m = 1\n{TAIL}"),
+            "crlf.csv:4:3: error: cell in column `y` is not a number",
+        ),
+        (
+            format!("data x, y from \"ragged.csv\"\nparam m = 1\n{TAIL}"),
+            "ragged.csv:3:2: error: row has 1 cell but the header has 2",
+        ),
+        (
+            format!("data x, y from \"quoted.csv\"\nparam m = 1\n{TAIL}"),
+            "quoted.csv:2:1: error: cell in column `x` is not a number",
+        ),
+        (
+            format!("data x, y from \"nan.csv\"\nparam m = 1\n{TAIL}"),
+            "nan.csv:2:3: error: non-finite value in column `y`",
+        ),
+        (
+            format!("data x, y from \"header.csv\"\nparam m = 1\n{TAIL}"),
+            "header.csv:1:1: error: the file has a header but no data rows",
+        ),
+        (
+            format!("data x, y from \"empty.csv\"\nparam m = 1\n{TAIL}"),
+            "empty.csv:1:1: error: data file `empty.csv` is empty: it needs a header row naming \
+             its columns",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (model, first) in &cases {
+        fs::write(dir.join("m.ddx"), model).unwrap();
+        for args in [
+            &["train", "m.ddx"][..],
+            &["check", "m.ddx"],
+            &["diff", "m.ddx"],
+            &["emit", "m.ddx", "--stage", "schedule"],
+        ] {
+            let r = run(&dir, args, b"", 20);
+            if r.stderr.lines().next() != Some(first) {
+                wrong.push(format!(
+                    "{args:?} on\n{model}want {first}\ngot  {}",
+                    r.stderr
+                ));
+            } else {
+                located(&r, first);
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_expressions_are_located_errors() {
+    let dir = scratch("bad_expressions");
+    for (expr, first) in [
+        (
+            "3",
+            "<expr>:1:1: error: `f` has no variables to differentiate by",
+        ),
+        (
+            "y = 0/0",
+            "<expr>:1:5: error: `y` has no variables to differentiate by",
+        ),
+        (
+            "x = x^2",
+            "<expr>:1:1: error: `x` names the function and is also one of its variables",
+        ),
+        (
+            "sum(x)",
+            "<expr>:1:1: error: `sum` sums over data rows, which only model files have",
+        ),
+        (
+            "x\u{200b} + 1",
+            "<expr>:1:2: error: unexpected character U+200B",
+        ),
+        (
+            "x + \u{202e}1",
+            "<expr>:1:5: error: unexpected character U+202E",
+        ),
+        (
+            "x + \u{1b}[31m1",
+            "<expr>:1:5: error: unexpected character U+001B",
+        ),
+        (
+            "y = x +\r\n",
+            "<expr>:1:8: error: expected an expression, found the end of the line",
+        ),
+        (
+            "x ** 2",
+            "<expr>:1:4: error: expected an expression, found `*`",
+        ),
+        ("f(x)", "<expr>:1:1: error: unknown function `f`"),
+        (
+            "x;y",
+            "<expr>:1:3: error: expected one expression, found a second statement",
+        ),
+    ] {
+        for args in [&["diff", "-"][..], &["emit", "-", "--stage", "grad"]] {
+            let r = run(&dir, args, expr.as_bytes(), 20);
+            located(&r, &first.replace("<expr>", "<stdin>"));
+        }
+    }
+    // a file: a byte order mark is not text, CRLF line breaks are line breaks
+    fs::write(dir.join("f.txt"), "\u{feff}# from Notepad\r\ny = x^2\r\n").unwrap();
+    let r = run(&dir, &["diff", "f.txt"], b"", 20);
+    assert_eq!(ok(&r), "dy/dx = 2*x\n");
+}
+
+/// Options and files that are wrong: a plain `error:` line, nothing run.
+#[test]
+fn bad_options_are_usage_errors() {
+    let dir = scratch("bad_options");
+    let model = "data x = [1, 2]\ndata y = [2, 4]\nparam m = 1\nloss C = mean((m*x - y)^2)\n\
+                 train sgd(lr = 0.1, epochs = 2)\n";
+    fs::write(dir.join("m.ddx"), model).unwrap();
+    fs::create_dir_all(dir.join("folder.ddx")).unwrap();
+    for (args, want) in [
+        (
+            &["diff", "x*y", "--at", "x=1,x=2"][..],
+            "error: --at x=2: `x` is given a value twice",
+        ),
+        (
+            &["diff", "x*y", "--at", "x=nan"],
+            "error: --at x=nan: the value must be finite",
+        ),
+        (
+            &["diff", "x*y", "--at", "x=1;y=2"],
+            "error: --at x=1;y=2: `1;y=2` is not a number",
+        ),
+        (
+            &["diff", "x*y", "--wrt", "pi"],
+            "error: --wrt pi: `pi` is the constant \u{3c0}, not a variable",
+        ),
+        (
+            &["diff", "x*y", "--wrt", "exp"],
+            "error: --wrt exp: `exp` is a function, not a variable",
+        ),
+        (
+            &["diff", "x*y", "--wrt", "loss"],
+            "error: --wrt loss: `loss` is a keyword, not a variable",
+        ),
+        (
+            &["diff", "f = x*y", "--wrt", "f"],
+            "error: --wrt f: `f` is the function's own name, not a variable",
+        ),
+        (
+            &["diff", "m.ddx", "--wrt", "q"],
+            "error: --wrt q: no such param (the params are: m)",
+        ),
+        (
+            &["diff", "x*y", "--order", "abc"],
+            "error: invalid value 'abc' for '--order <ORDER>': invalid digit found in string",
+        ),
+        (
+            &["diff", "x*y", "--order", "101"],
+            "error: invalid value '101' for '--order <ORDER>': 101 is not in 1..=100",
+        ),
+        (
+            &["train", "m.ddx", "--epochs", "1000000000000"],
+            "error: invalid value '1000000000000' for '--epochs <EPOCHS>': ddx trains at most \
+             1e9 epochs",
+        ),
+        (
+            &["train", "m.ddx", "--epochs", "99999999999999999999999"],
+            "error: invalid value '99999999999999999999999' for '--epochs <EPOCHS>': ddx trains \
+             at most 1e9 epochs",
+        ),
+        (
+            &["train", "m.ddx", "--lr", "inf"],
+            "error: invalid learning rate inf: it must be a finite number >= 0",
+        ),
+        (
+            &["train", "m.ddx", "--log", "m.ddx"],
+            "error: --log m.ddx: that is the model file, which the log would overwrite",
+        ),
+        (
+            &["train", "m.ddx", "--log", "folder.ddx"],
+            "error: cannot write the log 'folder.ddx': it is a directory",
+        ),
+        (
+            &["train", "m.ddx", "--plot", "no/such/folder.svg"],
+            "error: cannot write the plot 'no/such/folder.svg': its folder does not exist",
+        ),
+        (
+            &["train", "folder.ddx"],
+            "error: cannot read folder.ddx: it is a directory",
+        ),
+        (
+            &["check", "\u{1b}[2Jgone.ddx"],
+            "error: cannot read \u{fffd}[2Jgone.ddx: no such file",
+        ),
+        (&["frob", "m.ddx"], "error: unrecognized subcommand 'frob'"),
+        (
+            &["train", "m.ddx", "--frob"],
+            "error: unexpected argument '--frob' found",
+        ),
+    ] {
+        let r = run(&dir, args, b"", 20);
+        let err = failed(&r, 2);
+        assert_eq!(err.lines().next(), Some(want), "{args:?}:\n{err}");
+        assert!(!err.contains('\u{1b}'), "{err:?}");
+        assert_eq!(r.stdout, "", "{args:?}: nothing is trained");
+    }
+    // the model file was not overwritten
+    assert_eq!(fs::read_to_string(dir.join("m.ddx")).unwrap(), model);
+}
+
+#[test]
+fn empty_standard_input_for_every_command() {
+    let dir = scratch("empty_stdin");
+    for args in [
+        &["train", "-"][..],
+        &["check", "-"],
+        &["emit", "-", "--stage", "ast"],
+        &["emit", "-", "--stage", "clif"],
+        &["diff", "-"],
+    ] {
+        let r = run(&dir, args, b"", 20);
+        let want = if matches!(args[0], "train" | "check") {
+            "<stdin>:1:1: error: the model file is empty"
+        } else {
+            "<stdin>:1:1: error: the input is empty"
+        };
+        located(&r, want);
+    }
+}
+
+#[test]
+fn long_names_long_chains_and_wide_models() {
+    let dir = scratch("long");
+    // a name of 100,000 characters: the final params were padded with a
+    // format width, which panics past 65,535
+    let name = "v".repeat(100_000);
+    fs::write(
+        dir.join("name.ddx"),
+        format!(
+            "data x = [1, 2]\nparam {name} = 0.5\nloss C = mean(({name}*x - 1)^2)\n\
+             train sgd(lr = 0.1, epochs = 2)\n"
+        ),
+    )
+    .unwrap();
+    let r = run(&dir, &["train", "name.ddx"], b"", 20);
+    assert!(ok(&r).contains(&format!("\n  {name} = ")));
+    let r = run(&dir, &["check", "name.ddx"], b"", 20);
+    assert!(ok(&r).contains(&format!("\n{name}  ")));
+    let r = run(&dir, &["diff", "name.ddx", "--at", "w=1"], b"", 20);
+    assert_eq!(
+        failed(&r, 2),
+        format!(
+            "error: --at w=1: no variable `w` (the variables are: {}...)\n",
+            "v".repeat(40)
+        )
+    );
+    // 2,000 lets, each the square of the one before: the polynomial degree
+    // doubled past i32 (a panic); now exp overflows at the 11th, located
+    let mut lets = String::from("let a0 = m*x\n");
+    for i in 1..2000 {
+        lets.push_str(&format!("let a{i} = a{}*a{}\n", i - 1, i - 1));
+    }
+    fs::write(
+        dir.join("square.ddx"),
+        format!(
+            "data x = [1, 2, 3]\nparam m = 0.5\n{lets}loss C = mean(a1999)\n\
+             train sgd(lr = 0.1, epochs = 2)\n"
+        ),
+    )
+    .unwrap();
+    let r = run(&dir, &["train", "square.ddx", "--quiet"], b"", 30);
+    let err = failed(&r, 1);
+    assert!(
+        err.contains(
+            "square.ddx:14:11: note: the first non-finite value comes from `let a11` at data \
+             row 3 (counting from 1)\n"
+        ),
+        "{err}"
+    );
+    // newton over 5,000 params: refused before the 25,000,000-entry
+    // Hessian is differentiated
+    let params: Vec<String> = (0..5000).map(|i| format!("p{i} = 0")).collect();
+    let terms: Vec<String> = (0..5000).map(|i| format!("p{i}")).collect();
+    fs::write(
+        dir.join("wide.ddx"),
+        format!(
+            "data y = [1, 2]\nparam {}\nloss C = mean(({} - y)^2)\ntrain newton(epochs = 2)\n",
+            params.join(", "),
+            terms.join(" + ")
+        ),
+    )
+    .unwrap();
+    for args in [
+        &["train", "wide.ddx"][..],
+        &["emit", "wide.ddx", "--stage", "schedule"],
+    ] {
+        let r = run(&dir, args, b"", 20);
+        located(
+            &r,
+            "wide.ddx:4:1: error: newton supports at most 1000 params, and this model has 5000",
+        );
+    }
+    fs::remove_dir_all(&dir).unwrap();
 }

@@ -323,14 +323,15 @@ impl<'f> ModelChecker<'f> {
             }
         }
         if self.params.is_empty() {
-            let end = self.src.len();
-            return Err(Diagnostic::new("the model has no params", end..end)
-                .with_label("expected `param NAME = ...`")
-                .with_note(format!(
-                    "training minimises the loss `{}` over the params: declare at least one, \
-                     e.g. `param m = 0`, and use it in the loss",
-                    loss.name
-                )));
+            return Err(
+                Diagnostic::new("the model has no params", loss.span.clone())
+                    .with_label("depends on no param")
+                    .with_note(format!(
+                        "training minimises the loss `{}` over its params: declare at least \
+                         one, e.g. `param m = 0`, and use it in the loss",
+                        loss.name
+                    )),
+            );
         }
         let used: HashSet<_> = self
             .graph
