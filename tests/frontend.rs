@@ -545,6 +545,7 @@ mod errors {
     );
     snap!(syntax_unary_plus, expr "y = +x");
     snap!(syntax_invisible_character, expr "y = x\u{200B} + 1");
+    snap!(syntax_data_without_list, "data x = 5");
     snap!(syntax_bidi_override, expr "y = x + \u{202E}1");
     snap!(syntax_crlf_line_breaks, "param m = 1\r\nloss C = m*q\r\n");
 

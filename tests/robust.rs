@@ -257,6 +257,25 @@ fn endless_files_are_refused() {
     );
 }
 
+#[cfg(target_os = "linux")]
+#[test]
+fn files_that_fail_to_read_are_reported_plainly() {
+    // /proc/self/mem opens, then every read fails
+    let dir = scratch("proc_mem");
+    let r = run(&dir, &["train", "/proc/self/mem"], b"", 20);
+    assert_eq!(
+        failed(&r, 2),
+        "error: cannot read /proc/self/mem: Input/output error\n"
+    );
+    let model = "data x, y from \"/proc/self/mem\"\nparam m = 1\nloss C = mean((m*x - y)^2)\n";
+    let r = run(&dir, &["diff", "-"], model.as_bytes(), 20);
+    assert_eq!(
+        failed(&r, 2),
+        "<stdin>:1:16: error: cannot read data file `/proc/self/mem`: Input/output error\n  |\n\
+         1 | data x, y from \"/proc/self/mem\"\n  |                ^^^^^^^^^^^^^^^^ here\n"
+    );
+}
+
 // ---- --order 50 ---------------------------------------------------------------
 
 #[test]

@@ -281,10 +281,15 @@ fn read<R: Read>(
             .with_label("this file")
             .with_note("is it a CSV file, with one row per line?")
         } else {
+            let why = match e.kind() {
+                csv::ErrorKind::Io(io) => crate::diagnostic::io_reason(io),
+                _ => e.to_string(),
+            };
             Diagnostic::new(
-                format!("cannot read data file `{shown}`: {e}"),
+                format!("cannot read data file `{shown}`: {why}"),
                 path_span.clone(),
             )
+            .with_label("here")
         }
     })
 }

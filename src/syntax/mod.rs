@@ -238,6 +238,10 @@ fn expected_words(expected: &[String]) -> String {
     if !operand && has("(") && parts.is_empty() {
         parts.push("`(`");
     }
+    if !operand && has("[") {
+        // `data x = 5`: the values of a column are a list
+        parts.push("`[` and a list of values");
+    }
     if has("end of statement") {
         parts.push("the end of the statement");
     }
