@@ -321,8 +321,10 @@ impl Derivatives {
         } else {
             ("d", "")
         };
-        let name = self.name.as_str();
-        let wrt = d.wrt.as_str();
+        // the names as the expressions print them: `a_b_c` or `_` raw would
+        // not be valid LaTeX
+        let name = print::latex_name(&self.name);
+        let wrt = print::latex_name(&d.wrt);
         if d.order == 1 {
             format!("\\frac{{{dd}{f}{name}}}{{{dd}{f}{wrt}}}")
         } else {

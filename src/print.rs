@@ -367,7 +367,9 @@ fn latex_number(s: &str) -> String {
     pi(s)
 }
 
-fn latex_name(name: &str) -> String {
+/// A name in LaTeX: Greek letters as symbols, `x_1` as a subscript, other
+/// multi-letter names in `\mathit`, underscores escaped.
+pub(crate) fn latex_name(name: &str) -> String {
     const GREEK: [&str; 17] = [
         "alpha", "beta", "gamma", "delta", "epsilon", "theta", "lambda", "mu", "nu", "xi", "rho",
         "sigma", "tau", "phi", "chi", "psi", "omega",

@@ -1109,3 +1109,23 @@ fn long_names_long_chains_and_wide_models() {
     }
     fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn latex_labels_are_valid_latex() {
+    // names with underscores were printed raw in the labels: `a_b_c` is
+    // a double subscript, `d_` a subscript without its argument
+    let dir = scratch("latex");
+    let r = run(
+        &dir,
+        &["diff", "x_1^2 + a_b_c", "--format", "latex"],
+        b"",
+        20,
+    );
+    assert_eq!(
+        ok(&r),
+        "\\frac{\\partial f}{\\partial a_{b\\_c}} = 1\n\
+         \\frac{\\partial f}{\\partial x_{1}} = 2 \\cdot x_{1}\n"
+    );
+    let r = run(&dir, &["diff", "f_ = _^2", "--format", "latex"], b"", 20);
+    assert_eq!(ok(&r), "\\frac{d\\mathit{f\\_}}{d\\_} = 2 \\cdot \\_\n");
+}
