@@ -8,7 +8,7 @@ use crate::diff::gradient;
 use crate::graph::{NodeId, Reduction, SymId};
 use crate::program::Model;
 use crate::simplify::simplify;
-use crate::train::Objective;
+use crate::train::{Objective, Sgd};
 
 /// The simplified loss, gradient and (for Newton) Hessian of a model.
 #[derive(Clone, Debug)]
@@ -76,6 +76,12 @@ pub fn compile_model(model: &mut Model, hessian: bool) -> Result<Compiled, Codeg
     })
 }
 
+/// Epochs a [`KernelObjective`] runs one kernel call at a time before it
+/// compiles its SGD loop: compiling costs about as much as 20,000 to 40,000
+/// epochs of the per-epoch path's overhead (docs/PERFORMANCE.md), so short
+/// runs never pay for it.
+pub const LOOP_AFTER_EPOCHS: usize = 20_000;
+
 /// The training objective over a compiled kernel bound to the model's data.
 pub struct KernelObjective<'k> {
     bound: Bound<'k, 'k>,
@@ -83,6 +89,8 @@ pub struct KernelObjective<'k> {
     has_hessian: bool,
     out: Vec<f64>,
     model: &'k Model,
+    /// Epochs asked of [`Objective::advance_sgd`] so far.
+    requested: usize,
 }
 
 impl<'k> KernelObjective<'k> {
@@ -107,6 +115,7 @@ impl<'k> KernelObjective<'k> {
             has_hessian: compiled.derived.hessian.is_some(),
             out: vec![0.0; compiled.kernel.outputs()],
             model,
+            requested: 0,
         })
     }
 }
@@ -131,6 +140,20 @@ impl Objective for KernelObjective<'_> {
 
     fn diagnose(&mut self, params: &[f64]) -> Option<String> {
         crate::fault::locate(self.model, params).map(|f| f.to_string())
+    }
+
+    /// Tiered: the first [`LOOP_AFTER_EPOCHS`] epochs asked for run one
+    /// kernel call per epoch; then the SGD loop is compiled
+    /// ([`Bound::sgd`]) and runs every later stretch of unreported epochs.
+    fn advance_sgd(&mut self, params: &mut [f64], sgd: &mut Sgd, epochs: usize) -> usize {
+        self.requested = self.requested.saturating_add(epochs);
+        let Some((lr, momentum, buf)) = sgd.state() else {
+            return 0;
+        };
+        if self.requested < LOOP_AFTER_EPOCHS && !self.bound.sgd_compiled(momentum) {
+            return 0;
+        }
+        self.bound.sgd(params, buf, epochs, lr, momentum)
     }
 }
 

@@ -1131,3 +1131,67 @@ fn every_example_trains_and_converges_below_its_stated_cost() {
         ok(ddx(&["train", &example("regression.ddx"), "--every", "1"]))
     );
 }
+
+/// Past `pipeline::LOOP_AFTER_EPOCHS` epochs, the epochs that print nothing
+/// run in the compiled SGD loop; with `--log` every epoch goes through the
+/// per-epoch path. Both give the same bits: the same final params and cost,
+/// the same progress lines, the same divergence epoch and message.
+#[test]
+fn the_compiled_sgd_loop_trains_exactly_like_the_per_epoch_path() {
+    let dir = scratch("compiled_loop");
+    let cases = [
+        ("plain.ddx", "train sgd(lr = 0.01, epochs = 30000)"),
+        (
+            "momentum.ddx",
+            "train sgd(lr = 0.005, momentum = 0.9, epochs = 30000)",
+        ),
+        // unstable (lr above 2/36.42, the Hessian's largest eigenvalue):
+        // overflows after about 25,000 epochs, past the compile point
+        ("diverges.ddx", "train sgd(lr = 0.05529, epochs = 60000)"),
+    ];
+    for (name, line) in cases {
+        let file = seed_variant(&dir, name, line);
+        for extra in [&["--quiet", "--json"][..], &["--every", "7000"][..]] {
+            let fast = ddx_in(&dir, &[&["train", &file][..], extra].concat());
+            let slow = ddx_in(
+                &dir,
+                &[&["train", &file, "--log", "log.csv"][..], extra].concat(),
+            );
+            assert_eq!(fast.status.code(), slow.status.code(), "{name} {extra:?}");
+            // the same text, but for the timings of --json
+            let untimed = |out: &[u8]| -> String {
+                let text = String::from_utf8_lossy(out).to_string();
+                match serde_json::from_str::<serde_json::Value>(&text) {
+                    Ok(serde_json::Value::Object(mut o)) => {
+                        o.remove("compile_seconds");
+                        o.remove("train_seconds");
+                        serde_json::Value::Object(o).to_string()
+                    }
+                    _ => text,
+                }
+            };
+            assert_eq!(
+                untimed(&fast.stdout),
+                untimed(&slow.stdout),
+                "{name} {extra:?}"
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&fast.stderr),
+                String::from_utf8_lossy(&slow.stderr),
+                "{name} {extra:?}"
+            );
+        }
+    }
+    let (code, err) = failed(ddx_in(&dir, &["train", "diverges.ddx", "--quiet"]));
+    assert_eq!(code, 1, "{err}");
+    let epoch: usize = err
+        .split("diverged at epoch ")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|e| e.parse().ok())
+        .unwrap_or_else(|| panic!("no divergence epoch in {err}"));
+    assert!(
+        epoch > ddx::pipeline::LOOP_AFTER_EPOCHS,
+        "the divergence must come after the loop is compiled: {err}"
+    );
+}

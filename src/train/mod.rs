@@ -26,7 +26,8 @@ use crate::graph::{Node, NodeId, SymId, SymbolKind};
 use crate::program::{Model, Optimizer, TrainSpec};
 
 pub use format::{format_3g, format_g, full};
-use optim::{Adam, Newton, NewtonError, Sgd};
+pub use optim::Sgd;
+use optim::{Adam, Newton, NewtonError};
 
 /// A scalar loss of the params with its gradient (and, for Newton, its
 /// Hessian): what the driver minimises.
@@ -53,6 +54,16 @@ pub trait Objective {
     /// nothing.
     fn diagnose(&mut self, _params: &[f64]) -> Option<String> {
         None
+    }
+
+    /// Takes up to `epochs` plain SGD steps (see [`Sgd::step`]) in one go,
+    /// without reporting each: the driver calls it between the epochs it
+    /// prints. Must stop before an epoch whose loss, gradient or new params
+    /// would not all be finite, and leave `params` and the optimizer exactly
+    /// as that many [`Objective::eval`] + [`Sgd::step`] pairs would.
+    /// Returns the number of epochs taken; the default takes none.
+    fn advance_sgd(&mut self, _params: &mut [f64], _sgd: &mut Sgd, _epochs: usize) -> usize {
+        0
     }
 }
 
@@ -486,7 +497,28 @@ fn run_epochs(
         })
     };
     let last = epochs.saturating_sub(1);
-    for epoch in 0..epochs {
+    // Epochs that report nothing may run in the objective's own loop.
+    let unobserved = log.is_none() && history.is_none();
+    let mut epoch = 0;
+    while epoch < epochs {
+        if let (true, Stepper::Sgd(sgd)) = (unobserved, &mut stepper) {
+            // up to (not including) the next epoch that prints
+            let until = if !print {
+                epochs
+            } else if epoch % every == 0 {
+                epoch
+            } else {
+                (epoch / every + 1).saturating_mul(every).min(last)
+            };
+            let taken = objective.advance_sgd(&mut params, sgd, until - epoch);
+            if let Some(bar) = bar {
+                bar.inc(taken as u64);
+            }
+            epoch += taken;
+            if epoch == epochs {
+                break;
+            }
+        }
         let cost = match &mut stepper {
             Stepper::Newton(_) => objective
                 .eval_hessian(&params, &mut grad, &mut hess)
@@ -545,6 +577,7 @@ fn run_epochs(
         if let Some(bar) = bar {
             bar.inc(1);
         }
+        epoch += 1;
     }
     let cost = objective.eval(&params, &mut grad);
     if !cost.is_finite() {
