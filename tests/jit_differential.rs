@@ -311,7 +311,10 @@ proptest! {
         // momentum: the first step (which starts the buffer) one call at a time
         let first = usize::from(momentum != 0.0).min(epochs);
         let started = step_one_call_at_a_time(&bound, &mut want, &mut want_sgd, first, outputs.len());
-        prop_assume!(started == first);
+        if started < first {
+            // the very first step is not finite: nothing for the loop to take
+            return Ok(());
+        }
         let (mut got, mut got_sgd) = (want.clone(), want_sgd.clone());
         let rest = epochs - first;
         let taken_want = step_one_call_at_a_time(&bound, &mut want, &mut want_sgd, rest, outputs.len());
