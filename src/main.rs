@@ -496,8 +496,15 @@ fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
                 ..CodegenOptions::default()
             };
             let mut names: Vec<String> = Vec::new();
+            // rows and momentum of the SGD loop a model's training compiles
+            let mut sgd_loop = None;
             let kernel = match unit {
                 Unit::Model(mut m) => {
+                    if let Some(Optimizer::Sgd { momentum, .. }) =
+                        m.train.as_ref().map(|t| t.optimizer)
+                    {
+                        sgd_loop = Some((m.rows, momentum != 0.0));
+                    }
                     let newton = matches!(
                         m.train.as_ref().map(|t| t.optimizer),
                         Some(Optimizer::Newton)
@@ -545,8 +552,22 @@ fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
                         .with_output_names(&names)
                         .to_string())?;
                 }
-                Stage::Clif => out(&kernel.clif().unwrap_or_default())?,
-                _ => out(&kernel.asm().unwrap_or_default())?,
+                _ => {
+                    let clif = matches!(stage, Stage::Clif);
+                    let text = if clif { kernel.clif() } else { kernel.asm() };
+                    out(&text.unwrap_or_default())?;
+                    if let Some((rows, momentum)) = sgd_loop {
+                        let (c, a) = kernel
+                            .sgd_listing(rows, momentum)
+                            .map_err(|e| Failure::Usage(e.to_string()))?;
+                        out(&format!(
+                            "; function ddx_sgd: the training loop, compiled for these {rows} rows \
+                             after {} epochs (docs/training.md)\n{}",
+                            ddx::pipeline::LOOP_AFTER_EPOCHS,
+                            if clif { c } else { a }
+                        ))?;
+                    }
+                }
             }
         }
     }

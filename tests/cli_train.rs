@@ -1195,3 +1195,46 @@ fn the_compiled_sgd_loop_trains_exactly_like_the_per_epoch_path() {
         "the divergence must come after the loop is compiled: {err}"
     );
 }
+
+/// `ddx emit` prints every stage of the seed model: the parsed source, the
+/// graph, the gradient, the schedule, the CLIF and the machine code of the
+/// kernel and, for an SGD model, of the compiled training loop.
+#[test]
+fn emit_prints_every_stage_of_a_model() {
+    let seed = example("regression.ddx");
+    let stage = |s: &str| ok(ddx(&["emit", &seed, "--stage", s]));
+    assert!(stage("ast").contains("loss C = mean(((yhat - y) ^ 2))"));
+    let graph = stage("graph");
+    assert!(
+        graph.contains("= param m") && graph.contains("C = %"),
+        "{graph}"
+    );
+    let grad = stage("grad");
+    assert!(
+        grad.contains("dC/dm = ") && grad.contains("dC/db = "),
+        "{grad}"
+    );
+    let schedule = stage("schedule");
+    assert!(schedule.contains("loop 1 over the rows"), "{schedule}");
+    let clif = stage("clif");
+    assert!(clif.contains("; function ddx_kernel"), "{clif}");
+    // the training loop: params in block parameters, one fused multiply-add
+    // per param per epoch, the 8 rows a constant
+    let sgd = clif
+        .split("; function ddx_sgd")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no SGD loop in {clif}"));
+    assert!(sgd.contains("for these 8 rows"), "{sgd}");
+    assert_eq!(sgd.matches(" fma ").count(), 2, "{sgd}");
+    let asm = stage("asm");
+    assert!(
+        asm.contains("; function ddx_sgd") && asm.contains("ret"),
+        "{asm}"
+    );
+
+    // no SGD loop for Adam
+    let dir = scratch("emit_stages");
+    let adam = seed_variant(&dir, "adam.ddx", "train adam(lr = 0.01, epochs = 10)");
+    let clif = ok(ddx_in(&dir, &["emit", &adam, "--stage", "clif"]));
+    assert!(clif.contains("; function ddx_kernel") && !clif.contains("ddx_sgd"));
+}

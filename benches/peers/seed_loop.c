@@ -50,17 +50,20 @@ int main(void) {
     for (int k = 0; k < 201; k++) {
         double t = now();
         double pm = 0.9, pb = 0.1;
+        double cost = 0;
         for (int e = 0; e < 1000; e++) {
-            double gm = 0, gb = 0;
+            double c = 0, gm = 0, gb = 0;
             for (int i = 0; i < 8; i++) {
                 double r = pm * xs[i] + pb - ys[i];
+                c += r * r;
                 gm += r * xs[i];
                 gb += r;
             }
+            cost += c / 8;
             pm -= 0.01 * (2 * gm / 8);
             pb -= 0.01 * (2 * gb / 8);
         }
-        sink += pm + pb;
+        sink += pm + pb + cost;
         train[k] = now() - t;
     }
     qsort(train, 201, sizeof train[0], cmp);

@@ -419,7 +419,8 @@ fn compile_sgd(
     n_params: usize,
     momentum: bool,
     rows: usize,
-) -> Result<SgdCode, CodegenError> {
+    inspect: bool,
+) -> Result<(SgdCode, Option<Listing>), CodegenError> {
     let ops = kernel_ops(main);
     let mut jit = JITBuilder::with_isa(isa(ops > FAST_REGALLOC_OPS)?, default_libcall_names());
     jit.symbol_lookup_fn(Box::new(host::lookup));
@@ -441,7 +442,12 @@ fn compile_sgd(
     emit::Translator::new(builder, module, &mut hosts, main)
         .translate_sgd(n_params, momentum, rows)
         .map_err(|e| cg(*e))?;
+    ctx.set_disasm(inspect);
     module.define_function(id, &mut ctx).map_err(cg)?;
+    let listing = inspect.then(|| {
+        let (name, clif, asm) = disasm::listing(module, &ctx, "ddx_sgd");
+        Listing { name, clif, asm }
+    });
     module.finalize_definitions().map_err(cg)?;
     let p = module.get_finalized_function(id);
     // SAFETY: `p` is the finalized code of the function defined above with
@@ -450,10 +456,11 @@ fn compile_sgd(
     // it stays valid until the module is freed, which happens only when the
     // `SgdCode` holding this pointer is dropped.
     let run = unsafe { std::mem::transmute::<*const u8, SgdFn>(p) };
-    Ok(SgdCode {
+    let code = SgdCode {
         run,
         _code: Mutex::new(code),
-    })
+    };
+    Ok((code, listing))
 }
 
 /// Column pointers and precomputed values of one data set, on the stack
@@ -494,6 +501,19 @@ impl Kernel {
     /// The machine code as assembly (compiled with `inspect`).
     pub fn asm(&self) -> Option<String> {
         self.listing(|l| &l.asm)
+    }
+
+    /// The optimised CLIF and the assembly of the SGD loop that
+    /// [`Bound::sgd`] compiles for data of `rows` rows (with momentum or
+    /// not), for `ddx emit`.
+    pub fn sgd_listing(
+        &self,
+        rows: usize,
+        momentum: bool,
+    ) -> Result<(String, String), CodegenError> {
+        let (_, listing) = compile_sgd(&self.schedule, self.n_params, momentum, rows, true)?;
+        let l = listing.expect("compiled with inspect");
+        Ok((l.clif, l.asm))
     }
 
     fn listing(&self, part: impl Fn(&Listing) -> &String) -> Option<String> {
@@ -733,7 +753,9 @@ impl Bound<'_, '_> {
             return 0;
         }
         let code = self.sgd[usize::from(with_momentum)].get_or_init(|| {
-            compile_sgd(&k.schedule, k.n_params, with_momentum, self.n).map_err(|e| e.to_string())
+            compile_sgd(&k.schedule, k.n_params, with_momentum, self.n, false)
+                .map(|(code, _)| code)
+                .map_err(|e| e.to_string())
         });
         let Ok(code) = code else { return 0 };
         let taken;
