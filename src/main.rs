@@ -16,7 +16,7 @@ use ddx::pipeline::{compile_model, derive, mean_of, KernelObjective};
 use ddx::program::{Model, Optimizer, Unit};
 use ddx::schedule::Layout;
 use ddx::syntax::MAX_SOURCE_BYTES;
-use ddx::train::{fit_columns, train, Fit, Objective, Setup, TrainError, TrainOptions};
+use ddx::train::{fit_columns, train, Fit, Objective, Setup, Sgd, TrainError, TrainOptions};
 
 #[derive(Parser)]
 #[command(
@@ -433,6 +433,10 @@ impl<O: Objective> Objective for Undiagnosed<'_, O> {
 
     fn eval_hessian(&mut self, params: &[f64], grad: &mut [f64], hess: &mut [f64]) -> Option<f64> {
         self.0.eval_hessian(params, grad, hess)
+    }
+
+    fn advance_sgd(&mut self, params: &mut [f64], sgd: &mut Sgd, epochs: usize) -> usize {
+        self.0.advance_sgd(params, sgd, epochs)
     }
 }
 

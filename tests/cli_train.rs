@@ -483,7 +483,8 @@ fn json_is_one_object_with_params_in_declaration_order() {
             "cost",
             "epochs",
             "compile_seconds",
-            "train_seconds"
+            "train_seconds",
+            "loop_epochs"
         ]
     );
     let params = obj["params"].as_object().unwrap();
@@ -1158,21 +1159,33 @@ fn the_compiled_sgd_loop_trains_exactly_like_the_per_epoch_path() {
                 &[&["train", &file, "--log", "log.csv"][..], extra].concat(),
             );
             assert_eq!(fast.status.code(), slow.status.code(), "{name} {extra:?}");
-            // the same text, but for the timings of --json
-            let untimed = |out: &[u8]| -> String {
+            // the same text, but for the timings of --json and where the
+            // epochs ran: in the compiled loop or one call each (--log)
+            let untimed = |out: &[u8], looped: bool| -> String {
                 let text = String::from_utf8_lossy(out).to_string();
                 match serde_json::from_str::<serde_json::Value>(&text) {
                     Ok(serde_json::Value::Object(mut o)) => {
                         o.remove("compile_seconds");
                         o.remove("train_seconds");
+                        let in_loop = o.remove("loop_epochs").and_then(|v| v.as_u64());
+                        let in_loop = in_loop.expect("loop_epochs") as usize;
+                        if looped {
+                            // a quiet run asks for all its epochs at once:
+                            // more than the threshold, so the loop is
+                            // compiled at once (momentum: after its first
+                            // step, which starts the buffer)
+                            assert!(in_loop >= 29999, "{name}: {in_loop}");
+                        } else {
+                            assert_eq!(in_loop, 0);
+                        }
                         serde_json::Value::Object(o).to_string()
                     }
                     _ => text,
                 }
             };
             assert_eq!(
-                untimed(&fast.stdout),
-                untimed(&slow.stdout),
+                untimed(&fast.stdout, true),
+                untimed(&slow.stdout, false),
                 "{name} {extra:?}"
             );
             assert_eq!(

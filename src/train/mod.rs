@@ -170,6 +170,9 @@ pub struct TrainResult {
     pub compile_seconds: f64,
     /// Seconds spent in the training loop, final cost included.
     pub train_seconds: f64,
+    /// Epochs run by the objective's compiled loop
+    /// ([`Objective::advance_sgd`]) rather than one evaluation at a time.
+    pub loop_epochs: usize,
 }
 
 /// Training met a NaN or an infinity.
@@ -417,7 +420,7 @@ pub fn train(
         bar.finish_and_clear();
     }
     let log_done = log.map(|l| l.finish());
-    let (params, cost) = match run {
+    let (params, cost, loop_epochs) = match run {
         Ok(v) => v,
         Err(e) => {
             // Keep what was printed before the failure; the failure wins.
@@ -437,6 +440,7 @@ pub fn train(
         optimizer,
         compile_seconds: options.compile_seconds,
         train_seconds,
+        loop_epochs,
     };
     let text = if options.json {
         format!("{}\n", report::json(&result))
@@ -454,7 +458,8 @@ pub fn train(
     Ok(result)
 }
 
-/// The training loop proper; returns the final params and the cost there.
+/// The training loop proper; returns the final params, the cost there and
+/// the epochs the objective's compiled loop ran.
 #[allow(clippy::too_many_arguments)]
 fn run_epochs(
     objective: &mut dyn Objective,
@@ -467,7 +472,7 @@ fn run_epochs(
     mut log: Option<&mut report::LogFile>,
     mut history: Option<&mut History>,
     out: &mut dyn Write,
-) -> Result<(Vec<f64>, f64), TrainError> {
+) -> Result<(Vec<f64>, f64, usize), TrainError> {
     let n = setup.names.len();
     let names = &setup.names;
     let mut params = setup.init.clone();
@@ -500,6 +505,7 @@ fn run_epochs(
     // Epochs that report nothing may run in the objective's own loop.
     let unobserved = log.is_none() && history.is_none();
     let mut epoch = 0;
+    let mut loop_epochs = 0;
     while epoch < epochs {
         if let (true, Stepper::Sgd(sgd)) = (unobserved, &mut stepper) {
             // up to (not including) the next epoch that prints
@@ -511,6 +517,7 @@ fn run_epochs(
                 (epoch / every + 1).saturating_mul(every).min(last)
             };
             let taken = objective.advance_sgd(&mut params, sgd, until - epoch);
+            loop_epochs += taken;
             if let Some(bar) = bar {
                 bar.inc(taken as u64);
             }
@@ -584,7 +591,7 @@ fn run_epochs(
         let what = format!("the cost at the final params is {}", full(cost));
         return Err(diverged(objective, epochs, what, &params));
     }
-    Ok((params, cost))
+    Ok((params, cost, loop_epochs))
 }
 
 /// `the cost is inf`, `the gradient is not finite (m grad NaN)`, or both.
