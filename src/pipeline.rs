@@ -89,8 +89,8 @@ pub struct KernelObjective<'k> {
     has_hessian: bool,
     out: Vec<f64>,
     model: &'k Model,
-    /// Epochs asked of [`Objective::advance_sgd`] so far.
-    requested: usize,
+    /// Evaluations so far (one per epoch of the per-epoch path).
+    evals: usize,
 }
 
 impl<'k> KernelObjective<'k> {
@@ -115,13 +115,14 @@ impl<'k> KernelObjective<'k> {
             has_hessian: compiled.derived.hessian.is_some(),
             out: vec![0.0; compiled.kernel.outputs()],
             model,
-            requested: 0,
+            evals: 0,
         })
     }
 }
 
 impl Objective for KernelObjective<'_> {
     fn eval(&mut self, params: &[f64], grad: &mut [f64]) -> f64 {
+        self.evals = self.evals.saturating_add(1);
         if self.bound.call(params, &mut self.out).is_err() {
             return f64::NAN;
         }
@@ -142,15 +143,16 @@ impl Objective for KernelObjective<'_> {
         crate::fault::locate(self.model, params).map(|f| f.to_string())
     }
 
-    /// Tiered: the first [`LOOP_AFTER_EPOCHS`] epochs asked for run one
-    /// kernel call per epoch; then the SGD loop is compiled
-    /// ([`Bound::sgd`]) and runs every later stretch of unreported epochs.
+    /// Tiered: the SGD loop is compiled ([`Bound::sgd`]) for a stretch of
+    /// at least [`LOOP_AFTER_EPOCHS`] epochs, or once this objective has
+    /// evaluated that many epochs one call at a time; until then every
+    /// epoch is one kernel call.
     fn advance_sgd(&mut self, params: &mut [f64], sgd: &mut Sgd, epochs: usize) -> usize {
-        self.requested = self.requested.saturating_add(epochs);
         let Some((lr, momentum, buf)) = sgd.state() else {
             return 0;
         };
-        if self.requested < LOOP_AFTER_EPOCHS && !self.bound.sgd_compiled(momentum) {
+        let worth = epochs >= LOOP_AFTER_EPOCHS || self.evals >= LOOP_AFTER_EPOCHS;
+        if !worth && !self.bound.sgd_compiled(momentum) {
             return 0;
         }
         self.bound.sgd(params, buf, epochs, lr, momentum)

@@ -491,6 +491,7 @@ fn json_is_one_object_with_params_in_declaration_order() {
     let keys: Vec<&String> = params.keys().collect();
     assert_eq!(keys, names.iter().collect::<Vec<_>>());
     assert_eq!(obj["epochs"].as_u64(), Some(2000));
+    assert_eq!(obj["loop_epochs"].as_u64(), Some(0), "adam has no loop");
     for t in ["compile_seconds", "train_seconds"] {
         let s = obj[t].as_f64().unwrap();
         assert!(s > 0.0 && s < 60.0, "{t} = {s}");
@@ -1195,6 +1196,12 @@ fn the_compiled_sgd_loop_trains_exactly_like_the_per_epoch_path() {
             );
         }
     }
+    // a short run never compiles the loop: it would cost more than it saves
+    let seed = example("regression.ddx");
+    let short: serde_json::Value =
+        serde_json::from_str(&ok(ddx(&["train", &seed, "--json"]))).unwrap();
+    assert_eq!(short["loop_epochs"].as_u64(), Some(0), "{short}");
+
     let (code, err) = failed(ddx_in(&dir, &["train", "diverges.ddx", "--quiet"]));
     assert_eq!(code, 1, "{err}");
     let epoch: usize = err
