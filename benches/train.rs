@@ -18,7 +18,7 @@ use ddx::check::check;
 use ddx::diagnostic::Source;
 use ddx::pipeline::{compile_model, KernelObjective};
 use ddx::program::{Optimizer, TrainSpec, Unit};
-use ddx::train::{format_3g, train, Objective, Setup, TrainOptions};
+use ddx::train::{format_3g, train, Objective, Setup, Sgd, TrainOptions};
 
 const X: [f64; 8] = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
 const Y: [f64; 8] = [1.86, 1.31, 0.62, 0.33, 0.09, -0.67, -1.23, -1.37];
@@ -82,6 +82,44 @@ fn bench_kernel(c: &mut Criterion) {
             )
             .unwrap()
             .cost
+        })
+    });
+    // What the compiled SGD loop costs to build: compile and bind the seed
+    // kernel, then take one epoch by a kernel call, or through the SGD loop
+    // (compiled on that first use).
+    let fresh = || match check(&src, None) {
+        Ok(Unit::Model(m)) => m,
+        _ => unreachable!("the seed model checks"),
+    };
+    c.bench_function("seed compile + bind + 1 epoch, kernel call", |b| {
+        b.iter(|| {
+            let mut m = fresh();
+            let compiled = compile_model(&mut m, false).unwrap();
+            let mut objective = KernelObjective::new(&compiled, &m).unwrap();
+            let mut g = [0.0; 2];
+            black_box(objective.eval(&[0.9, 0.1], &mut g))
+        })
+    });
+    c.bench_function("seed compile + bind + 1 epoch, SGD loop", |b| {
+        b.iter(|| {
+            let mut m = fresh();
+            let compiled = compile_model(&mut m, false).unwrap();
+            let columns: Vec<&[f64]> = m.data.iter().map(|d| d.values.as_slice()).collect();
+            let bound = compiled.kernel.bind(&columns).unwrap();
+            let mut p = [0.9, 0.1];
+            black_box(bound.sgd(&mut p, &mut [], 1, 0.01, 0.0))
+        })
+    });
+    c.bench_function("seed 1000 epochs, compiled SGD loop only", |b| {
+        let mut sgd = Sgd::new(0.01, 0.0);
+        // past the tier threshold: the loop is compiled
+        let mut p = [0.9, 0.1];
+        objective.advance_sgd(&mut p, &mut sgd, ddx::pipeline::LOOP_AFTER_EPOCHS);
+        b.iter(|| {
+            let mut p = [0.9, 0.1];
+            let taken = objective.advance_sgd(&mut p, &mut sgd, black_box(1000));
+            assert_eq!(taken, 1000);
+            black_box(p)
         })
     });
     c.bench_function("seed 1000 epochs, compiled kernel, epochs only", |b| {

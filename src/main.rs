@@ -19,7 +19,7 @@ use ddx::program::{Model, Optimizer, Unit};
 use ddx::schedule::Layout;
 use ddx::syntax::MAX_SOURCE_BYTES;
 use ddx::train::{
-    fit_columns, train, Fit, Objective, Setup, TrainError, TrainOptions, NEWTON_MAX_PARAMS,
+    fit_columns, train, Fit, Objective, Setup, Sgd, TrainError, TrainOptions, NEWTON_MAX_PARAMS,
 };
 
 #[derive(Parser)]
@@ -517,6 +517,10 @@ impl<O: Objective> Objective for Undiagnosed<'_, O> {
     fn eval_hessian(&mut self, params: &[f64], grad: &mut [f64], hess: &mut [f64]) -> Option<f64> {
         self.0.eval_hessian(params, grad, hess)
     }
+
+    fn advance_sgd(&mut self, params: &mut [f64], sgd: &mut Sgd, epochs: usize) -> usize {
+        self.0.advance_sgd(params, sgd, epochs)
+    }
 }
 
 fn run_check(file: &str) -> Result<(), Failure> {
@@ -602,8 +606,15 @@ fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
                 Unit::Model(m) => (m.loss.span.clone(), format!("loss {}", m.loss.name)),
                 Unit::Expr(f) => (f.span.clone(), format!("`{}`", f.name)),
             };
+            // rows and momentum of the SGD loop a model's training compiles
+            let mut sgd_loop = None;
             let kernel = match unit {
                 Unit::Model(mut m) => {
+                    if let Some(Optimizer::Sgd { momentum, .. }) =
+                        m.train.as_ref().map(|t| t.optimizer)
+                    {
+                        sgd_loop = Some((m.rows, momentum != 0.0));
+                    }
                     let newton = matches!(
                         m.train.as_ref().map(|t| t.optimizer),
                         Some(Optimizer::Newton)
@@ -654,8 +665,22 @@ fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
                         .with_output_names(&names)
                         .to_string())?;
                 }
-                Stage::Clif => out(&kernel.clif().unwrap_or_default())?,
-                _ => out(&kernel.asm().unwrap_or_default())?,
+                _ => {
+                    let clif = matches!(stage, Stage::Clif);
+                    let text = if clif { kernel.clif() } else { kernel.asm() };
+                    out(&text.unwrap_or_default())?;
+                    if let Some((rows, momentum)) = sgd_loop {
+                        let (c, a) = kernel
+                            .sgd_listing(rows, momentum)
+                            .map_err(|e| Failure::Usage(e.to_string()))?;
+                        out(&format!(
+                            "; function ddx_sgd: the training loop, compiled for these {rows} rows \
+                             after {} epochs (docs/training.md)\n{}",
+                            ddx::pipeline::LOOP_AFTER_EPOCHS,
+                            if clif { c } else { a }
+                        ))?;
+                    }
+                }
             }
         }
     }

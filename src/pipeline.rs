@@ -8,7 +8,7 @@ use crate::diff::gradient;
 use crate::graph::{NodeId, Reduction, SymId};
 use crate::program::Model;
 use crate::simplify::simplify;
-use crate::train::Objective;
+use crate::train::{Objective, Sgd};
 
 /// The simplified loss, gradient and (for Newton) Hessian of a model.
 #[derive(Clone, Debug)]
@@ -76,6 +76,12 @@ pub fn compile_model(model: &mut Model, hessian: bool) -> Result<Compiled, Codeg
     })
 }
 
+/// Epochs a [`KernelObjective`] runs one kernel call at a time before it
+/// compiles its SGD loop: compiling costs about as much as 20,000 to 40,000
+/// epochs of the per-epoch path's overhead (docs/PERFORMANCE.md), so short
+/// runs never pay for it.
+pub const LOOP_AFTER_EPOCHS: usize = 20_000;
+
 /// The training objective over a compiled kernel bound to the model's data.
 pub struct KernelObjective<'k> {
     bound: Bound<'k, 'k>,
@@ -83,6 +89,8 @@ pub struct KernelObjective<'k> {
     has_hessian: bool,
     out: Vec<f64>,
     model: &'k Model,
+    /// Evaluations so far (one per epoch of the per-epoch path).
+    evals: usize,
 }
 
 impl<'k> KernelObjective<'k> {
@@ -107,12 +115,14 @@ impl<'k> KernelObjective<'k> {
             has_hessian: compiled.derived.hessian.is_some(),
             out: vec![0.0; compiled.kernel.outputs()],
             model,
+            evals: 0,
         })
     }
 }
 
 impl Objective for KernelObjective<'_> {
     fn eval(&mut self, params: &[f64], grad: &mut [f64]) -> f64 {
+        self.evals = self.evals.saturating_add(1);
         if self.bound.call(params, &mut self.out).is_err() {
             return f64::NAN;
         }
@@ -131,6 +141,21 @@ impl Objective for KernelObjective<'_> {
 
     fn diagnose(&mut self, params: &[f64]) -> Option<String> {
         crate::fault::locate(self.model, params).map(|f| f.to_string())
+    }
+
+    /// Tiered: the SGD loop is compiled ([`Bound::sgd`]) for a stretch of
+    /// at least [`LOOP_AFTER_EPOCHS`] epochs, or once this objective has
+    /// evaluated that many epochs one call at a time; until then every
+    /// epoch is one kernel call.
+    fn advance_sgd(&mut self, params: &mut [f64], sgd: &mut Sgd, epochs: usize) -> usize {
+        let Some((lr, momentum, buf)) = sgd.state() else {
+            return 0;
+        };
+        let worth = epochs >= LOOP_AFTER_EPOCHS || self.evals >= LOOP_AFTER_EPOCHS;
+        if !worth && !self.bound.sgd_compiled(momentum) {
+            return 0;
+        }
+        self.bound.sgd(params, buf, epochs, lr, momentum)
     }
 }
 

@@ -483,13 +483,15 @@ fn json_is_one_object_with_params_in_declaration_order() {
             "cost",
             "epochs",
             "compile_seconds",
-            "train_seconds"
+            "train_seconds",
+            "loop_epochs"
         ]
     );
     let params = obj["params"].as_object().unwrap();
     let keys: Vec<&String> = params.keys().collect();
     assert_eq!(keys, names.iter().collect::<Vec<_>>());
     assert_eq!(obj["epochs"].as_u64(), Some(2000));
+    assert_eq!(obj["loop_epochs"].as_u64(), Some(0), "adam has no loop");
     for t in ["compile_seconds", "train_seconds"] {
         let s = obj[t].as_f64().unwrap();
         assert!(s > 0.0 && s < 60.0, "{t} = {s}");
@@ -1130,4 +1132,129 @@ fn every_example_trains_and_converges_below_its_stated_cost() {
         ])),
         ok(ddx(&["train", &example("regression.ddx"), "--every", "1"]))
     );
+}
+
+/// Past `pipeline::LOOP_AFTER_EPOCHS` epochs, the epochs that print nothing
+/// run in the compiled SGD loop; with `--log` every epoch goes through the
+/// per-epoch path. Both give the same bits: the same final params and cost,
+/// the same progress lines, the same divergence epoch and message.
+#[test]
+fn the_compiled_sgd_loop_trains_exactly_like_the_per_epoch_path() {
+    let dir = scratch("compiled_loop");
+    let cases = [
+        ("plain.ddx", "train sgd(lr = 0.01, epochs = 30000)"),
+        (
+            "momentum.ddx",
+            "train sgd(lr = 0.005, momentum = 0.9, epochs = 30000)",
+        ),
+        // unstable (lr above 2/36.42, the Hessian's largest eigenvalue):
+        // overflows after about 25,000 epochs, past the compile point
+        ("diverges.ddx", "train sgd(lr = 0.05529, epochs = 60000)"),
+    ];
+    for (name, line) in cases {
+        let file = seed_variant(&dir, name, line);
+        for extra in [&["--quiet", "--json"][..], &["--every", "7000"][..]] {
+            let fast = ddx_in(&dir, &[&["train", &file][..], extra].concat());
+            let slow = ddx_in(
+                &dir,
+                &[&["train", &file, "--log", "log.csv"][..], extra].concat(),
+            );
+            assert_eq!(fast.status.code(), slow.status.code(), "{name} {extra:?}");
+            // the same text, but for the timings of --json and where the
+            // epochs ran: in the compiled loop or one call each (--log)
+            let untimed = |out: &[u8], looped: bool| -> String {
+                let text = String::from_utf8_lossy(out).to_string();
+                match serde_json::from_str::<serde_json::Value>(&text) {
+                    Ok(serde_json::Value::Object(mut o)) => {
+                        o.remove("compile_seconds");
+                        o.remove("train_seconds");
+                        let in_loop = o.remove("loop_epochs").and_then(|v| v.as_u64());
+                        let in_loop = in_loop.expect("loop_epochs") as usize;
+                        if looped {
+                            // a quiet run asks for all its epochs at once:
+                            // more than the threshold, so the loop is
+                            // compiled at once (momentum: after its first
+                            // step, which starts the buffer)
+                            assert!(in_loop >= 29999, "{name}: {in_loop}");
+                        } else {
+                            assert_eq!(in_loop, 0);
+                        }
+                        serde_json::Value::Object(o).to_string()
+                    }
+                    _ => text,
+                }
+            };
+            assert_eq!(
+                untimed(&fast.stdout, true),
+                untimed(&slow.stdout, false),
+                "{name} {extra:?}"
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&fast.stderr),
+                String::from_utf8_lossy(&slow.stderr),
+                "{name} {extra:?}"
+            );
+        }
+    }
+    // a short run never compiles the loop: it would cost more than it saves
+    let seed = example("regression.ddx");
+    let short: serde_json::Value =
+        serde_json::from_str(&ok(ddx(&["train", &seed, "--json"]))).unwrap();
+    assert_eq!(short["loop_epochs"].as_u64(), Some(0), "{short}");
+
+    let (code, err) = failed(ddx_in(&dir, &["train", "diverges.ddx", "--quiet"]));
+    assert_eq!(code, 1, "{err}");
+    let epoch: usize = err
+        .split("diverged at epoch ")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|e| e.parse().ok())
+        .unwrap_or_else(|| panic!("no divergence epoch in {err}"));
+    assert!(
+        epoch > ddx::pipeline::LOOP_AFTER_EPOCHS,
+        "the divergence must come after the loop is compiled: {err}"
+    );
+}
+
+/// `ddx emit` prints every stage of the seed model: the parsed source, the
+/// graph, the gradient, the schedule, the CLIF and the machine code of the
+/// kernel and, for an SGD model, of the compiled training loop.
+#[test]
+fn emit_prints_every_stage_of_a_model() {
+    let seed = example("regression.ddx");
+    let stage = |s: &str| ok(ddx(&["emit", &seed, "--stage", s]));
+    assert!(stage("ast").contains("loss C = mean(((yhat - y) ^ 2))"));
+    let graph = stage("graph");
+    assert!(
+        graph.contains("= param m") && graph.contains("C = %"),
+        "{graph}"
+    );
+    let grad = stage("grad");
+    assert!(
+        grad.contains("dC/dm = ") && grad.contains("dC/db = "),
+        "{grad}"
+    );
+    let schedule = stage("schedule");
+    assert!(schedule.contains("loop 1 over the rows"), "{schedule}");
+    let clif = stage("clif");
+    assert!(clif.contains("; function ddx_kernel"), "{clif}");
+    // the training loop: params in block parameters, one fused multiply-add
+    // per param per epoch, the 8 rows a constant
+    let sgd = clif
+        .split("; function ddx_sgd")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no SGD loop in {clif}"));
+    assert!(sgd.contains("for these 8 rows"), "{sgd}");
+    assert_eq!(sgd.matches(" fma ").count(), 2, "{sgd}");
+    let asm = stage("asm");
+    assert!(
+        asm.contains("; function ddx_sgd") && asm.contains("ret"),
+        "{asm}"
+    );
+
+    // no SGD loop for Adam
+    let dir = scratch("emit_stages");
+    let adam = seed_variant(&dir, "adam.ddx", "train adam(lr = 0.01, epochs = 10)");
+    let clif = ok(ddx_in(&dir, &["emit", &adam, "--stage", "clif"]));
+    assert!(clif.contains("; function ddx_kernel") && !clif.contains("ddx_sgd"));
 }

@@ -9,6 +9,7 @@ use ddx::codegen::{compile, compile_with, Options};
 use ddx::eval::{eval, eval_scalar, BLOCK_ROWS};
 use ddx::graph::{BinOp, Graph, NodeId, Reduction, SymId, SymbolKind, UnOp};
 use ddx::schedule::Layout;
+use ddx::train::Sgd;
 use proptest::prelude::*;
 use proptest::sample::select;
 
@@ -252,5 +253,80 @@ proptest! {
         let columns: Vec<Vec<f64>> = (0..nc).map(|_| (0..n).map(|_| next()).collect()).collect();
         let (g, outputs, layout) = model_graph(&terms, outer, np, nc);
         check_model(&g, &outputs, &layout, &params, &columns)?;
+    }
+}
+
+/// Steps `sgd` one bound call at a time, as the training driver does,
+/// stopping before an epoch whose loss, gradient or new params are not all
+/// finite; returns the epochs taken.
+fn step_one_call_at_a_time(
+    bound: &ddx::codegen::Bound<'_, '_>,
+    params: &mut [f64],
+    sgd: &mut Sgd,
+    epochs: usize,
+    outputs: usize,
+) -> usize {
+    let np = params.len();
+    let mut out = vec![0.0; outputs];
+    for epoch in 0..epochs {
+        bound.call(params, &mut out).expect("bound call");
+        if out[..=np].iter().any(|v| !v.is_finite()) {
+            return epoch;
+        }
+        let mut next_sgd = sgd.clone();
+        let mut next = params.to_vec();
+        next_sgd.step(&mut next, &out[1..=np]);
+        let buf_finite = next_sgd
+            .state()
+            .is_none_or(|(_, _, b)| b.iter().all(|v| v.is_finite()));
+        if !buf_finite || next.iter().any(|v| !v.is_finite()) {
+            return epoch;
+        }
+        params.copy_from_slice(&next);
+        *sgd = next_sgd;
+    }
+    epochs
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: std::env::var("DDX_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(64), ..ProptestConfig::default() })]
+
+    /// The compiled SGD loop (`Bound::sgd`, what `ddx train` runs between
+    /// the epochs it prints) takes the same steps, to the bit, as the kernel
+    /// called once per epoch with `Sgd::step`, and stops at the same epoch
+    /// when a value stops being finite.
+    #[test]
+    fn compiled_sgd_loop_equals_one_call_per_epoch(
+        (terms, outer, np, nc, params, columns) in model_case(23),
+        lr in select(vec![0.0, 1e-3, 0.01, 0.1, 0.5]),
+        momentum in select(vec![0.0, 0.5, 0.9]),
+        epochs in 0usize..40,
+    ) {
+        let (g, outputs, layout) = model_graph(&terms, outer, np, nc);
+        let cols: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
+        let kernel = compile(&g, &outputs, &layout).expect("compile");
+        let bound = kernel.bind(&cols).expect("bind");
+        let mut want = params.clone();
+        let mut want_sgd = Sgd::new(lr, momentum);
+        // momentum: the first step (which starts the buffer) one call at a time
+        let first = usize::from(momentum != 0.0).min(epochs);
+        let started = step_one_call_at_a_time(&bound, &mut want, &mut want_sgd, first, outputs.len());
+        if started < first {
+            // the very first step is not finite: nothing for the loop to take
+            return Ok(());
+        }
+        let (mut got, mut got_sgd) = (want.clone(), want_sgd.clone());
+        let rest = epochs - first;
+        let taken_want = step_one_call_at_a_time(&bound, &mut want, &mut want_sgd, rest, outputs.len());
+        let taken = match got_sgd.state() {
+            Some((lr, momentum, buf)) => bound.sgd(&mut got, buf, rest, lr, momentum),
+            None => 0,
+        };
+        prop_assert_eq!(taken, taken_want);
+        assert_same(&got, &want, "params");
+        let (Some((_, _, b1)), Some((_, _, b2))) = (got_sgd.state(), want_sgd.state()) else {
+            return Ok(());
+        };
+        assert_same(b1, b2, "momentum buffer");
     }
 }

@@ -488,6 +488,7 @@ fn json_prints_one_object_and_nothing_else() {
             "compile_seconds",
             "cost",
             "epochs",
+            "loop_epochs",
             "params",
             "train_seconds"
         ]

@@ -168,6 +168,22 @@ def run_torch():
     return "torch " + torch.__version__, res
 
 
+def run_c():
+    """The plain C loops of benches/peers/seed_loop.c (gcc -O2): the 10^7-row
+    loss + gradient and the 1000 epochs, by hand, no autodiff."""
+    exe = "/tmp/ddx_seed_loop"
+    try:
+        subprocess.run(["gcc", "-O2", "-o", exe,
+                        os.path.join(ROOT, "benches/peers/seed_loop.c"), "-lm"],
+                       check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError):
+        raise ImportError("gcc")
+    out = json.loads(subprocess.run([exe], check=True, capture_output=True,
+                                    text=True).stdout)
+    return "C -O2 (by hand)", {"grad_1e7": out["c_loop_1e7"],
+                                "train_1000": out["c_train_1000"]}
+
+
 def fmt(s):
     if s >= 1:
         return f"{s:.2f} s"
@@ -191,9 +207,10 @@ def main():
     rows = [("grad n=8", "grad_8"), ("grad n=1e7", "grad_1e7"),
             ("train 1000 epochs", "train_1000"), ("first call", "first_call")]
     print(f"ddx: grad n=1e7 on 1 thread {fmt(d['grad_1e7_1t'])}, "
-          f"on {d['threads']} threads {fmt(d['grad_1e7_nt'])} (the ratios use the latter)")
+          f"on {d['threads']} threads {fmt(d['grad_1e7_nt'])} (the ratios use the latter); "
+          f"train 1000 epochs one-off (per-epoch path) {fmt(d['train_1000_per_epoch'])}")
     peers = []
-    for runner in (run_numpy, run_jax, run_torch):
+    for runner in (run_c, run_numpy, run_jax, run_torch):
         name = runner.__name__[4:]
         try:
             peers.append(runner())
@@ -207,7 +224,10 @@ def main():
     for label, key in rows:
         line = f"| {label} | {fmt(ddx[key])} |"
         for _, res in peers:
-            line += f" {fmt(res[key])} | {res[key] / ddx[key]:.1f}x |"
+            if key in res:
+                line += f" {fmt(res[key])} | {res[key] / ddx[key]:.1f}x |"
+            else:
+                line += " - | - |"
         print(line)
 
 

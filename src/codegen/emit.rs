@@ -18,7 +18,8 @@ use std::collections::HashMap;
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
-    types, AbiParam, FuncRef, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Type, Value,
+    types, AbiParam, BlockArg, FuncRef, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind,
+    Type, Value,
 };
 use cranelift_frontend::{FunctionBuilder, Variable};
 use cranelift_jit::JITModule;
@@ -100,7 +101,15 @@ struct Invariants {
     offsets: HashMap<Slot, i32>,
     /// The slots in `offsets`, in order of first use.
     order: Vec<Slot>,
+    /// Splatted values of the slots, when few enough to stay in registers
+    /// (`None`: they are loaded from the frame at each use).
+    splats: Option<HashMap<Slot, Value>>,
 }
+
+/// Loops with at most this many row-invariant operands keep them in
+/// registers (splatted once per call); larger ones read them from the
+/// loop's frame slot, leaving the registers to the accumulators.
+const REGISTER_INVARIANTS: usize = 6;
 
 /// Flags of the accesses to a loop's frame slot (on the stack, never
 /// trapping; vector accesses may be unaligned).
@@ -118,6 +127,15 @@ fn operands(op: &Op) -> impl Iterator<Item = Slot> {
     a.into_iter().chain(b)
 }
 
+/// `1/y` when `y` is a power of two whose reciprocal is exact, so that
+/// `x * (1/y)` is `x / y` to the bit for every `x`.
+fn exact_reciprocal(y: f64) -> Option<f64> {
+    const MANTISSA: u64 = (1 << 52) - 1;
+    let normal_power_of_two = y.is_normal() && y.to_bits() & MANTISSA == 0;
+    let r = 1.0 / y;
+    (normal_power_of_two && r != 0.0 && r.is_finite() && 1.0 / r == y).then_some(r)
+}
+
 /// Builds the body of one kernel function.
 pub(crate) struct Translator<'a, 'b> {
     pub b: FunctionBuilder<'b>,
@@ -131,6 +149,11 @@ pub(crate) struct Translator<'a, 'b> {
     /// Value of each row-invariant slot.
     scalars: Vec<Option<Value>>,
     error: Option<Box<cranelift_module::ModuleError>>,
+    /// The params as values (the SGD loop keeps them in registers) instead
+    /// of loads from the params pointer.
+    params_in: Option<Vec<Value>>,
+    /// The number of rows, when the code is compiled for one data set.
+    rows: Option<usize>,
 }
 
 impl<'a, 'b> Translator<'a, 'b> {
@@ -151,6 +174,8 @@ impl<'a, 'b> Translator<'a, 'b> {
             consts: vec![None; sched.slot_count],
             scalars: vec![None; sched.slot_count],
             error: None,
+            params_in: None,
+            rows: None,
         }
     }
 
@@ -229,6 +254,27 @@ impl<'a, 'b> Translator<'a, 'b> {
             unreachable!("the kernel signature has five parameters")
         };
         let sched = self.sched;
+        self.schedule_body(p_params, p_cols, n, p_pre);
+        for (i, slot) in sched.outputs.iter().enumerate() {
+            let v = self.scalar(*slot);
+            self.b
+                .ins()
+                .store(MemFlagsData::trusted(), v, p_out, (8 * i) as i32);
+        }
+        self.b.ins().return_(&[]);
+        self.b.seal_all_blocks();
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let config = self.module.target_config();
+        self.b.finalize(config);
+        Ok(())
+    }
+
+    /// Emits every block and row loop of the schedule, leaving each
+    /// row-invariant slot's value in `scalars`.
+    fn schedule_body(&mut self, p_params: Value, p_cols: Value, n: Value, p_pre: Value) {
+        let sched = self.sched;
         for (level, block) in sched.blocks.iter().enumerate() {
             if level > 0 {
                 self.row_loop(&sched.loops[level - 1], p_cols, Range::All(n));
@@ -237,13 +283,128 @@ impl<'a, 'b> Translator<'a, 'b> {
                 self.scalar_inst(inst, p_params, p_pre, n);
             }
         }
-        for (i, slot) in sched.outputs.iter().enumerate() {
-            let v = self.scalar(*slot);
+    }
+
+    /// Emits the compiled SGD loop for a data set of `rows` rows and
+    /// finalizes the builder, with the C ABI
+    /// `fn(params: *mut f64, columns: *const *const f64, n: usize, pre: *const f64, buf: *mut f64, epochs: usize, lr: f64, momentum: f64) -> usize`.
+    ///
+    /// The schedule's outputs must start with the loss and its gradient
+    /// (`n_params` values). Each epoch evaluates the whole schedule with the
+    /// params held in registers, then steps exactly as
+    /// [`crate::train::Sgd::step`] does: `p = fma(-lr, g, p)`, or with
+    /// `momentum` (`buf` already holding the first step's gradient)
+    /// `buf = buf*momentum + g` (two roundings) and `p = fma(-lr, buf, p)`.
+    /// An epoch whose loss, gradient, new buffer or new params are not all
+    /// finite is not taken: the loop stops before it. The params (and
+    /// buffer) reached are stored back and the number of epochs taken is
+    /// returned, so the caller can redo the stopping epoch and report it.
+    pub(crate) fn translate_sgd(
+        mut self,
+        n_params: usize,
+        momentum: bool,
+        rows: usize,
+    ) -> Result<(), Box<cranelift_module::ModuleError>> {
+        let ptr = self.ptr;
+        let entry = self.b.create_block();
+        self.b.append_block_params_for_function_params(entry);
+        self.b.switch_to_block(entry);
+        let args = self.b.block_params(entry).to_vec();
+        let [p_params, p_cols, _, p_pre, p_buf, epochs, lr, mu] = args[..] else {
+            unreachable!("the SGD loop signature has eight parameters")
+        };
+        // Compiled for one data set: the row count is a constant.
+        self.rows = Some(rows);
+        let n = self.b.ins().iconst(ptr, rows as i64);
+        let flags = MemFlagsData::trusted();
+        let neg_lr = self.b.ins().fneg(lr);
+        let k = if momentum { 2 * n_params } else { n_params };
+        // State: the params, then (with momentum) the buffer.
+        let mut state = Vec::with_capacity(k);
+        for i in 0..n_params {
+            state.push(self.b.ins().load(F64, flags, p_params, (8 * i) as i32));
+        }
+        if momentum {
+            for i in 0..n_params {
+                state.push(self.b.ins().load(F64, flags, p_buf, (8 * i) as i32));
+            }
+        }
+        let head = self.b.create_block();
+        let body = self.b.create_block();
+        let exit = self.b.create_block();
+        for block in [head, exit] {
+            self.b.append_block_param(block, ptr);
+            for _ in 0..k {
+                self.b.append_block_param(block, F64);
+            }
+        }
+        let zero = self.b.ins().iconst(ptr, 0);
+        let start: Vec<BlockArg> = std::iter::once(zero)
+            .chain(state)
+            .map(BlockArg::Value)
+            .collect();
+        self.b.ins().jump(head, &start);
+
+        // while epoch < epochs
+        self.b.switch_to_block(head);
+        let current: Vec<Value> = self.b.block_params(head).to_vec();
+        let here: Vec<BlockArg> = current.iter().copied().map(BlockArg::Value).collect();
+        let more = self
+            .b
+            .ins()
+            .icmp(IntCC::UnsignedLessThan, current[0], epochs);
+        self.b.ins().brif(more, body, &[], exit, &here);
+
+        self.b.switch_to_block(body);
+        let sched = self.sched;
+        self.params_in = Some(current[1..=n_params].to_vec());
+        self.scalars.iter_mut().for_each(|s| *s = None);
+        self.schedule_body(p_params, p_cols, n, p_pre);
+        self.params_in = None;
+        let loss = self.scalar(sched.outputs[0]);
+        // A value is finite exactly when `v - v` is 0; their sum is 0 when
+        // every value is finite (NaN otherwise).
+        let mut check = self.b.ins().fsub(loss, loss);
+        let mut next = vec![self.b.ins().iadd_imm_s(current[0], 1)];
+        let mut bufs = Vec::new();
+        for i in 0..n_params {
+            let g = self.scalar(sched.outputs[1 + i]);
+            let p = current[1 + i];
+            let step = if momentum {
+                let b = self.b.ins().fmul(current[1 + n_params + i], mu);
+                let b = self.b.ins().fadd(b, g);
+                bufs.push(b);
+                b
+            } else {
+                g
+            };
+            let p = self.b.ins().fma(neg_lr, step, p);
+            for v in [g, step, p] {
+                let d = self.b.ins().fsub(v, v);
+                check = self.b.ins().fadd(check, d);
+            }
+            next.push(p);
+        }
+        next.extend(bufs);
+        let zero_f = self.b.ins().f64const(0.0);
+        let finite = self.b.ins().fcmp(FloatCC::Equal, check, zero_f);
+        let next: Vec<BlockArg> = next.into_iter().map(BlockArg::Value).collect();
+        self.b.ins().brif(finite, head, &next, exit, &here);
+
+        // Store the state reached and return the epochs taken.
+        self.b.switch_to_block(exit);
+        let done: Vec<Value> = self.b.block_params(exit).to_vec();
+        for i in 0..n_params {
             self.b
                 .ins()
-                .store(MemFlagsData::trusted(), v, p_out, (8 * i) as i32);
+                .store(flags, done[1 + i], p_params, (8 * i) as i32);
+            if momentum {
+                self.b
+                    .ins()
+                    .store(flags, done[1 + n_params + i], p_buf, (8 * i) as i32);
+            }
         }
-        self.b.ins().return_(&[]);
+        self.b.ins().return_(&[done[0]]);
         self.b.seal_all_blocks();
         if let Some(e) = self.error.take() {
             return Err(e);
@@ -263,16 +424,24 @@ impl<'a, 'b> Translator<'a, 'b> {
                 self.consts[inst.dst.index()] = Some(c);
                 self.b.ins().f64const(c)
             }
-            Op::Param(i) => {
-                self.b
+            Op::Param(i) => match &self.params_in {
+                Some(values) => values[i],
+                None => self
+                    .b
                     .ins()
-                    .load(F64, MemFlagsData::trusted(), p_params, (8 * i) as i32)
-            }
+                    .load(F64, MemFlagsData::trusted(), p_params, (8 * i) as i32),
+            },
             Op::Pre(i) => self
                 .b
                 .ins()
                 .load(F64, MemFlagsData::trusted(), p_pre, (8 * i) as i32),
-            Op::Rows => self.b.ins().fcvt_from_uint(F64, n),
+            Op::Rows => match self.rows {
+                Some(rows) => {
+                    self.consts[inst.dst.index()] = Some(rows as f64);
+                    self.b.ins().f64const(rows as f64)
+                }
+                None => self.b.ins().fcvt_from_uint(F64, n),
+            },
             Op::Column(_) => unreachable!("columns are read in loops only"),
             Op::Unary(op, a) => {
                 let a = self.scalar(a);
@@ -400,7 +569,14 @@ impl<'a, 'b> Translator<'a, 'b> {
             BinOp::Add => self.b.ins().fadd(x, y),
             BinOp::Sub => self.b.ins().fsub(x, y),
             BinOp::Mul => self.b.ins().fmul(x, y),
-            BinOp::Div => self.b.ins().fdiv(x, y),
+            BinOp::Div => match y_const.and_then(exact_reciprocal) {
+                // x / 2^k and x * 2^-k round the same real number
+                Some(r) => {
+                    let r = self.constant(r, ty);
+                    self.b.ins().fmul(x, r)
+                }
+                None => self.b.ins().fdiv(x, y),
+            },
             BinOp::Min => self.min_max(false, x, y, ty),
             BinOp::Max => self.min_max(true, x, y, ty),
             BinOp::Pow => match y_const {
@@ -426,6 +602,14 @@ impl<'a, 'b> Translator<'a, 'b> {
     fn invariant(&mut self, s: Slot, inv: &Invariants, ty: Type) -> Value {
         if let Some(c) = self.consts[s.index()] {
             return self.constant(c, ty);
+        }
+        if let Some(splats) = &inv.splats {
+            let v = splats[&s];
+            return if ty == F64 {
+                self.b.ins().extractlane(v, 0)
+            } else {
+                v
+            };
         }
         // Stored splatted: one plain load (lane 0 for scalars).
         self.b
@@ -519,36 +703,46 @@ impl<'a, 'b> Translator<'a, 'b> {
         }
 
         // One frame slot per loop, addressed from one base register: the
-        // lanes of each accumulator after a block (32 bytes each), the
-        // running totals (touched once per block), and the row-invariant
-        // operands (splatted, 16 bytes each). Keeping these out of registers leaves the registers to
-        // the accumulators of the inner loop.
+        // lanes of each accumulator after a block (32 bytes each), then,
+        // for loops with many of them, the row-invariant operands (splatted,
+        // 16 bytes each): keeping those out of registers leaves the
+        // registers to the accumulators of the inner loop.
         let k = lp.accumulators.len();
         let lanes_at = |j: usize, lane: usize| (32 * j + 8 * lane) as i32;
-        let total_at = |j: usize| (32 * k + 8 * j) as i32;
-        let inv_at = (40 * k) as i32;
+        let inv_at = (32 * k) as i32;
         let frame = self.b.create_sized_stack_slot(StackSlotData::new(
             StackSlotKind::ExplicitSlot,
-            (40 * k + 16 * order.len()) as u32,
+            (32 * k + 16 * order.len()) as u32,
             4,
         ));
         let base = self.b.ins().stack_addr(ptr, frame, 0);
-        let inv = Invariants {
+        let mut inv = Invariants {
             base,
             offsets: offsets.into_iter().map(|(s, o)| (s, o + inv_at)).collect(),
             order,
+            splats: None,
         };
+        let mut splats = HashMap::new();
         for &s in &inv.order {
             let v = self.scalar(s);
             let v = self.b.ins().splat(F64X2, v);
-            self.b.ins().store(frame_flags(), v, base, inv.offsets[&s]);
+            if inv.order.len() <= REGISTER_INVARIANTS {
+                splats.insert(s, v);
+            } else {
+                self.b.ins().store(frame_flags(), v, base, inv.offsets[&s]);
+            }
+        }
+        if inv.order.len() <= REGISTER_INVARIANTS {
+            inv.splats = Some(splats);
         }
         let zero = self.b.ins().f64const(0.0);
         let zero_v = self.b.ins().splat(F64X2, zero);
         let acc_a: Vec<Variable> = (0..k).map(|_| self.b.declare_var(F64X2)).collect();
         let acc_b: Vec<Variable> = (0..k).map(|_| self.b.declare_var(F64X2)).collect();
-        for j in 0..k {
-            self.b.ins().store(frame_flags(), zero, base, total_at(j));
+        // The running totals (one add per block) stay in variables.
+        let totals: Vec<Variable> = (0..k).map(|_| self.b.declare_var(F64)).collect();
+        for &t in &totals {
+            self.b.def_var(t, zero);
         }
         let block_start = self.b.declare_var(ptr);
         let block_end = self.b.declare_var(ptr);
@@ -569,8 +763,9 @@ impl<'a, 'b> Translator<'a, 'b> {
         let inner_head = self.b.create_block();
         let inner_body = self.b.create_block();
         let after_inner = self.b.create_block();
-        let tail_head = self.b.create_block();
+        let tail_entry = self.b.create_block();
         let tail = self.b.create_block();
+        let tail_exit = self.b.create_block();
         let combine = self.b.create_block();
         let exit = self.b.create_block();
 
@@ -625,24 +820,36 @@ impl<'a, 'b> Translator<'a, 'b> {
         let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, r8, be);
         self.b.ins().brif(fits, inner_body, &[], after_inner, &[]);
 
-        // The lanes go to the frame (lane i of accumulator j at 32j + 8i),
-        // so the accumulators' registers are free after the loop.
+        // The lanes as scalars. Without a tail (the rows of the block are a
+        // multiple of 4) they stay in registers; otherwise they go to the
+        // frame (lane i of accumulator j at 32j + 8i), where the last 1 to
+        // 3 rows are added one at a time, row r to lane r % 4 (blocks start
+        // at multiples of 4), and come back.
         self.b.switch_to_block(after_inner);
+        let lanes: Vec<[Variable; 4]> = (0..k)
+            .map(|_| std::array::from_fn(|_| self.b.declare_var(F64)))
+            .collect();
+        for j in 0..k {
+            let a = self.b.use_var(acc_a[j]);
+            let c = self.b.use_var(acc_b[j]);
+            for (lane, (v, i)) in [(a, 0), (a, 1), (c, 0), (c, 1)].into_iter().enumerate() {
+                let x = self.b.ins().extractlane(v, i);
+                self.b.def_var(lanes[j][lane], x);
+            }
+        }
+        let r = self.b.use_var(row);
+        let be = self.b.use_var(block_end);
+        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, r, be);
+        self.b.ins().brif(more, tail_entry, &[], combine, &[]);
+
+        self.b.switch_to_block(tail_entry);
         for j in 0..k {
             let a = self.b.use_var(acc_a[j]);
             let c = self.b.use_var(acc_b[j]);
             self.b.ins().store(frame_flags(), a, base, lanes_at(j, 0));
             self.b.ins().store(frame_flags(), c, base, lanes_at(j, 2));
         }
-        self.b.ins().jump(tail_head, &[]);
-
-        // The last 1 to 3 rows of the data, one at a time: row r goes to
-        // lane r % 4 (blocks start at multiples of 4).
-        self.b.switch_to_block(tail_head);
-        let r = self.b.use_var(row);
-        let be = self.b.use_var(block_end);
-        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, r, be);
-        self.b.ins().brif(more, tail, &[], combine, &[]);
+        self.b.ins().jump(tail, &[]);
 
         self.b.switch_to_block(tail);
         let r = self.b.use_var(row);
@@ -663,7 +870,21 @@ impl<'a, 'b> Translator<'a, 'b> {
         }
         let r1 = self.b.ins().iadd_imm_s(r, 1);
         self.b.def_var(row, r1);
-        self.b.ins().jump(tail_head, &[]);
+        let be = self.b.use_var(block_end);
+        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, r1, be);
+        self.b.ins().brif(more, tail, &[], tail_exit, &[]);
+
+        self.b.switch_to_block(tail_exit);
+        for (j, vars) in lanes.iter().enumerate() {
+            for (lane, &var) in vars.iter().enumerate() {
+                let x = self
+                    .b
+                    .ins()
+                    .load(F64, frame_flags(), base, lanes_at(j, lane));
+                self.b.def_var(var, x);
+            }
+        }
+        self.b.ins().jump(combine, &[]);
 
         // total += ((l0 + l1) + l2) + l3 (or the partial sum stored for
         // the caller to add in block order); next block
@@ -672,9 +893,8 @@ impl<'a, 'b> Translator<'a, 'b> {
             Range::All(_) => None,
             Range::Part { .. } => Some(self.b.use_var(part_at)),
         };
-        for j in 0..k {
-            let [l0, l1, l2, l3] = std::array::from_fn(|lane| lanes_at(j, lane))
-                .map(|off| self.b.ins().load(F64, frame_flags(), base, off));
+        for (j, vars) in lanes.iter().enumerate() {
+            let [l0, l1, l2, l3] = vars.map(|var| self.b.use_var(var));
             let s01 = self.b.ins().fadd(l0, l1);
             let s012 = self.b.ins().fadd(s01, l2);
             let part = self.b.ins().fadd(s012, l3);
@@ -685,9 +905,9 @@ impl<'a, 'b> Translator<'a, 'b> {
                         .store(MemFlagsData::trusted(), part, p, (8 * j) as i32);
                 }
                 None => {
-                    let t = self.b.ins().load(F64, frame_flags(), base, total_at(j));
+                    let t = self.b.use_var(totals[j]);
                     let t = self.b.ins().fadd(t, part);
-                    self.b.ins().store(frame_flags(), t, base, total_at(j));
+                    self.b.def_var(totals[j], t);
                 }
             }
         }
@@ -701,7 +921,7 @@ impl<'a, 'b> Translator<'a, 'b> {
 
         self.b.switch_to_block(exit);
         for (j, acc) in lp.accumulators.iter().enumerate() {
-            let t = self.b.ins().load(F64, frame_flags(), base, total_at(j));
+            let t = self.b.use_var(totals[j]);
             self.scalars[acc.dst.index()] = Some(t);
         }
     }

@@ -22,7 +22,7 @@ pub use threads::Threads;
 
 use std::sync::{Mutex, OnceLock};
 
-use cranelift_codegen::ir::AbiParam;
+use cranelift_codegen::ir::{types, AbiParam};
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
@@ -146,6 +146,27 @@ type KernelFn = unsafe extern "C" fn(*const f64, *const *const f64, usize, *cons
 /// The native signature of one loop of a schedule over a range of rows:
 /// `fn(env, columns, row_lo, row_hi, partials)` (see `emit::Translator::translate_loop`).
 type LoopFn = unsafe extern "C" fn(*const f64, *const *const f64, usize, usize, *mut f64);
+
+/// The native signature of the compiled SGD loop (see
+/// `emit::Translator::translate_sgd`):
+/// `fn(params, columns, n, pre, buf, epochs, lr, momentum) -> epochs taken`.
+type SgdFn = unsafe extern "C" fn(
+    *mut f64,
+    *const *const f64,
+    usize,
+    *const f64,
+    *mut f64,
+    usize,
+    f64,
+    f64,
+) -> usize;
+
+/// A compiled SGD loop, in code memory of its own.
+struct SgdCode {
+    run: SgdFn,
+    // Declared last: dropped after the function pointer.
+    _code: Mutex<Code>,
+}
 
 /// The loops of a kernel's schedules as functions over block ranges, for
 /// threads: compiled on first use, into code memory of their own.
@@ -391,6 +412,57 @@ fn compile_loops(main: &Schedule, prep: Option<&Schedule>) -> Result<LoopCode, C
     })
 }
 
+/// Compiles the SGD loop over `main` for `rows` rows (see
+/// `emit::Translator::translate_sgd`).
+fn compile_sgd(
+    main: &Schedule,
+    n_params: usize,
+    momentum: bool,
+    rows: usize,
+    inspect: bool,
+) -> Result<(SgdCode, Option<Listing>), CodegenError> {
+    let ops = kernel_ops(main);
+    let mut jit = JITBuilder::with_isa(isa(ops > FAST_REGALLOC_OPS)?, default_libcall_names());
+    jit.symbol_lookup_fn(Box::new(host::lookup));
+    let mut code = Code(Some(JITModule::new(jit)));
+    let module = code.0.as_mut().expect("module present until drop");
+    let mut ctx = module.make_context();
+    let mut fctx = FunctionBuilderContext::new();
+    let mut hosts = emit::Hosts::default();
+    let cg = |e: cranelift_module::ModuleError| CodegenError::Cranelift(format!("{e:?}"));
+    let ptr = module.target_config().pointer_type();
+    let sig = &mut ctx.func.signature;
+    sig.params.extend([AbiParam::new(ptr); 6]);
+    sig.params.extend([AbiParam::new(types::F64); 2]);
+    sig.returns.push(AbiParam::new(ptr));
+    let id = module
+        .declare_function("ddx_sgd", Linkage::Local, &ctx.func.signature)
+        .map_err(cg)?;
+    let builder = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+    emit::Translator::new(builder, module, &mut hosts, main)
+        .translate_sgd(n_params, momentum, rows)
+        .map_err(|e| cg(*e))?;
+    ctx.set_disasm(inspect);
+    module.define_function(id, &mut ctx).map_err(cg)?;
+    let listing = inspect.then(|| {
+        let (name, clif, asm) = disasm::listing(module, &ctx, "ddx_sgd");
+        Listing { name, clif, asm }
+    });
+    module.finalize_definitions().map_err(cg)?;
+    let p = module.get_finalized_function(id);
+    // SAFETY: `p` is the finalized code of the function defined above with
+    // exactly the signature of `SgdFn` (six pointer-sized arguments, two
+    // f64, a pointer-sized result, the platform's C calling convention);
+    // it stays valid until the module is freed, which happens only when the
+    // `SgdCode` holding this pointer is dropped.
+    let run = unsafe { std::mem::transmute::<*const u8, SgdFn>(p) };
+    let code = SgdCode {
+        run,
+        _code: Mutex::new(code),
+    };
+    Ok((code, listing))
+}
+
 /// Column pointers and precomputed values of one data set, on the stack
 /// for small kernels.
 const STACK: usize = 16;
@@ -429,6 +501,19 @@ impl Kernel {
     /// The machine code as assembly (compiled with `inspect`).
     pub fn asm(&self) -> Option<String> {
         self.listing(|l| &l.asm)
+    }
+
+    /// The optimised CLIF and the assembly of the SGD loop that
+    /// [`Bound::sgd`] compiles for data of `rows` rows (with momentum or
+    /// not), for `ddx emit`.
+    pub fn sgd_listing(
+        &self,
+        rows: usize,
+        momentum: bool,
+    ) -> Result<(String, String), CodegenError> {
+        let (_, listing) = compile_sgd(&self.schedule, self.n_params, momentum, rows, true)?;
+        let l = listing.expect("compiled with inspect");
+        Ok((l.clif, l.asm))
     }
 
     fn listing(&self, part: impl Fn(&Listing) -> &String) -> Option<String> {
@@ -578,6 +663,7 @@ impl Kernel {
             pre,
             n,
             parallel: loops.zip(threads),
+            sgd: [OnceLock::new(), OnceLock::new()],
         })
     }
 }
@@ -591,6 +677,9 @@ pub struct Bound<'k, 'd> {
     n: usize,
     /// The loop functions and the threads, when the data is large enough.
     parallel: Option<(&'k LoopCode, Threads)>,
+    /// The SGD loops (plain, with momentum) for this data, compiled on
+    /// first use.
+    sgd: [OnceLock<Result<SgdCode, String>>; 2],
 }
 
 impl Bound<'_, '_> {
@@ -627,6 +716,79 @@ impl Bound<'_, '_> {
             None => run(self.kernel.main, params, &self.ptrs, self.n, &self.pre, out),
         }
         Ok(())
+    }
+}
+
+impl Bound<'_, '_> {
+    /// Runs up to `epochs` epochs of SGD (`momentum` 0: `p = p - lr*g`;
+    /// otherwise PyTorch's momentum with `buf` already holding the buffer
+    /// after at least one step) in compiled code, with the kernel's first
+    /// outputs taken as the loss and its gradient. Stops before the first
+    /// epoch whose loss, gradient or new params (or buffer) would not all be
+    /// finite. Returns the number of epochs taken; `params` (and `buf`) hold
+    /// the state reached, the same bits as the same steps taken one
+    /// [`Bound::call`] at a time.
+    ///
+    /// The loop is compiled on first use (for this data's row count, a
+    /// constant in the code), once per `Bound` and momentum kind.
+    /// Returns 0 without running when the loop cannot be used: threads
+    /// (large data; the per-epoch call dominates there), a kernel whose
+    /// outputs are not a loss and a gradient, or a loop that did not compile.
+    pub fn sgd(
+        &self,
+        params: &mut [f64],
+        buf: &mut [f64],
+        epochs: usize,
+        lr: f64,
+        momentum: f64,
+    ) -> usize {
+        let k = self.kernel;
+        let with_momentum = momentum != 0.0;
+        if self.parallel.is_some()
+            || params.len() != k.n_params
+            || k.schedule.outputs.len() <= k.n_params
+            || (with_momentum && buf.len() != k.n_params)
+            || epochs == 0
+        {
+            return 0;
+        }
+        let code = self.sgd[usize::from(with_momentum)].get_or_init(|| {
+            compile_sgd(&k.schedule, k.n_params, with_momentum, self.n, false)
+                .map(|(code, _)| code)
+                .map_err(|e| e.to_string())
+        });
+        let Ok(code) = code else { return 0 };
+        let taken;
+        // SAFETY: the loop reads and writes `params[0..P]` and (with
+        // momentum) `buf[0..P]`, P the kernel's param count, checked equal
+        // to both lengths above; it reads the columns (each pointer from a
+        // live slice of exactly `n` values, checked by `bind_threads`) and
+        // `pre` (computed for this kernel by `bind_threads`) exactly as the
+        // kernel function does. It allocates nothing and calls only
+        // `extern "C"` host functions that never panic. The code stays
+        // allocated while `self.kernel` is alive, which the borrow ensures.
+        unsafe {
+            taken = (code.run)(
+                params.as_mut_ptr(),
+                self.ptrs.as_ptr(),
+                self.n,
+                self.pre.as_ptr(),
+                buf.as_mut_ptr(),
+                epochs,
+                lr,
+                momentum,
+            );
+        }
+        taken
+    }
+}
+
+impl Bound<'_, '_> {
+    /// Whether [`Bound::sgd`] has compiled its loop for this momentum kind.
+    pub fn sgd_compiled(&self, momentum: f64) -> bool {
+        self.sgd[usize::from(momentum != 0.0)]
+            .get()
+            .is_some_and(|c| c.is_ok())
     }
 }
 

@@ -26,7 +26,8 @@ use crate::graph::{Node, NodeId, SymId, SymbolKind};
 use crate::program::{Model, Optimizer, TrainSpec};
 
 pub use format::{format_3g, format_g, full};
-use optim::{Adam, Newton, NewtonError, Sgd};
+pub use optim::Sgd;
+use optim::{Adam, Newton, NewtonError};
 
 /// A scalar loss of the params with its gradient (and, for Newton, its
 /// Hessian): what the driver minimises.
@@ -53,6 +54,16 @@ pub trait Objective {
     /// nothing.
     fn diagnose(&mut self, _params: &[f64]) -> Option<String> {
         None
+    }
+
+    /// Takes up to `epochs` plain SGD steps (see [`Sgd::step`]) in one go,
+    /// without reporting each: the driver calls it between the epochs it
+    /// prints. Must stop before an epoch whose loss, gradient or new params
+    /// would not all be finite, and leave `params` and the optimizer exactly
+    /// as that many [`Objective::eval`] + [`Sgd::step`] pairs would.
+    /// Returns the number of epochs taken; the default takes none.
+    fn advance_sgd(&mut self, _params: &mut [f64], _sgd: &mut Sgd, _epochs: usize) -> usize {
+        0
     }
 }
 
@@ -159,6 +170,9 @@ pub struct TrainResult {
     pub compile_seconds: f64,
     /// Seconds spent in the training loop, final cost included.
     pub train_seconds: f64,
+    /// Epochs run by the objective's compiled loop
+    /// ([`Objective::advance_sgd`]) rather than one evaluation at a time.
+    pub loop_epochs: usize,
 }
 
 /// Training met a NaN or an infinity.
@@ -412,7 +426,7 @@ pub fn train(
         bar.finish_and_clear();
     }
     let log_done = log.map(|l| l.finish());
-    let (params, cost) = match run {
+    let (params, cost, loop_epochs) = match run {
         Ok(v) => v,
         Err(e) => {
             // Keep what was printed before the failure; the failure wins.
@@ -432,6 +446,7 @@ pub fn train(
         optimizer,
         compile_seconds: options.compile_seconds,
         train_seconds,
+        loop_epochs,
     };
     let text = if options.json {
         format!("{}\n", report::json(&result))
@@ -457,7 +472,8 @@ fn write_reason(e: &io::Error) -> String {
     }
 }
 
-/// The training loop proper; returns the final params and the cost there.
+/// The training loop proper; returns the final params, the cost there and
+/// the epochs the objective's compiled loop ran.
 #[allow(clippy::too_many_arguments)]
 fn run_epochs(
     objective: &mut dyn Objective,
@@ -470,7 +486,7 @@ fn run_epochs(
     mut log: Option<&mut report::LogFile>,
     mut history: Option<&mut History>,
     out: &mut dyn Write,
-) -> Result<(Vec<f64>, f64), TrainError> {
+) -> Result<(Vec<f64>, f64, usize), TrainError> {
     let n = setup.names.len();
     let names = &setup.names;
     let mut params = setup.init.clone();
@@ -500,7 +516,30 @@ fn run_epochs(
         })
     };
     let last = epochs.saturating_sub(1);
-    for epoch in 0..epochs {
+    // Epochs that report nothing may run in the objective's own loop.
+    let unobserved = log.is_none() && history.is_none();
+    let mut epoch = 0;
+    let mut loop_epochs = 0;
+    while epoch < epochs {
+        if let (true, Stepper::Sgd(sgd)) = (unobserved, &mut stepper) {
+            // up to (not including) the next epoch that prints
+            let until = if !print {
+                epochs
+            } else if epoch % every == 0 {
+                epoch
+            } else {
+                (epoch / every + 1).saturating_mul(every).min(last)
+            };
+            let taken = objective.advance_sgd(&mut params, sgd, until - epoch);
+            loop_epochs += taken;
+            if let Some(bar) = bar {
+                bar.inc(taken as u64);
+            }
+            epoch += taken;
+            if epoch == epochs {
+                break;
+            }
+        }
         let cost = match &mut stepper {
             Stepper::Newton(_) => objective
                 .eval_hessian(&params, &mut grad, &mut hess)
@@ -559,13 +598,14 @@ fn run_epochs(
         if let Some(bar) = bar {
             bar.inc(1);
         }
+        epoch += 1;
     }
     let cost = objective.eval(&params, &mut grad);
     if !cost.is_finite() {
         let what = format!("the cost at the final params is {}", full(cost));
         return Err(diverged(objective, epochs, what, &params));
     }
-    Ok((params, cost))
+    Ok((params, cost, loop_epochs))
 }
 
 /// `the cost is inf`, `the gradient is not finite (m grad NaN)`, or both.

@@ -76,6 +76,16 @@ impl Sgd {
         }
     }
 
+    /// The learning rate, the momentum and the momentum buffer, for a
+    /// compiled loop taking the same steps; `None` with momentum before the
+    /// first step (its buffer starts as that step's gradient).
+    pub fn state(&mut self) -> Option<(f64, f64, &mut [f64])> {
+        if self.momentum != 0.0 && self.buf.is_empty() {
+            return None;
+        }
+        Some((self.lr, self.momentum, &mut self.buf))
+    }
+
     /// One step: `p = p - lr*g` as one fused multiply-add; with momentum,
     /// `buf = g` on the first step, then `buf = momentum*buf + g`, and
     /// `p = p - lr*buf`.

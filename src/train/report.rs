@@ -134,8 +134,10 @@ pub fn final_text(result: &TrainResult) -> String {
 
 /// The final result as one JSON object (one line):
 /// `{"params": {"m": ..., "b": ...}, "cost": ..., "epochs": ...,
-/// "compile_seconds": ..., "train_seconds": ...}`, params in declaration
-/// order. Non-finite numbers (not produced by a successful run) become `null`.
+/// "compile_seconds": ..., "train_seconds": ..., "loop_epochs": ...}`,
+/// params in declaration order (`loop_epochs`: the epochs run by the
+/// compiled training loop). Non-finite numbers (not produced by a
+/// successful run) become `null`.
 pub fn json(result: &TrainResult) -> String {
     let num = |x: f64| serde_json::Value::from(x).to_string();
     let params: Vec<String> = result
@@ -145,12 +147,13 @@ pub fn json(result: &TrainResult) -> String {
         .map(|(n, p)| format!("{}: {}", serde_json::Value::from(n.as_str()), num(*p)))
         .collect();
     format!(
-        "{{\"params\": {{{}}}, \"cost\": {}, \"epochs\": {}, \"compile_seconds\": {}, \"train_seconds\": {}}}",
+        "{{\"params\": {{{}}}, \"cost\": {}, \"epochs\": {}, \"compile_seconds\": {}, \"train_seconds\": {}, \"loop_epochs\": {}}}",
         params.join(", "),
         num(result.cost),
         result.epochs,
         num(result.compile_seconds),
         num(result.train_seconds),
+        result.loop_epochs,
     )
 }
 
