@@ -46,7 +46,7 @@ const OPTIMIZERS: [(&str, &[OptSpec], &str); 3] = [
 /// epochs (times the rows and the kernel's size) and ddx runs every epoch
 /// it is asked for, so a count far beyond any full-batch training (a slip
 /// like `1e12`, days of work) is an error rather than a run that seems to
-/// hang. The seed model runs 10^9 epochs in about 40 s (release).
+/// hang. The seed model runs 10^9 epochs in about 20 s (release).
 pub const MAX_EPOCHS: f64 = 1e9;
 
 /// Checks a `train` statement and turns it into a [`TrainSpec`].
