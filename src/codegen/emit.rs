@@ -357,11 +357,30 @@ impl<'a, 'b> Translator<'a, 'b> {
 
         self.b.switch_to_block(body);
         let sched = self.sched;
+        // The state goes to the stack for the epoch's end, so that no
+        // register holds it across the row loop (where the accumulators
+        // need them all); the new params then stay in registers from one
+        // epoch's step to the next epoch's first use.
+        let saved = self.b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            (8 * k) as u32,
+            3,
+        ));
+        for (i, &v) in current[1..].iter().enumerate() {
+            self.b.ins().stack_store(ptr, v, saved, (8 * i) as i32);
+        }
         self.params_in = Some(current[1..=n_params].to_vec());
         self.scalars.iter_mut().for_each(|s| *s = None);
         self.schedule_body(p_params, p_cols, n, p_pre);
         self.params_in = None;
         let loss = self.scalar(sched.outputs[0]);
+        let old: Vec<Value> = (0..k)
+            .map(|i| self.b.ins().stack_load(ptr, F64, saved, (8 * i) as i32))
+            .collect();
+        let here: Vec<BlockArg> = std::iter::once(current[0])
+            .chain(old.iter().copied())
+            .map(BlockArg::Value)
+            .collect();
         // A value is finite exactly when `v - v` is 0; their sum is 0 when
         // every value is finite (NaN otherwise).
         let mut check = self.b.ins().fsub(loss, loss);
@@ -369,9 +388,9 @@ impl<'a, 'b> Translator<'a, 'b> {
         let mut bufs = Vec::new();
         for i in 0..n_params {
             let g = self.scalar(sched.outputs[1 + i]);
-            let p = current[1 + i];
+            let p = old[i];
             let step = if momentum {
-                let b = self.b.ins().fmul(current[1 + n_params + i], mu);
+                let b = self.b.ins().fmul(old[n_params + i], mu);
                 let b = self.b.ins().fadd(b, g);
                 bufs.push(b);
                 b
