@@ -235,13 +235,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             },
         );
         self.b.ins().return_(&[]);
-        self.b.seal_all_blocks();
-        if let Some(e) = self.error.take() {
-            return Err(e);
-        }
-        let config = self.module.target_config();
-        self.b.finalize(config);
-        Ok(())
+        self.finish()
     }
 
     /// Emits the whole function and finalizes the builder.
@@ -262,6 +256,12 @@ impl<'a, 'b> Translator<'a, 'b> {
                 .store(MemFlagsData::trusted(), v, p_out, (8 * i) as i32);
         }
         self.b.ins().return_(&[]);
+        self.finish()
+    }
+
+    /// Seals the blocks and finalizes the function, or returns the first
+    /// error met while emitting it.
+    fn finish(mut self) -> Result<(), Box<cranelift_module::ModuleError>> {
         self.b.seal_all_blocks();
         if let Some(e) = self.error.take() {
             return Err(e);
@@ -424,13 +424,7 @@ impl<'a, 'b> Translator<'a, 'b> {
             }
         }
         self.b.ins().return_(&[done[0]]);
-        self.b.seal_all_blocks();
-        if let Some(e) = self.error.take() {
-            return Err(e);
-        }
-        let config = self.module.target_config();
-        self.b.finalize(config);
-        Ok(())
+        self.finish()
     }
 
     fn scalar(&self, s: Slot) -> Value {

@@ -257,6 +257,14 @@ fn isa(fast: bool) -> Result<OwnedTargetIsa, CodegenError> {
     .map_err(CodegenError::Isa)
 }
 
+/// An empty JIT module resolving ddx's host functions; `fast` selects the
+/// single-pass register allocator.
+fn jit_module(fast: bool) -> Result<Code, CodegenError> {
+    let mut jit = JITBuilder::with_isa(isa(fast)?, default_libcall_names());
+    jit.symbol_lookup_fn(Box::new(host::lookup));
+    Ok(Code(Some(JITModule::new(jit))))
+}
+
 /// Compiles `outputs` (each row-invariant: a scalar, or built from
 /// reductions) into a kernel taking the inputs of `layout`.
 pub fn compile(g: &Graph, outputs: &[NodeId], layout: &Layout) -> Result<Kernel, CodegenError> {
@@ -290,9 +298,7 @@ pub fn compile_with(
     }
     let fast = options.fast_regalloc.unwrap_or(ops > FAST_REGALLOC_OPS);
 
-    let mut jit = JITBuilder::with_isa(isa(fast)?, default_libcall_names());
-    jit.symbol_lookup_fn(Box::new(host::lookup));
-    let mut code = Code(Some(JITModule::new(jit)));
+    let mut code = jit_module(fast)?;
     let module = code.0.as_mut().expect("module present until drop");
     let mut ctx = module.make_context();
     let mut fctx = FunctionBuilderContext::new();
@@ -360,9 +366,7 @@ pub fn compile_with(
 /// blocks (`emit::Translator::translate_loop`).
 fn compile_loops(main: &Schedule, prep: Option<&Schedule>) -> Result<LoopCode, CodegenError> {
     let ops = kernel_ops(main) + prep.map_or(0, kernel_ops);
-    let mut jit = JITBuilder::with_isa(isa(ops > FAST_REGALLOC_OPS)?, default_libcall_names());
-    jit.symbol_lookup_fn(Box::new(host::lookup));
-    let mut code = Code(Some(JITModule::new(jit)));
+    let mut code = jit_module(ops > FAST_REGALLOC_OPS)?;
     let module = code.0.as_mut().expect("module present until drop");
     let mut ctx = module.make_context();
     let mut fctx = FunctionBuilderContext::new();
@@ -422,9 +426,7 @@ fn compile_sgd(
     inspect: bool,
 ) -> Result<(SgdCode, Option<Listing>), CodegenError> {
     let ops = kernel_ops(main);
-    let mut jit = JITBuilder::with_isa(isa(ops > FAST_REGALLOC_OPS)?, default_libcall_names());
-    jit.symbol_lookup_fn(Box::new(host::lookup));
-    let mut code = Code(Some(JITModule::new(jit)));
+    let mut code = jit_module(ops > FAST_REGALLOC_OPS)?;
     let module = code.0.as_mut().expect("module present until drop");
     let mut ctx = module.make_context();
     let mut fctx = FunctionBuilderContext::new();
