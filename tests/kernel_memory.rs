@@ -1,4 +1,4 @@
-//! Compiling and dropping kernels keeps memory flat. In a test binary of
+//! Compiling and dropping kernels (and their SGD loops) keeps memory flat. In a test binary of
 //! its own, so that no other test allocates while it measures.
 
 mod common;
@@ -26,6 +26,10 @@ fn dropping_kernels_frees_their_code() {
         for _ in 0..count {
             let k = compile(&model.graph, &outputs, &layout).unwrap();
             k.call(&[0.9, 0.1], &columns, &mut out).unwrap();
+            // and the SGD loop, compiled into code memory of its own
+            let bound = k.bind(&columns).unwrap();
+            let mut p = [0.9, 0.1];
+            assert_eq!(bound.sgd(&mut p, &mut [], 3, 0.01, 0.0), 3);
         }
     };
     cycle(50);
