@@ -1,7 +1,5 @@
 /* The seed model's loss and gradient over 10^7 rows as a plain scalar C loop
- * (the issue's reference point: "a scalar C loop at -O2 does 0.89 ns/row"),
- * and the seed notebook's training (8 rows, SGD lr 0.01, 1000 epochs) as a
- * plain C loop (the issue's "C -O2: 13 us").
+ * (the issue's reference point: "a scalar C loop at -O2 does 0.89 ns/row").
  * Build and run: gcc -O2 -o /tmp/seed_loop benches/peers/seed_loop.c -lm && /tmp/seed_loop
  * Prints the median seconds of one evaluation, as JSON. */
 #include <math.h>
@@ -42,31 +40,6 @@ int main(void) {
         times[k] = now() - t;
     }
     qsort(times, 15, sizeof times[0], cmp);
-    double loop_1e7 = times[7];
-
-    static const double xs[8] = {0, 1, 2, 3, 4, 5, 6, 7};
-    static const double ys[8] = {1.86, 1.31, 0.62, 0.33, 0.09, -0.67, -1.23, -1.37};
-    double train[201];
-    for (int k = 0; k < 201; k++) {
-        double t = now();
-        double pm = 0.9, pb = 0.1;
-        double cost = 0;
-        for (int e = 0; e < 1000; e++) {
-            double c = 0, gm = 0, gb = 0;
-            for (int i = 0; i < 8; i++) {
-                double r = pm * xs[i] + pb - ys[i];
-                c += r * r;
-                gm += r * xs[i];
-                gb += r;
-            }
-            cost += c / 8;
-            pm -= 0.01 * (2 * gm / 8);
-            pb -= 0.01 * (2 * gb / 8);
-        }
-        sink += pm + pb + cost;
-        train[k] = now() - t;
-    }
-    qsort(train, 201, sizeof train[0], cmp);
-    printf("{\"c_loop_1e7\": %e, \"c_train_1000\": %e}\n", loop_1e7, train[100]);
+    printf("{\"c_loop_1e7\": %e}\n", times[7]);
     return sink == 12345.0;
 }
