@@ -1,10 +1,20 @@
-//! Errors that point at the source, rendered once at the edge.
+//! Errors that point at the source, as data, rendered in one place.
 //!
-//! Every stage reports its errors as a [`Diagnostic`]: a plain message, the
-//! byte span it is about, and optional notes. The CLI renders it as
-//! `file:line:col`, the source line and a caret.
+//! Every stage reports its errors as a [`Diagnostic`]: a severity, a plain
+//! message, a primary [`Label`] (the span the message is about), any number
+//! of secondary labels (related places, such as an earlier declaration),
+//! and notes and help. [`Diagnostic::render`] and [`Diagnostic::eprint`]
+//! are the one renderer: `file:line:col: error: message`, the source line
+//! with `^` under the primary span, each secondary span with `-` under it
+//! (on the same excerpt when it is on the same line, else in an excerpt of
+//! its own after a `::: file:line:col` line), then the notes. Colour comes
+//! from [`anstyle`] styles written through [`anstream`], which drops them
+//! when standard error is not a terminal or `NO_COLOR` is set.
 
+use std::fmt::Write as _;
 use std::ops::Range;
+
+use anstyle::{AnsiColor, Effects, Style};
 
 /// A source text and the name it is reported under (a path, `<stdin>` or
 /// `<expr>`).
@@ -41,37 +51,99 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
     i
 }
 
-/// A located error message.
+/// How serious a diagnostic is: the word after its location.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    /// The input is refused.
+    Error,
+    /// The input is accepted, but probably not what was meant.
+    Warning,
+    /// Context for an error reported before it.
+    Note,
+}
+
+impl Severity {
+    fn word(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Note => "note",
+        }
+    }
+}
+
+/// A span of the source and the short text shown under it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Label {
+    /// Byte span in the diagnostic's source.
+    pub span: Range<usize>,
+    /// Shown after the carets; none shows the carets alone.
+    pub text: Option<String>,
+}
+
+/// A located message: what went wrong, where, and what else is relevant.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Diagnostic {
+    /// Error, warning or note.
+    pub severity: Severity,
     /// One plain sentence, no trailing period needed.
     pub message: String,
-    /// Byte span in the source the message is about.
-    pub span: Range<usize>,
-    /// Short label under the caret.
-    pub label: Option<String>,
-    /// Further hints ("did you mean `sin`?").
+    /// The span the message is about; `None` for a message about no place
+    /// in a source (a usage error), rendered as `error: message`.
+    pub primary: Option<Label>,
+    /// Related places in the same source ("first declared here").
+    pub secondary: Vec<Label>,
+    /// Further facts ("`x` is declared at line 3"), shown as `= note:`.
     pub notes: Vec<String>,
+    /// What to do about it, shown as `= help:` after the notes.
+    pub help: Vec<String>,
     /// When the error is in another file than the main source (a CSV file),
-    /// its name and text.
+    /// its name and text; every label is in that file then.
     pub file: Option<Source>,
 }
 
 impl Diagnostic {
-    /// A diagnostic at `span`.
+    /// An error at `span`.
     pub fn new(message: impl Into<String>, span: Range<usize>) -> Self {
         Diagnostic {
+            primary: Some(Label { span, text: None }),
+            ..Diagnostic::unlocated(message)
+        }
+    }
+
+    /// An error about no place in a source: rendered as `error: message`.
+    pub fn unlocated(message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
             message: message.into(),
-            span,
-            label: None,
+            primary: None,
+            secondary: Vec::new(),
             notes: Vec::new(),
+            help: Vec::new(),
             file: None,
         }
     }
 
-    /// Adds a label under the caret.
+    /// The same diagnostic as a warning or a note.
+    pub fn with_severity(mut self, severity: Severity) -> Self {
+        self.severity = severity;
+        self
+    }
+
+    /// Adds a label under the primary span's carets.
     pub fn with_label(mut self, label: impl Into<String>) -> Self {
-        self.label = Some(label.into());
+        if let Some(p) = &mut self.primary {
+            p.text = Some(label.into());
+        }
+        self
+    }
+
+    /// Adds a secondary span, underlined with `-` and labelled `label`.
+    pub fn with_secondary(mut self, span: Range<usize>, label: impl Into<String>) -> Self {
+        self.secondary.push(Label {
+            span,
+            text: Some(label.into()),
+        });
         self
     }
 
@@ -81,38 +153,202 @@ impl Diagnostic {
         self
     }
 
+    /// Adds a help line.
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help.push(help.into());
+        self
+    }
+
     /// Places the diagnostic in another file than the main source.
     pub fn in_file(mut self, file: Source) -> Self {
         self.file = Some(file);
         self
     }
 
-    /// Renders `file:line:col: error: message`, then the source line with a
-    /// caret under the span, the label and the notes:
+    /// The diagnostic as plain text: `file:line:col: error: message`, then
+    /// the source line with a caret under the span, the label, secondary
+    /// spans and the notes:
     ///
     /// ```text
-    /// model.ddx:2:15: error: undeclared name `q`
+    /// model.ddx:3:5: error: `x` is already declared
     ///   |
-    /// 2 | loss C = mean(q)
-    ///   |               ^ not declared
-    ///   = note: did you mean `m`?
+    /// 3 | let x = m*2
+    ///   |     ^ declared again
+    ///  ::: model.ddx:1:6
+    ///   |
+    /// 1 | data x = [1, 2, 3]
+    ///   |      - first declared here
+    ///   = note: `x` is first declared as a data column at line 1, column 6
     /// ```
     pub fn render(&self, source: &Source) -> String {
-        self.render_as("error", source)
+        self.render_with(Some(source), &Theme::PLAIN)
     }
 
-    /// [`Diagnostic::render`] as `file:line:col: note: message`: context
-    /// for an error reported before it.
-    pub fn render_note(&self, source: &Source) -> String {
-        self.render_as("note", source)
+    /// [`Diagnostic::render`] with ANSI colour, for a terminal.
+    pub fn render_ansi(&self, source: Option<&Source>) -> String {
+        self.render_with(source, &Theme::ANSI)
     }
 
-    fn render_as(&self, level: &str, source: &Source) -> String {
-        let src = self.file.as_ref().unwrap_or(source);
+    /// Writes the diagnostic to standard error, in colour when it is a
+    /// terminal and neither `NO_COLOR` nor `CLICOLOR=0` is set (or when
+    /// `CLICOLOR_FORCE` is). A closed standard error is ignored: there is
+    /// nowhere left to report it.
+    pub fn eprint(&self, source: Option<&Source>) {
+        use std::io::Write;
+        let text = self.render_ansi(source);
+        let mut err = anstream::stderr().lock();
+        let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
+    }
+
+    /// The one renderer behind [`Diagnostic::render`] and
+    /// [`Diagnostic::eprint`].
+    fn render_with(&self, source: Option<&Source>, theme: &Theme) -> String {
+        let severity = theme.severity(self.severity);
+        let src = self.file.as_ref().or(source);
+        let (Some(src), Some(primary)) = (src, &self.primary) else {
+            let mut out = format!(
+                "{severity}{}:{severity:#} {}\n",
+                self.severity.word(),
+                Styled(theme.message, &printable(&self.message))
+            );
+            self.render_notes(&mut out, "", theme);
+            return out;
+        };
+        let main = Place::of(src, &primary.span);
+        let mut out = format!(
+            "{}:{}:{}: {severity}{}:{severity:#} {}\n",
+            printable(&src.name),
+            main.line,
+            main.col,
+            self.severity.word(),
+            Styled(theme.message, &printable(&self.message))
+        );
+        // the primary excerpt, then one per other line a secondary span is on
+        let mut excerpts = vec![Excerpt::new(src, &main)];
+        excerpts[0].mark(&main, primary.text.as_deref(), true);
+        for label in &self.secondary {
+            let place = Place::of(src, &label.span);
+            let text = label.text.as_deref();
+            match excerpts.iter_mut().find(|e| e.shows(&place)) {
+                Some(e) => e.mark(&place, text, false),
+                None => {
+                    let mut e = Excerpt::new(src, &place);
+                    e.mark(&place, text, false);
+                    excerpts.push(e);
+                }
+            }
+        }
+        let width = excerpts
+            .iter()
+            .map(|e| e.line.to_string().len())
+            .max()
+            .unwrap_or(1);
+        let pad = " ".repeat(width);
+        for (i, e) in excerpts.iter().enumerate() {
+            if i > 0 {
+                let _ = writeln!(
+                    out,
+                    "{}{pad}:::{:#} {}:{}:{}",
+                    theme.gutter,
+                    theme.gutter,
+                    printable(&src.name),
+                    e.line,
+                    e.col
+                );
+            }
+            e.render(&mut out, width, theme, self.severity);
+        }
+        self.render_notes(&mut out, &pad, theme);
+        out
+    }
+
+    fn render_notes(&self, out: &mut String, pad: &str, theme: &Theme) {
+        let notes = self.notes.iter().map(|n| ("note", n));
+        for (kind, text) in notes.chain(self.help.iter().map(|h| ("help", h))) {
+            let _ = writeln!(
+                out,
+                "{pad} {}: {}",
+                Styled(theme.note, &format!("= {kind}")),
+                printable(text)
+            );
+        }
+    }
+}
+
+/// The styles of a rendering: all plain, or ANSI colours.
+struct Theme {
+    error: Style,
+    warning: Style,
+    note: Style,
+    message: Style,
+    gutter: Style,
+    secondary: Style,
+}
+
+impl Theme {
+    const PLAIN: Theme = Theme {
+        error: Style::new(),
+        warning: Style::new(),
+        note: Style::new(),
+        message: Style::new(),
+        gutter: Style::new(),
+        secondary: Style::new(),
+    };
+
+    const ANSI: Theme = Theme {
+        error: Style::new()
+            .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Red)))
+            .effects(Effects::BOLD),
+        warning: Style::new()
+            .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Yellow)))
+            .effects(Effects::BOLD),
+        note: Style::new().effects(Effects::BOLD),
+        message: Style::new().effects(Effects::BOLD),
+        gutter: Style::new()
+            .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Blue)))
+            .effects(Effects::BOLD),
+        secondary: Style::new()
+            .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Blue)))
+            .effects(Effects::BOLD),
+    };
+
+    fn severity(&self, severity: Severity) -> Style {
+        match severity {
+            Severity::Error => self.error,
+            Severity::Warning => self.warning,
+            Severity::Note => self.note,
+        }
+    }
+}
+
+/// Text in a style, reset after it.
+struct Styled<'a>(Style, &'a str);
+
+impl std::fmt::Display for Styled<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}{}{:#}", self.0, self.1, self.0)
+    }
+}
+
+/// Where a span is: its line and column, and its line's bounds.
+struct Place {
+    /// Byte offsets of the span, on char boundaries.
+    start: usize,
+    end: usize,
+    /// 1-based line and column (in characters).
+    line: usize,
+    col: usize,
+    /// Byte offsets of the line, without its line break.
+    line_start: usize,
+    line_end: usize,
+}
+
+impl Place {
+    fn of(src: &Source, span: &Range<usize>) -> Place {
         let text = src.text.as_str();
         let len = text.len();
-        let mut start = floor_char_boundary(text, self.span.start.min(len));
-        let mut end = floor_char_boundary(text, self.span.end.clamp(start, len));
+        let mut start = floor_char_boundary(text, span.start.min(len));
+        let mut end = floor_char_boundary(text, span.end.clamp(start, len));
         // a span at the `\n` of a CRLF line break is at its `\r`: the end of
         // the line as the user sees it
         if text[start..].starts_with('\n') && text[..start].ends_with('\r') {
@@ -120,61 +356,136 @@ impl Diagnostic {
             end = (end - 1).max(start);
         }
         let (line, col) = src.line_col(start);
-        let mut out = format!(
-            "{}:{}:{}: {level}: {}\n",
-            printable(&src.name),
-            line,
-            col,
-            printable(&self.message)
-        );
         let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
         let mut line_end = text[start..].find('\n').map_or(len, |i| start + i);
         // the `\r` of a CRLF line break is not part of the line
         if line_end > start && text[..line_end].ends_with('\r') {
             line_end -= 1;
         }
-        let before: Vec<char> = text[line_start..start].chars().collect();
-        let under: Vec<char> = text[start..end.min(line_end).max(start)].chars().collect();
-        let after: Vec<char> = text[end.min(line_end).max(start)..line_end]
-            .chars()
-            .collect();
-        // Show at most WINDOW characters either side of the caret.
-        const WINDOW: usize = 60;
-        let (skip, mut shown) = if before.len() > WINDOW {
-            (before.len() - WINDOW, String::from("..."))
-        } else {
-            (0, String::new())
-        };
-        let mut caret_col = shown.chars().count();
-        for &c in &before[skip..] {
-            shown.push(display_char(c));
-            caret_col += 1;
+        Place {
+            start,
+            end,
+            line,
+            col,
+            line_start,
+            line_end,
         }
-        let under_len = under.len().clamp(1, WINDOW);
-        for &c in under.iter().take(WINDOW) {
-            shown.push(display_char(c));
+    }
+}
+
+/// Characters shown either side of the span a long line is shown around.
+const WINDOW: usize = 60;
+
+/// One source line, cut to a window around the span it is shown for, and
+/// the spans marked under it.
+struct Excerpt {
+    line: usize,
+    col: usize,
+    line_start: usize,
+    /// The line's characters.
+    chars: Vec<char>,
+    /// The shown characters: `chars[skip..shown_end]`.
+    skip: usize,
+    shown_end: usize,
+    /// Marker lines: first character, length (both in characters), primary
+    /// or not, label.
+    marks: Vec<(usize, usize, bool, Option<String>)>,
+}
+
+impl Excerpt {
+    /// The line of `place`, windowed around it.
+    fn new(src: &Source, place: &Place) -> Excerpt {
+        let text = &src.text[place.line_start..place.line_end];
+        let chars: Vec<char> = text.chars().collect();
+        let at = src.text[place.line_start..place.start].chars().count();
+        Excerpt {
+            line: place.line,
+            col: place.col,
+            line_start: place.line_start,
+            skip: at.saturating_sub(WINDOW),
+            shown_end: (at + WINDOW).min(chars.len()),
+            chars,
+            marks: Vec::new(),
         }
-        let tail_room = WINDOW.saturating_sub(under.len().min(WINDOW));
-        for &c in after.iter().take(tail_room) {
-            shown.push(display_char(c));
+    }
+
+    /// Whether the start of `place` is on this line and inside the window.
+    fn shows(&self, place: &Place) -> bool {
+        if place.line_start != self.line_start {
+            return false;
         }
-        if after.len() > tail_room || under.len() > WINDOW {
+        let at = self.char_index(place);
+        // a span at the end of the line is shown when the line's end is
+        let end = self.chars.len();
+        at >= self.skip && (at < self.shown_end || (at == end && self.shown_end == end))
+    }
+
+    fn char_index(&self, place: &Place) -> usize {
+        self.chars_between(self.line_start, place.start)
+    }
+
+    fn chars_between(&self, from: usize, to: usize) -> usize {
+        // the line's characters, counted by their UTF-8 lengths
+        let mut bytes = from;
+        let mut n = 0;
+        for &c in &self.chars {
+            if bytes >= to {
+                break;
+            }
+            bytes += c.len_utf8();
+            n += 1;
+        }
+        n
+    }
+
+    /// Marks `place` (on this line) with carets and `label`.
+    fn mark(&mut self, place: &Place, label: Option<&str>, primary: bool) {
+        let at = self.char_index(place);
+        let under = self.chars_between(
+            self.line_start,
+            place.end.min(place.line_end).max(place.start),
+        ) - at;
+        let room = self.shown_end.saturating_sub(at).max(1);
+        let len = under.clamp(1, WINDOW).min(room);
+        self.marks
+            .push((at, len, primary, label.map(str::to_string)));
+    }
+
+    fn render(&self, out: &mut String, width: usize, theme: &Theme, severity: Severity) {
+        let prefix = if self.skip > 0 { "..." } else { "" };
+        let mut shown = String::from(prefix);
+        shown.extend(
+            self.chars[self.skip..self.shown_end]
+                .iter()
+                .map(|&c| display_char(c)),
+        );
+        if self.shown_end < self.chars.len() {
             shown.push_str("...");
         }
-        let gutter = line.to_string();
-        let pad = " ".repeat(gutter.len());
-        out.push_str(&format!("{pad} |\n{gutter} | {}\n", shown.trim_end()));
-        let mut marker = format!("{pad} | {}{}", " ".repeat(caret_col), "^".repeat(under_len));
-        if let Some(l) = &self.label {
-            marker.push(' ');
-            marker.push_str(&printable(l));
+        let pad = " ".repeat(width);
+        let bar = Styled(theme.gutter, "|");
+        let _ = writeln!(out, "{pad} {bar}");
+        let number = format!("{:<width$}", self.line);
+        let _ = writeln!(
+            out,
+            "{} {bar} {}",
+            Styled(theme.gutter, &number),
+            shown.trim_end()
+        );
+        for (at, len, primary, label) in &self.marks {
+            let (style, ch) = if *primary {
+                (theme.severity(severity), "^")
+            } else {
+                (theme.secondary, "-")
+            };
+            let mut marker = ch.repeat(*len);
+            if let Some(l) = label {
+                marker.push(' ');
+                marker.push_str(&printable(l));
+            }
+            let indent = " ".repeat(prefix.len() + at - self.skip);
+            let _ = writeln!(out, "{pad} {bar} {indent}{}", Styled(style, &marker));
         }
-        out.push_str(&marker);
-        out.push('\n');
-        for n in &self.notes {
-            out.push_str(&format!("{pad} = note: {}\n", printable(n)));
-        }
-        out
     }
 }
 

@@ -21,7 +21,7 @@ use std::fmt;
 use std::ops::Range;
 
 use crate::codegen::model_layout;
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Diagnostic, Severity};
 use crate::eval::eval;
 use crate::graph::{Graph, Node, NodeId, SymId, SymbolKind};
 use crate::print::{format_number, Printer, Style};
@@ -129,8 +129,7 @@ impl Fault {
     }
 
     /// The fault as a note placed on the `let`/`loss` in the model file, to
-    /// render with the model's [`crate::diagnostic::Source`] and
-    /// [`Diagnostic::render_note`].
+    /// render with the model's [`crate::diagnostic::Source`].
     pub fn diagnostic(&self) -> Diagnostic {
         let mut label = match &self.wrt {
             None => num(self.value),
@@ -140,6 +139,7 @@ impl Fault {
             label.push_str(&format!(" at row {}", r + 1));
         }
         let mut d = Diagnostic::new(self.headline(), self.span.clone())
+            .with_severity(Severity::Note)
             .with_label(label)
             .with_note(self.equation());
         if let Some(inputs) = self.inputs_text() {

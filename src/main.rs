@@ -2,7 +2,7 @@
 //! errors. Exit status: 0 on success, 1 when training diverges or a check
 //! fails, 2 on bad input or usage.
 
-use std::io::{IsTerminal, Read};
+use std::io::Read;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use ddx::codegen::{compile_with, model_layout, CodegenError, Options as CodegenOptions, Threads};
 use ddx::derivatives::{differentiate, parse_at, DiffOptions};
-use ddx::diagnostic::{io_reason, printable, Diagnostic, Source};
+use ddx::diagnostic::{io_reason, Diagnostic, Source};
 use ddx::gradcheck::CheckError;
 use ddx::graph::NodeId;
 use ddx::pipeline::{compile_model, derive, mean_of, KernelObjective};
@@ -177,13 +177,6 @@ fn out(text: &str) -> Result<(), Failure> {
         .map_err(Failure::Output)
 }
 
-/// Writes to standard error; a closed standard error is ignored (there is
-/// nowhere left to report it).
-fn err(text: &str) {
-    use std::io::Write;
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -202,34 +195,27 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            let color = std::io::stderr().is_terminal();
-            let paint = |text: String| if color { highlight(&text) } else { text };
             match f {
-                Failure::Source(d, src) => err(&paint(d.render(&src))),
-                Failure::Usage(msg) => err(&paint(format!("error: {}\n", printable(&msg)))),
+                Failure::Source(d, src) => d.eprint(Some(&src)),
+                Failure::Usage(msg) => Diagnostic::unlocated(msg).eprint(None),
                 Failure::Failed(msg, note) => {
-                    err(&paint(format!("error: {}\n", printable(&msg))));
+                    Diagnostic::unlocated(msg).eprint(None);
                     if let Some((d, src)) = note {
-                        err(&d.render_note(&src));
+                        d.eprint(Some(&src));
                     }
                     return ExitCode::from(1);
                 }
                 Failure::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
                     return ExitCode::SUCCESS;
                 }
-                Failure::Output(e) => err(&paint(format!(
-                    "error: cannot write the output: {}\n",
-                    io_reason(&e)
-                ))),
+                Failure::Output(e) => {
+                    Diagnostic::unlocated(format!("cannot write the output: {}", io_reason(&e)))
+                        .eprint(None)
+                }
             }
             ExitCode::from(2)
         }
     }
-}
-
-/// Colours the `error:` word of a rendered message.
-fn highlight(text: &str) -> String {
-    text.replacen("error:", "\x1b[1;31merror:\x1b[0m", 1)
 }
 
 /// Reads at most [`MAX_SOURCE_BYTES`] from `r` (a larger input is an error:
