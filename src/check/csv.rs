@@ -130,10 +130,11 @@ pub fn read_columns(
         };
         if let Some((j, _)) = hits.next() {
             return Err(locate
-                .at(
+                .at_and(
                     &header_pos,
-                    j,
+                    (j, i),
                     &format!("column `{}` appears twice in the header", r.column),
+                    "first time",
                 )
                 .with_label("second time")
                 .with_note(format!("the first is column {}", i + 1)));
@@ -326,6 +327,28 @@ impl<'a> Locator<'a> {
     /// A diagnostic just after cell `cell` (0-based) of the record at `pos`.
     fn after(&self, pos: &csv::Position, cell: usize, msg: &str) -> Diagnostic {
         self.place(pos, cell, msg, true)
+    }
+
+    /// [`Locator::at`], with a secondary span on cell `other` of the same
+    /// record, labelled `label`.
+    fn at_and(
+        &self,
+        pos: &csv::Position,
+        (cell, other): (usize, usize),
+        msg: &str,
+        label: &str,
+    ) -> Diagnostic {
+        let d = self.at(pos, cell, msg);
+        // the diagnostic's file is line breaks, then the record's line
+        let other = d.file.as_ref().and_then(|f| {
+            let line_start = f.text.rfind('\n').map_or(0, |i| i + 1);
+            let c = cell_spans(&f.text[line_start..]).get(other).cloned()?;
+            Some(line_start + c.start..line_start + c.end)
+        });
+        match other {
+            Some(span) => d.with_secondary(span, label),
+            None => d,
+        }
     }
 
     fn place(&self, pos: &csv::Position, cell: usize, msg: &str, after: bool) -> Diagnostic {

@@ -252,6 +252,7 @@ impl<'f> ModelChecker<'f> {
                             stmt.span.range(),
                         )
                         .with_label("second loss")
+                        .with_secondary(first_stmt.range(), "first loss")
                         .with_note(format!(
                             "the loss `{}` is defined at {first_at}",
                             first.name
@@ -274,6 +275,7 @@ impl<'f> ModelChecker<'f> {
                             stmt.span.range(),
                         )
                         .with_label("second train line")
+                        .with_secondary(first.span.clone(), "first `train` line")
                         .with_note(format!(
                             "the first is at {}",
                             at(self.src, Span::new(first.span.start, first.span.end))
@@ -348,6 +350,7 @@ impl<'f> ModelChecker<'f> {
                 p.span.clone(),
             )
             .with_label("unused")
+            .with_secondary(loss_stmt.range(), "the loss")
             .with_note(format!(
                 "the loss `{}` ({}) must depend on every param: use `{}` in it or remove it",
                 loss.name,
@@ -380,6 +383,7 @@ impl<'f> ModelChecker<'f> {
             return Err(
                 Diagnostic::new(format!("`{name}` is already declared"), id.span.range())
                     .with_label("declared again")
+                    .with_secondary(d.span.range(), "first declared here")
                     .with_note(format!(
                         "`{name}` is first declared as {} at {}",
                         d.kind.words(),
@@ -439,6 +443,7 @@ impl<'f> ModelChecker<'f> {
                     id.span.range(),
                 )
                 .with_label(format!("{} rows", values.len()))
+                .with_secondary(first_span.range(), format!("{n} rows"))
                 .with_note(format!(
                     "all data columns have the same number of rows; `{first}` is declared at {}",
                     at(self.src, *first_span)
@@ -494,6 +499,7 @@ impl<'f> ModelChecker<'f> {
                     c.name.span.range(),
                 )
                 .with_label("declared again")
+                .with_secondary(first.range(), "first declared here")
                 .with_note(format!(
                     "`{name}` is first declared as a data column at {}",
                     at(self.src, first)
@@ -587,6 +593,7 @@ impl<'f> ModelChecker<'f> {
                                 e.span.range(),
                             )
                             .with_label("differs from row to row")
+                            .with_secondary(d.span.range(), "declared here")
                             .with_note(format!("`{name}` is declared at {}", at(self.src, d.span)))
                             .with_note(advice);
                         }
@@ -641,6 +648,7 @@ fn resolve(
             span.range(),
         )
         .with_label("not declared yet")
+        .with_secondary(later.range(), "declared here")
         .with_note(format!(
             "`{name}` is declared at {}; declare it above its first use",
             at(src, *later)

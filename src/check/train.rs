@@ -102,6 +102,7 @@ pub fn train_spec(
                 a.name.span.range(),
             )
             .with_label("second time")
+            .with_secondary(first.range(), "first time")
             .with_note(format!("first given at line {l}, column {c}")));
         }
         let v = const_eval(file, a.value, &format!("option `{key}`"))?;

@@ -91,11 +91,13 @@ fn at(src: &str, offset: usize) -> String {
 
 fn parse_error(src: &str, lexer: &Lexer, e: ParseError<usize, Token, LexError>) -> Diagnostic {
     let open_note = |d: Diagnostic| match lexer.open.last() {
-        Some(b) => d.with_note(format!(
-            "the `{}` at {} is still open",
-            b.ch,
-            at(src, b.span.start)
-        )),
+        Some(b) => d
+            .with_secondary(b.span.clone(), "opened here")
+            .with_note(format!(
+                "the `{}` at {} is still open",
+                b.ch,
+                at(src, b.span.start)
+            )),
         None => d,
     };
     match e {
@@ -176,6 +178,7 @@ fn lex_diagnostic(src: &str, e: LexError) -> Diagnostic {
             open, open_span, ..
         } => d
             .with_label(format!("expected `{}`", closer(*open)))
+            .with_secondary(open_span.clone(), "opened here")
             .with_note(format!(
                 "the `{open}` at {} is still open",
                 at(src, open_span.start)
