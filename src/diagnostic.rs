@@ -525,7 +525,7 @@ pub fn is_invisible(c: char) -> bool {
 }
 
 /// `text` with its control characters (other than line breaks) replaced,
-/// as [`display_char`] does: a message may quote what the user wrote (a
+/// as `display_char` does: a message may quote what the user wrote (a
 /// file name, a CSV header), which must not send escape sequences to the
 /// terminal.
 pub fn printable(text: &str) -> String {
@@ -581,6 +581,111 @@ mod tests {
         );
         assert!(text.contains("loss C = mean(q)"), "{text}");
         assert!(text.contains("\n  |               ^\n"), "{text}");
+    }
+
+    #[test]
+    fn secondary_span_on_the_same_line() {
+        let src = Source::new("m.ddx", "param a = 1, b = 2, a = 3\n");
+        let d = Diagnostic::new("`a` is already declared", 20..21)
+            .with_label("declared again")
+            .with_secondary(6..7, "first declared here")
+            .with_note("a note");
+        assert_eq!(
+            d.render(&src),
+            "m.ddx:1:21: error: `a` is already declared\n\
+             \x20 |\n\
+             1 | param a = 1, b = 2, a = 3\n\
+             \x20 |                     ^ declared again\n\
+             \x20 |       - first declared here\n\
+             \x20 = note: a note\n"
+        );
+    }
+
+    #[test]
+    fn secondary_span_on_another_line() {
+        let src = Source::new("m.ddx", "data x = [1]\nlet x = 2\n");
+        let d = Diagnostic::new("`x` is already declared", 17..18)
+            .with_label("declared again")
+            .with_secondary(5..6, "first declared here")
+            .with_help("rename one");
+        assert_eq!(
+            d.render(&src),
+            "m.ddx:2:5: error: `x` is already declared\n\
+             \x20 |\n\
+             2 | let x = 2\n\
+             \x20 |     ^ declared again\n\
+             \x20::: m.ddx:1:6\n\
+             \x20 |\n\
+             1 | data x = [1]\n\
+             \x20 |      - first declared here\n\
+             \x20 = help: rename one\n"
+        );
+    }
+
+    #[test]
+    fn secondary_spans_share_the_gutter_and_their_line() {
+        // line 2 and line 10: one gutter width; two labels on line 10
+        let text = format!("a = 1\nb = (c\n{}let d = 1\n", "\n".repeat(7));
+        let src = Source::new("m", text.as_str());
+        let line10 = text.find("let").unwrap();
+        let d = Diagnostic::new("oops", 6..7)
+            .with_secondary(line10..line10 + 3, "one")
+            .with_secondary(line10 + 4..line10 + 5, "two");
+        let shown = d.render(&src);
+        assert_eq!(
+            shown,
+            "m:2:1: error: oops\n\
+             \x20  |\n\
+             2  | b = (c\n\
+             \x20  | ^\n\
+             \x20 ::: m:10:1\n\
+             \x20  |\n\
+             10 | let d = 1\n\
+             \x20  | --- one\n\
+             \x20  |     - two\n"
+        );
+    }
+
+    #[test]
+    fn a_secondary_span_outside_the_window_gets_its_own_excerpt() {
+        let text = format!("a{}b", " ".repeat(200));
+        let src = Source::new("m", text.as_str());
+        let d = Diagnostic::new("far apart", 201..202).with_secondary(0..1, "here");
+        let shown = d.render(&src);
+        assert!(
+            shown.contains("1 | ...") && shown.contains(" ::: m:1:1\n"),
+            "{shown}"
+        );
+        assert!(shown.contains("\n1 | a "), "{shown}");
+        assert!(shown.ends_with("...\n  | - here\n"), "{shown}");
+    }
+
+    #[test]
+    fn severity_and_unlocated_messages() {
+        let src = Source::new("m", "x\n");
+        let note = Diagnostic::new("context", 0..1).with_severity(Severity::Note);
+        assert!(note.render(&src).starts_with("m:1:1: note: context\n"));
+        let usage = Diagnostic::unlocated("bad usage");
+        assert_eq!(usage.render(&src), "error: bad usage\n");
+        let warning = Diagnostic::unlocated("odd").with_severity(Severity::Warning);
+        assert_eq!(warning.render(&src), "warning: odd\n");
+    }
+
+    #[test]
+    fn colour_is_styles_around_the_same_text() {
+        let src = Source::new("m", "let x = 1\n");
+        let d = Diagnostic::new("oops", 4..5)
+            .with_label("here")
+            .with_secondary(0..3, "there")
+            .with_note("n");
+        let plain = d.render(&src);
+        assert!(!plain.contains('\x1b'), "{plain:?}");
+        let ansi = d.render_ansi(Some(&src));
+        assert!(ansi.contains("\x1b[1m\x1b[31merror:\x1b[0m"), "{ansi:?}");
+        assert!(ansi.contains("\x1b[1m\x1b[31m^ here\x1b[0m"), "{ansi:?}");
+        assert!(ansi.contains("\x1b[1m\x1b[34m--- there\x1b[0m"), "{ansi:?}");
+        let stripped = anstream::adapter::strip_str(&ansi).to_string();
+        assert_eq!(stripped, plain);
     }
 
     #[test]

@@ -250,3 +250,77 @@ case!(diverged_in_the_gradient, ["train", "sqrt.ddx", "--quiet"]);
 case!(singular_hessian, ["train", "singular.ddx", "--quiet"]);
 case!(check_not_finite, ["check", "sqrt.ddx"]);
 case!(kernel_too_large, ["train", "huge.ddx"]);
+
+// ---- colour -------------------------------------------------------------------------
+
+/// Standard error of `ddx ARGS` on `stdin`, with the colour variables
+/// `env` set (and no others inherited).
+fn stderr_with(env: &[(&str, &str)], args: &[&str], stdin: &str) -> String {
+    use std::io::Write;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ddx"));
+    cmd.args(args)
+        .current_dir(dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for var in ["NO_COLOR", "CLICOLOR", "CLICOLOR_FORCE"] {
+        cmd.env_remove(var);
+    }
+    cmd.envs(env.iter().copied());
+    let mut child = cmd.spawn().expect("runs ddx");
+    let mut input = child.stdin.take().expect("a pipe");
+    input.write_all(stdin.as_bytes()).expect("writes the model");
+    drop(input);
+    let out = child.wait_with_output().expect("ddx exits");
+    String::from_utf8(out.stderr).expect("utf-8")
+}
+
+/// `text` without its ANSI escape sequences (`ESC [ ... m`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("\x1b[") {
+        out.push_str(&rest[..i]);
+        let end = rest[i..].find('m').expect("an SGR sequence ends with m");
+        rest = &rest[i + end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn colour_only_on_request_and_never_with_no_color() {
+    // a located error with a secondary span, and an unlocated error
+    // followed by a located note
+    let duplicate = (["check", "-"], "param a = 1, a = 2\nloss C = a^2\n");
+    let diverged = (["train", "ln.ddx"], "");
+    for (args, stdin) in [
+        (&duplicate.0[..], duplicate.1),
+        (&diverged.0[..], diverged.1),
+    ] {
+        let piped = stderr_with(&[], args, stdin);
+        assert!(piped.contains("error:"), "{piped}");
+        assert!(!piped.contains('\x1b'), "escape codes on a pipe: {piped:?}");
+
+        let forced = stderr_with(&[("CLICOLOR_FORCE", "1")], args, stdin);
+        assert!(
+            forced.contains("\x1b[1m\x1b[31merror:"),
+            "CLICOLOR_FORCE=1 colours `error:`: {forced:?}"
+        );
+        assert_eq!(strip_ansi(&forced), piped, "colour changes no text");
+
+        for no_color in [
+            &[("NO_COLOR", "1")][..],
+            &[("NO_COLOR", "1"), ("CLICOLOR_FORCE", "1")],
+        ] {
+            let plain = stderr_with(no_color, args, stdin);
+            assert_eq!(plain, piped, "{no_color:?} leaves no colour");
+        }
+    }
+    let forced = stderr_with(&[("CLICOLOR_FORCE", "1")], &duplicate.0, duplicate.1);
+    assert!(forced.contains("- first declared here"), "{forced:?}");
+    assert!(
+        forced.contains("\x1b[1m\x1b[34m- first declared here"),
+        "the secondary label has its own colour: {forced:?}"
+    );
+}
