@@ -866,7 +866,8 @@ fn csv_columns_of_different_lengths() {
     assert_eq!(
         err,
         "model.ddx:2:6: error: data column `y` has 2 rows, but `x` has 3\n  |\n2 | data y from \"two.csv\"\n  \
-         |      ^ 2 rows\n  = note: all data columns have the same number of rows; `x` is declared at line 1, column 6\n"
+         |      ^ 2 rows\n ::: model.ddx:1:6\n  |\n1 | data x from \"three.csv\"\n  \
+         |      - 3 rows\n  = note: all data columns have the same number of rows; `x` is declared at line 1, column 6\n"
     );
     // A file and an inline column.
     let model = model_of("data x from \"three.csv\"\ndata y = [1, 2]", "(m*x - y)^2");
