@@ -1,5 +1,12 @@
-//! Helpers shared by the JIT tests: graphs built directly with the Graph API.
-#![allow(dead_code)]
+//! Helpers shared by the integration tests: the command-line harness
+//! ([`cli`]), plot checks ([`images`]), a parser of expressions for the graph
+//! passes ([`testparse`]), and models and graphs built directly with the
+//! Graph API (here). Each test binary uses a part of them.
+#![allow(dead_code, unreachable_pub)]
+
+pub mod cli;
+pub mod images;
+pub mod testparse;
 
 use ddx::graph::{Graph, NodeId, Reduction, SymId, SymbolKind};
 use ddx::program::{Binding, DataColumn, Model, Param};
@@ -20,10 +27,10 @@ pub fn seed_data() -> (Vec<f64>, Vec<f64>) {
     (xs, ys)
 }
 
-/// The seed model: data x, y; params m = 0.9, b = 0.1; loss mean((m*x+b-y)^2).
-pub fn seed_model() -> Model {
-    let (xs, ys) = seed_data();
-    let mut g = Graph::new();
+/// The seed model's graph: data x, y; params m, b (declared in that order);
+/// `yhat = m*x + b` and the loss `mean((yhat - y)^2)`. Returns yhat, the
+/// loss and the layout (params m, b; columns x, y).
+pub fn seed_graph(g: &mut Graph) -> (NodeId, NodeId, Layout) {
     let x = g.declare("x", SymbolKind::Data);
     let y = g.declare("y", SymbolKind::Data);
     let m = g.declare("m", SymbolKind::Param);
@@ -34,6 +41,20 @@ pub fn seed_model() -> Model {
     let r = g.sub(yhat, yn);
     let sq = g.powf(r, 2.0);
     let loss = g.reduce(Reduction::Mean, sq);
+    let layout = Layout {
+        params: vec![m, b],
+        columns: vec![x, y],
+    };
+    (yhat, loss, layout)
+}
+
+/// The seed model: data x, y; params m = 0.9, b = 0.1; loss mean((m*x+b-y)^2).
+pub fn seed_model() -> Model {
+    let (xs, ys) = seed_data();
+    let mut g = Graph::new();
+    let (yhat, loss, layout) = seed_graph(&mut g);
+    let [x, y] = [layout.columns[0], layout.columns[1]];
+    let [m, b] = [layout.params[0], layout.params[1]];
     let rows = xs.len();
     Model {
         graph: g,
@@ -113,4 +134,28 @@ pub fn symbols(g: &mut Graph, params: usize, columns: usize) -> (Vec<SymId>, Vec
 pub fn with_gradient(g: &mut Graph, loss: NodeId, layout: &Layout) -> Vec<NodeId> {
     let grad = ddx::diff::gradient(g, loss, &layout.params);
     std::iter::once(loss).chain(grad).collect()
+}
+
+/// `sum((x - mean(x*m))^2) + mean(x) * m + sum(3)` and its gradient: a
+/// reduction inside a reduction (two loops), a data-only reduction and a
+/// row-invariant sum.
+pub fn nested_model(g: &mut Graph) -> (Vec<NodeId>, Layout) {
+    let (ps, cs) = symbols(g, 1, 1);
+    let (x, m) = (g.sym(cs[0]), g.sym(ps[0]));
+    let xm = g.mul(x, m);
+    let inner = g.reduce(Reduction::Mean, xm);
+    let d = g.sub(x, inner);
+    let sq = g.powf(d, 2.0);
+    let outer = g.reduce(Reduction::Sum, sq);
+    let mean_x = g.reduce(Reduction::Mean, x);
+    let t = g.mul(mean_x, m);
+    let three = g.constant(3.0);
+    let s3 = g.reduce(Reduction::Sum, three);
+    let a = g.add(outer, t);
+    let loss = g.add(a, s3);
+    let layout = Layout {
+        params: ps,
+        columns: cs,
+    };
+    (with_gradient(g, loss, &layout), layout)
 }
