@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::cli::{ddx, example, ok, output, read, scratch, stderr};
+use common::cli::{data, ddx, example, failed, ok, read, scratch};
 
 #[test]
 fn the_documented_outputs() {
@@ -72,9 +72,8 @@ fn reads_files_and_stdin() {
 
 #[test]
 fn errors_point_at_the_source_and_exit_2() {
-    let out = output(ddx(&["diff", "f = sine(x)"]));
-    assert_eq!(out.status.code(), Some(2));
-    let err = stderr(&out);
+    let (code, err) = failed(ddx(&["diff", "f = sine(x)"]));
+    assert_eq!(code, 2);
     assert!(
         err.starts_with("<expr>:1:5: error: unknown function `sine`"),
         "{err}"
@@ -84,18 +83,15 @@ fn errors_point_at_the_source_and_exit_2() {
     assert!(err.contains("did you mean `sin`?"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 
-    let out = output(ddx(&["diff", "no/such/model.ddx"]));
-    assert_eq!(out.status.code(), Some(2));
-    let err = stderr(&out);
+    let (code, err) = failed(ddx(&["diff", "no/such/model.ddx"]));
+    assert_eq!(code, 2);
     assert!(
         err.contains("cannot read no/such/model.ddx: no such file"),
         "{err}"
     );
 
-    let out = output(ddx(&["diff", "y = x^2", "--at", "x"]));
-    assert_eq!(out.status.code(), Some(2));
-    let out = output(ddx(&["diff", "y = x^2", "--order", "0"]));
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(failed(ddx(&["diff", "y = x^2", "--at", "x"])).0, 2);
+    assert_eq!(failed(ddx(&["diff", "y = x^2", "--order", "0"])).0, 2);
 }
 
 #[test]
@@ -119,7 +115,7 @@ fn models_give_the_gradient_of_the_loss() {
         "json",
     ]));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let reference = read(common::cli::data("seed_regression_f64.csv"));
+    let reference = read(data("seed_regression_f64.csv"));
     let first: Vec<f64> = reference
         .lines()
         .nth(1)
@@ -139,7 +135,7 @@ fn models_give_the_gradient_of_the_loss() {
         "{db} vs {}",
         first[3]
     );
-    let out = output(ddx(&["diff", model, "--wrt", "q"]));
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("no such param"));
+    let (code, err) = failed(ddx(&["diff", model, "--wrt", "q"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("no such param"));
 }
