@@ -188,6 +188,16 @@ fn seed_model_loss() {
     assert_eq!(got, vec![20.0 / 3.0]);
 }
 
+#[test]
+fn nested_and_data_only_reductions() {
+    let mut g = Graph::new();
+    let ([outer, mean_x, sum_c, _], layout) = common::nested_parts(&mut g);
+    let xs = [1.0, 2.0, 3.0, 6.0];
+    let got = eval(&g, &[outer, mean_x, sum_c], &layout, &[1.0], &[&xs]).unwrap();
+    // mean 3: (4 + 1 + 0 + 9)
+    assert_eq!(got, vec![14.0, 3.0, 12.0]);
+}
+
 // ---- print ------------------------------------------------------------------
 
 fn round(src: &str) -> String {

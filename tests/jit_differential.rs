@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::exprs::{lower, E};
 use common::{assert_same, symbols, with_gradient};
 use ddx::codegen::{compile, compile_with, Options};
 use ddx::eval::{eval, eval_scalar, BLOCK_ROWS};
@@ -12,17 +13,6 @@ use ddx::schedule::Layout;
 use ddx::train::Sgd;
 use proptest::prelude::*;
 use proptest::sample::select;
-
-/// A generated expression.
-#[derive(Clone, Debug)]
-enum E {
-    Const(f64),
-    Param(usize),
-    Col(usize),
-    Un(UnOp, Box<E>),
-    Bin(BinOp, Box<E>, Box<E>),
-    Red(Reduction, Box<E>),
-}
 
 const BINOPS: [BinOp; 7] = [
     BinOp::Add,
@@ -88,29 +78,6 @@ fn expr(params: usize, columns: usize, reductions: bool) -> impl Strategy<Value 
             prop_oneof![3 => un, 4 => bin].boxed()
         }
     })
-}
-
-/// Builds the expression in the graph (the depth is bounded by the
-/// generator, so recursion is fine here).
-fn lower(g: &mut Graph, e: &E, params: &[SymId], columns: &[SymId]) -> NodeId {
-    match e {
-        E::Const(c) => g.constant(*c),
-        E::Param(i) => g.sym(params[*i]),
-        E::Col(i) => g.sym(columns[*i]),
-        E::Un(op, a) => {
-            let a = lower(g, a, params, columns);
-            g.unary(*op, a)
-        }
-        E::Bin(op, a, b) => {
-            let a = lower(g, a, params, columns);
-            let b = lower(g, b, params, columns);
-            g.binary(*op, a, b)
-        }
-        E::Red(r, a) => {
-            let a = lower(g, a, params, columns);
-            g.reduce(*r, a)
-        }
-    }
 }
 
 /// A model: a loss (made row-invariant by an outer reduction when needed)

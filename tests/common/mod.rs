@@ -1,10 +1,11 @@
 //! Helpers shared by the integration tests: the command-line harness
 //! ([`cli`]), plot checks ([`images`]), a parser of expressions for the graph
-//! passes ([`testparse`]), and models and graphs built directly with the
+//! passes ([`testparse`]), generated expressions ([`exprs`]), and models and graphs built directly with the
 //! Graph API (here). Each test binary uses a part of them.
 #![allow(dead_code, unreachable_pub)]
 
 pub mod cli;
+pub mod exprs;
 pub mod images;
 pub mod testparse;
 
@@ -136,10 +137,10 @@ pub fn with_gradient(g: &mut Graph, loss: NodeId, layout: &Layout) -> Vec<NodeId
     std::iter::once(loss).chain(grad).collect()
 }
 
-/// `sum((x - mean(x*m))^2) + mean(x) * m + sum(3)` and its gradient: a
-/// reduction inside a reduction (two loops), a data-only reduction and a
-/// row-invariant sum.
-pub fn nested_model(g: &mut Graph) -> (Vec<NodeId>, Layout) {
+/// The parts of `sum((x - mean(x*m))^2) + mean(x) * m + sum(3)`: the outer
+/// sum (a reduction inside a reduction: two loops), `mean(x)` (data only),
+/// `sum(3)` (row-invariant) and `m`; with the layout (param m, column x).
+pub fn nested_parts(g: &mut Graph) -> ([NodeId; 4], Layout) {
     let (ps, cs) = symbols(g, 1, 1);
     let (x, m) = (g.sym(cs[0]), g.sym(ps[0]));
     let xm = g.mul(x, m);
@@ -148,14 +149,21 @@ pub fn nested_model(g: &mut Graph) -> (Vec<NodeId>, Layout) {
     let sq = g.powf(d, 2.0);
     let outer = g.reduce(Reduction::Sum, sq);
     let mean_x = g.reduce(Reduction::Mean, x);
-    let t = g.mul(mean_x, m);
     let three = g.constant(3.0);
     let s3 = g.reduce(Reduction::Sum, three);
-    let a = g.add(outer, t);
-    let loss = g.add(a, s3);
     let layout = Layout {
         params: ps,
         columns: cs,
     };
+    ([outer, mean_x, s3, m], layout)
+}
+
+/// `sum((x - mean(x*m))^2) + mean(x) * m + sum(3)` (see [`nested_parts`])
+/// and its gradient.
+pub fn nested_model(g: &mut Graph) -> (Vec<NodeId>, Layout) {
+    let ([outer, mean_x, s3, m], layout) = nested_parts(g);
+    let t = g.mul(mean_x, m);
+    let a = g.add(outer, t);
+    let loss = g.add(a, s3);
     (with_gradient(g, loss, &layout), layout)
 }
