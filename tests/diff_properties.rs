@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::exprs::{lower, E};
+use common::exprs::{lower, BINOPS, E};
 use ddx::diff::gradient;
 use ddx::eval::eval_scalar;
 use ddx::graph::{BinOp, Graph, NodeId, SymId, SymbolKind, UnOp};
@@ -28,15 +28,7 @@ fn unop() -> impl Strategy<Value = UnOp> {
 }
 
 fn binop() -> impl Strategy<Value = BinOp> {
-    prop::sample::select(vec![
-        BinOp::Add,
-        BinOp::Sub,
-        BinOp::Mul,
-        BinOp::Div,
-        BinOp::Pow,
-        BinOp::Min,
-        BinOp::Max,
-    ])
+    prop::sample::select(BINOPS.to_vec())
 }
 
 fn expr() -> impl Strategy<Value = E> {

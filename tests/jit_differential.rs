@@ -4,25 +4,15 @@
 
 mod common;
 
-use common::exprs::{lower, E};
+use common::exprs::{lower, BINOPS, E};
 use common::{assert_same, symbols, with_gradient};
 use ddx::codegen::{compile, compile_with, Options};
 use ddx::eval::{eval, eval_scalar, BLOCK_ROWS};
-use ddx::graph::{BinOp, Graph, NodeId, Reduction, SymId, SymbolKind, UnOp};
+use ddx::graph::{Graph, NodeId, Reduction, SymId, SymbolKind, UnOp};
 use ddx::schedule::Layout;
 use ddx::train::Sgd;
 use proptest::prelude::*;
 use proptest::sample::select;
-
-const BINOPS: [BinOp; 7] = [
-    BinOp::Add,
-    BinOp::Sub,
-    BinOp::Mul,
-    BinOp::Div,
-    BinOp::Pow,
-    BinOp::Min,
-    BinOp::Max,
-];
 
 fn unops() -> Vec<UnOp> {
     let mut v = UnOp::FUNCTIONS.to_vec();

@@ -3,6 +3,17 @@
 
 use ddx::graph::{BinOp, Graph, NodeId, Reduction, SymId, UnOp};
 
+/// Every binary operator of the language.
+pub const BINOPS: [BinOp; 7] = [
+    BinOp::Add,
+    BinOp::Sub,
+    BinOp::Mul,
+    BinOp::Div,
+    BinOp::Pow,
+    BinOp::Min,
+    BinOp::Max,
+];
+
 /// A generated expression.
 #[derive(Clone, Debug)]
 pub enum E {
