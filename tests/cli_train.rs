@@ -13,6 +13,7 @@ use common::cli::{
     data, ddx, ddx_in, example, failed, manifest, ok, output, read, scratch, stderr, stdout, BIN,
 };
 use common::images::{png_size, svg_size, svg_texts};
+use common::{seed_data, table, Table};
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -27,41 +28,6 @@ fn seed_variant(dir: &Path, name: &str, train_line: &str) -> String {
     );
     fs::write(dir.join(name), seed.replace(line, train_line)).unwrap();
     name.to_string()
-}
-
-/// A CSV of numbers (the logs and the references).
-struct Table {
-    header: Vec<String>,
-    rows: Vec<Vec<f64>>,
-}
-
-fn table(text: &str) -> Table {
-    let mut lines = text.lines();
-    let header = lines
-        .next()
-        .expect("a header")
-        .split(',')
-        .map(str::to_string)
-        .collect();
-    let rows = lines
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            l.split(',')
-                .map(|v| v.parse().unwrap_or_else(|_| panic!("not a number: {v:?}")))
-                .collect()
-        })
-        .collect();
-    Table { header, rows }
-}
-
-/// The seed data, from tests/data/trial.csv.
-fn seed_data() -> (Vec<f64>, Vec<f64>) {
-    let t = table(&read(data("trial.csv")));
-    assert_eq!(t.header, ["dosage", "forgetfulness"]);
-    (
-        t.rows.iter().map(|r| r[0]).collect(),
-        t.rows.iter().map(|r| r[1]).collect(),
-    )
 }
 
 /// The seed model's cost mean((m*x + b - y)^2), summed in row order. This

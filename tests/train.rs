@@ -5,6 +5,7 @@
 mod common;
 
 use common::images::{png_size, svg_size};
+use common::seed_data;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -24,28 +25,8 @@ fn scratch(name: &str) -> PathBuf {
 
 /// A CSV of numbers: header and rows.
 fn csv(text: &str) -> (Vec<String>, Vec<Vec<f64>>) {
-    let mut lines = text.lines();
-    let header = lines
-        .next()
-        .unwrap()
-        .split(',')
-        .map(str::to_string)
-        .collect();
-    let rows = lines
-        .filter(|l| !l.is_empty())
-        .map(|l| l.split(',').map(|v| v.parse::<f64>().unwrap()).collect())
-        .collect();
-    (header, rows)
-}
-
-/// The seed data from trial.csv.
-fn seed_data() -> (Vec<f64>, Vec<f64>) {
-    let (header, rows) = csv(&read("trial.csv"));
-    assert_eq!(header, ["dosage", "forgetfulness"]);
-    (
-        rows.iter().map(|r| r[0]).collect(),
-        rows.iter().map(|r| r[1]).collect(),
-    )
+    let t = common::table(text);
+    (t.header, t.rows)
 }
 
 /// Sums the way PyTorch's vectorised CPU sum adds up eight float64 values:

@@ -13,19 +13,40 @@ use ddx::graph::{Graph, NodeId, Reduction, SymId, SymbolKind};
 use ddx::program::{Binding, DataColumn, Model, Param};
 use ddx::schedule::Layout;
 
+/// A CSV of numbers (the logs and the references).
+pub struct Table {
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<f64>>,
+}
+
+/// Reads a CSV of numbers: a header, then rows (empty lines skipped).
+pub fn table(text: &str) -> Table {
+    let mut lines = text.lines();
+    let header = lines
+        .next()
+        .expect("a header")
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let rows = lines
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            l.split(',')
+                .map(|v| v.parse().unwrap_or_else(|_| panic!("not a number: {v:?}")))
+                .collect()
+        })
+        .collect();
+    Table { header, rows }
+}
+
 /// The seed notebook's data, read from tests/data/trial.csv.
 pub fn seed_data() -> (Vec<f64>, Vec<f64>) {
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/trial.csv"))
-            .expect("tests/data/trial.csv");
-    let mut xs = Vec::new();
-    let mut ys = Vec::new();
-    for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
-        let mut cells = line.split(',');
-        xs.push(cells.next().unwrap().trim().parse().unwrap());
-        ys.push(cells.next().unwrap().trim().parse().unwrap());
-    }
-    (xs, ys)
+    let t = table(&cli::read(cli::data("trial.csv")));
+    assert_eq!(t.header, ["dosage", "forgetfulness"]);
+    (
+        t.rows.iter().map(|r| r[0]).collect(),
+        t.rows.iter().map(|r| r[1]).collect(),
+    )
 }
 
 /// The seed model's graph: data x, y; params m, b (declared in that order);
