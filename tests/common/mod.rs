@@ -1,7 +1,8 @@
 //! Helpers shared by the integration tests: the command-line harness
-//! ([`cli`]), plot checks ([`images`]), a parser of expressions for the graph
-//! passes ([`testparse`]), generated expressions ([`exprs`]), and models and graphs built directly with the
-//! Graph API (here). Each test binary uses a part of them.
+//! ([`cli`]), plot checks ([`images`]), a parser of expressions for the
+//! graph passes ([`testparse`]), generated expressions ([`exprs`]), and
+//! (here) CSV tables, the seed data, and models and graphs built directly
+//! with the Graph API. Each test binary uses a part of them.
 #![allow(dead_code, unreachable_pub)]
 
 pub mod cli;
