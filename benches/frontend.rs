@@ -9,15 +9,9 @@ use ddx::check::check;
 use ddx::diagnostic::Source;
 use ddx::syntax::parse;
 
-const SEED: &str = "\
-data x = [0, 1, 2, 3, 4, 5, 6, 7]
-data y = [1.86, 1.31, 0.62, 0.33, 0.09, -0.67, -1.23, -1.37]
-param m = 0.9
-param b = 0.1
-let yhat = m*x + b
-loss C = mean((yhat - y)^2)
-train sgd(lr = 0.01, epochs = 1000)
-";
+#[path = "support/seed.rs"]
+mod seed;
+use seed::SEED;
 
 /// A sum of `n` distinct terms like `3*sin(x12)*y + ...`.
 fn big_expression(n: usize) -> String {

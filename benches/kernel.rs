@@ -20,30 +20,13 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ddx::check::check;
 use ddx::codegen::Threads;
-use ddx::diagnostic::Source;
 use ddx::pipeline::{compile_model, KernelObjective};
-use ddx::program::{Model, Unit};
 use ddx::train::Objective;
 
-/// The seed model (examples/regression.ddx) with `n` rows of data on the
-/// same line plus a wiggle.
-fn seed(n: usize) -> Model {
-    let src = Source::new("regression.ddx", include_str!("../examples/regression.ddx"));
-    let Ok(Unit::Model(mut model)) = check(&src, None) else {
-        panic!("the seed model checks")
-    };
-    let xs: Vec<f64> = (0..n).map(|i| (i % 1000) as f64 * 0.007).collect();
-    let ys: Vec<f64> = xs
-        .iter()
-        .map(|x| 1.8 - 0.47 * x + 0.01 * (x * 13.0).sin())
-        .collect();
-    model.data[0].values = xs;
-    model.data[1].values = ys;
-    model.rows = n;
-    model
-}
+#[path = "support/seed.rs"]
+mod seed;
+use seed::seed_rows;
 
 /// Sum of both columns, four lanes (the floor's loop body).
 fn pass(xs: &[f64], ys: &[f64]) -> [f64; 4] {
@@ -79,7 +62,7 @@ fn sizes() -> Vec<usize> {
 fn bench(c: &mut Criterion) {
     let all = Threads::available();
     for n in sizes() {
-        let mut model = seed(n);
+        let mut model = seed_rows(n);
         let compiled = compile_model(&mut model, false).unwrap();
         let model = model;
         let (xs, ys) = (&model.data[0].values, &model.data[1].values);

@@ -14,11 +14,13 @@ use std::hint::black_box;
 use std::io;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use ddx::check::check;
-use ddx::diagnostic::Source;
 use ddx::pipeline::{compile_model, KernelObjective};
-use ddx::program::{Optimizer, TrainSpec, Unit};
+use ddx::program::{Optimizer, TrainSpec};
 use ddx::train::{format_3g, train, Objective, Setup, Sgd, TrainOptions};
+
+#[path = "support/seed.rs"]
+mod seed;
+use seed::seed_model;
 
 const X: [f64; 8] = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
 const Y: [f64; 8] = [1.86, 1.31, 0.62, 0.33, 0.09, -0.67, -1.23, -1.37];
@@ -55,10 +57,7 @@ fn setup(optimizer: Optimizer) -> Setup {
 }
 
 fn bench_kernel(c: &mut Criterion) {
-    let src = Source::new("regression.ddx", include_str!("../examples/regression.ddx"));
-    let Ok(Unit::Model(mut model)) = check(&src, None) else {
-        panic!("the seed model checks")
-    };
+    let mut model = seed_model();
     let setup = Setup::from_model(&model).expect("a train line");
     let compiled = compile_model(&mut model, false).unwrap();
     let model = model;
@@ -87,13 +86,9 @@ fn bench_kernel(c: &mut Criterion) {
     // What the compiled SGD loop costs to build: compile and bind the seed
     // kernel, then take one epoch by a kernel call, or through the SGD loop
     // (compiled on that first use).
-    let fresh = || match check(&src, None) {
-        Ok(Unit::Model(m)) => m,
-        _ => unreachable!("the seed model checks"),
-    };
     c.bench_function("seed compile + bind + 1 epoch, kernel call", |b| {
         b.iter(|| {
-            let mut m = fresh();
+            let mut m = seed_model();
             let compiled = compile_model(&mut m, false).unwrap();
             let mut objective = KernelObjective::new(&compiled, &m).unwrap();
             let mut g = [0.0; 2];
@@ -102,7 +97,7 @@ fn bench_kernel(c: &mut Criterion) {
     });
     c.bench_function("seed compile + bind + 1 epoch, SGD loop", |b| {
         b.iter(|| {
-            let mut m = fresh();
+            let mut m = seed_model();
             let compiled = compile_model(&mut m, false).unwrap();
             let columns: Vec<&[f64]> = m.data.iter().map(|d| d.values.as_slice()).collect();
             let bound = compiled.kernel.bind(&columns).unwrap();

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use ddx::check::check;
-use ddx::codegen::{compile, Layout};
+use ddx::codegen::{compile, model_layout};
 use ddx::diagnostic::Source;
 use ddx::program::Unit;
 use ddx::schedule::Schedule;
@@ -15,14 +15,10 @@ fn main() {
     let Ok(Unit::Model(model)) = check(&src, None) else {
         panic!("the seed model checks")
     };
+    let layout = model_layout(&model);
+    let [m, b] = [layout.params[0], layout.params[1]];
     let mut g = model.graph;
     let loss = model.loss.node;
-    let [m, b] = [model.params[0].sym, model.params[1].sym];
-    let [x, y] = [model.data[0].sym, model.data[1].sym];
-    let layout = Layout {
-        params: vec![m, b],
-        columns: vec![x, y],
-    };
     let runs = 2000;
     let t = Instant::now();
     let mut outputs = Vec::new();

@@ -3,7 +3,7 @@
 //! (default 10,000).
 
 use ddx::check::check;
-use ddx::codegen::{compile, Layout};
+use ddx::codegen::{compile, model_layout, model_outputs};
 use ddx::diagnostic::Source;
 use ddx::program::Unit;
 
@@ -20,19 +20,12 @@ fn main() {
         .unwrap_or(10_000);
     // the seed model, from examples/regression.ddx
     let src = Source::new("regression.ddx", include_str!("regression.ddx"));
-    let Ok(Unit::Model(model)) = check(&src, None) else {
+    let Ok(Unit::Model(mut model)) = check(&src, None) else {
         panic!("the seed model checks")
     };
-    let mut g = model.graph;
-    let loss = model.loss.node;
-    let [m, b] = [model.params[0].sym, model.params[1].sym];
-    let [x, y] = [model.data[0].sym, model.data[1].sym];
-    let grad = ddx::diff::gradient(&mut g, loss, &[m, b]);
-    let outputs = [loss, grad[0], grad[1]];
-    let layout = Layout {
-        params: vec![m, b],
-        columns: vec![x, y],
-    };
+    let outputs = model_outputs(&mut model);
+    let layout = model_layout(&model);
+    let g = model.graph;
     let xs = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
     let ys = [1.86, 1.31, 0.62, 0.33, 0.09, -0.67, -1.23, -1.37];
     let mut out = [0.0; 3];

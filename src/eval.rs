@@ -307,54 +307,6 @@ mod tests {
     }
 
     #[test]
-    fn seed_model_loss() {
-        let mut g = Graph::new();
-        let x = g.declare("x", SymbolKind::Data);
-        let y = g.declare("y", SymbolKind::Data);
-        let m = g.declare("m", SymbolKind::Param);
-        let b = g.declare("b", SymbolKind::Param);
-        let (xn, yn, mn, bn) = (g.sym(x), g.sym(y), g.sym(m), g.sym(b));
-        let mx = g.mul(mn, xn);
-        let yhat = g.add(mx, bn);
-        let r = g.sub(yhat, yn);
-        let sq = g.powf(r, 2.0);
-        let loss = g.reduce(Reduction::Mean, sq);
-        let layout = Layout {
-            params: vec![m, b],
-            columns: vec![x, y],
-        };
-        let xs = [0.0, 1.0, 2.0];
-        let ys = [1.0, 1.0, 1.0];
-        let got = eval(&g, &[loss], &layout, &[2.0, 1.0], &[&xs, &ys]).unwrap();
-        // residuals 0, 2, 4 -> (0 + 4 + 16) / 3
-        assert_eq!(got, vec![20.0 / 3.0]);
-    }
-
-    #[test]
-    fn nested_and_data_only_reductions() {
-        let mut g = Graph::new();
-        let x = g.declare("x", SymbolKind::Data);
-        let m = g.declare("m", SymbolKind::Param);
-        let (xn, mn) = (g.sym(x), g.sym(m));
-        let xm = g.mul(xn, mn);
-        let inner = g.reduce(Reduction::Mean, xm);
-        let d = g.sub(xn, inner);
-        let sq = g.powf(d, 2.0);
-        let outer = g.reduce(Reduction::Sum, sq);
-        let mean_x = g.reduce(Reduction::Mean, xn);
-        let three = g.constant(3.0);
-        let sum_c = g.reduce(Reduction::Sum, three);
-        let layout = Layout {
-            params: vec![m],
-            columns: vec![x],
-        };
-        let xs = [1.0, 2.0, 3.0, 6.0];
-        let got = eval(&g, &[outer, mean_x, sum_c], &layout, &[1.0], &[&xs]).unwrap();
-        // mean 3: (4 + 1 + 0 + 9)
-        assert_eq!(got, vec![14.0, 3.0, 12.0]);
-    }
-
-    #[test]
     fn errors() {
         let mut g = Graph::new();
         let x = g.declare("x", SymbolKind::Data);

@@ -1,23 +1,8 @@
 //! `ddx diff` end to end: the outputs users rely on, exactly.
 
-use std::process::{Command, Output};
+mod common;
 
-fn ddx(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ddx"))
-        .args(args)
-        .output()
-        .expect("runs ddx")
-}
-
-fn stdout(args: &[&str]) -> String {
-    let out = ddx(args);
-    assert!(
-        out.status.success(),
-        "ddx {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
+use common::cli::{data, ddx, example, failed, ok, read, scratch};
 
 #[test]
 fn the_documented_outputs() {
@@ -38,13 +23,13 @@ fn the_documented_outputs() {
         ),
     ];
     for (args, want) in cases {
-        assert_eq!(stdout(args), *want, "ddx {args:?}");
+        assert_eq!(ok(ddx(args)), *want, "ddx {args:?}");
     }
 }
 
 #[test]
 fn json_has_function_derivatives_and_op_counts() {
-    let out = stdout(&["diff", "f = x*y + sin(x)", "--format", "json"]);
+    let out = ok(ddx(&["diff", "f = x*y + sin(x)", "--format", "json"]));
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(v["function"], "x*y + sin(x)");
     assert_eq!(v["derivatives"][0]["wrt"], "x");
@@ -59,12 +44,12 @@ fn json_has_function_derivatives_and_op_counts() {
 #[test]
 fn latex_and_cse() {
     assert_eq!(
-        stdout(&["diff", "f = x^2/2", "--format", "latex"]),
+        ok(ddx(&["diff", "f = x^2/2", "--format", "latex"])),
         "\\frac{df}{dx} = x\n"
     );
-    let out = stdout(&["diff", "f = sin(x^2 + 1)^2", "--cse"]);
+    let out = ok(ddx(&["diff", "f = sin(x^2 + 1)^2", "--cse"]));
     assert_eq!(out, "df/dx = 2*x*sin(2*(x^2 + 1))\n");
-    let out = stdout(&["diff", "f = exp(sin(x)*y)", "--cse"]);
+    let out = ok(ddx(&["diff", "f = exp(sin(x)*y)", "--cse"]));
     assert_eq!(
         out,
         "let t1 = sin(x)\nlet t2 = exp(y*t1)\ndf/dx = y*cos(x)*t2\ndf/dy = t1*t2\n"
@@ -73,36 +58,22 @@ fn latex_and_cse() {
 
 #[test]
 fn reads_files_and_stdin() {
-    let dir = std::env::temp_dir().join(format!("ddx-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("f.ddx");
-    std::fs::write(&path, "# a comment\ny = x^3\n").unwrap();
-    assert_eq!(stdout(&["diff", path.to_str().unwrap()]), "dy/dx = 3*x^2\n");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ddx"))
-        .args(["diff", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"g = exp(2*t)")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let dir = scratch("reads_files");
+    let path = dir.join(dir.write("f.ddx", "# a comment\ny = x^3\n"));
     assert_eq!(
-        String::from_utf8(out.stdout).unwrap(),
+        ok(ddx(&["diff", path.to_str().unwrap()])),
+        "dy/dx = 3*x^2\n"
+    );
+    assert_eq!(
+        ok(ddx(&["diff", "-"]).write_stdin("g = exp(2*t)")),
         "dg/dt = 2*exp(2*t)\n"
     );
 }
 
 #[test]
 fn errors_point_at_the_source_and_exit_2() {
-    let out = ddx(&["diff", "f = sine(x)"]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8(out.stderr).unwrap();
+    let (code, err) = failed(ddx(&["diff", "f = sine(x)"]));
+    assert_eq!(code, 2);
     assert!(
         err.starts_with("<expr>:1:5: error: unknown function `sine`"),
         "{err}"
@@ -112,39 +83,39 @@ fn errors_point_at_the_source_and_exit_2() {
     assert!(err.contains("did you mean `sin`?"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 
-    let out = ddx(&["diff", "no/such/model.ddx"]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8(out.stderr).unwrap();
+    let (code, err) = failed(ddx(&["diff", "no/such/model.ddx"]));
+    assert_eq!(code, 2);
     assert!(
         err.contains("cannot read no/such/model.ddx: no such file"),
         "{err}"
     );
 
-    let out = ddx(&["diff", "y = x^2", "--at", "x"]);
-    assert_eq!(out.status.code(), Some(2));
-    let out = ddx(&["diff", "y = x^2", "--order", "0"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(failed(ddx(&["diff", "y = x^2", "--at", "x"])).0, 2);
+    assert_eq!(failed(ddx(&["diff", "y = x^2", "--order", "0"])).0, 2);
 }
 
 #[test]
 fn models_give_the_gradient_of_the_loss() {
-    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/regression.ddx");
+    let model = &example("regression.ddx");
     assert_eq!(
-        stdout(&["diff", model]),
+        ok(ddx(&["diff", model])),
         "dC/dm = 2*mean(x*(b + m*x - y))\ndC/db = 2*mean(b + m*x - y)\n"
     );
     assert_eq!(
-        stdout(&["diff", model, "--cse"]),
+        ok(ddx(&["diff", model, "--cse"])),
         "let t1 = b + m*x - y\ndC/dm = 2*mean(x*t1)\ndC/db = 2*mean(t1)\n"
     );
     // at the initial params, over the data: PyTorch's first gradient
-    let out = stdout(&["diff", model, "--at", "m=0.9,b=0.1", "--format", "json"]);
+    let out = ok(ddx(&[
+        "diff",
+        model,
+        "--at",
+        "m=0.9,b=0.1",
+        "--format",
+        "json",
+    ]));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let reference = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/seed_regression_f64.csv"
-    ))
-    .unwrap();
+    let reference = read(data("seed_regression_f64.csv"));
     let first: Vec<f64> = reference
         .lines()
         .nth(1)
@@ -164,7 +135,7 @@ fn models_give_the_gradient_of_the_loss() {
         "{db} vs {}",
         first[3]
     );
-    let out = ddx(&["diff", model, "--wrt", "q"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no such param"));
+    let (code, err) = failed(ddx(&["diff", model, "--wrt", "q"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("no such param"));
 }

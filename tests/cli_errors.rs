@@ -5,17 +5,17 @@
 //! debug output, and every failure exits 1 (training diverged, a check
 //! failed) or 2 (bad input or usage, clap's errors included).
 
+mod common;
+
+use common::cli::{ddx_in, output, shared_dir, wide_model, NEVER_ON_STDERR};
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 
 /// The scratch directory every case runs in, with its model files.
 fn dir() -> PathBuf {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-errors");
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
+        let dir = shared_dir("cli-errors");
         let files: &[(&str, &str)] = &[
             (
                 "model.ddx",
@@ -105,14 +105,14 @@ fn dir() -> PathBuf {
         )
         .unwrap();
         // newton over more params than it supports
-        let params: Vec<String> = (0..1001).map(|i| format!("p{i} = 0")).collect();
-        let terms: Vec<String> = (0..1001).map(|i| format!("p{i}")).collect();
         fs::write(
             dir.join("newton_wide.ddx"),
-            format!(
-                "data y = [1, 2]\nparam {}\nloss C = mean(({} - y)^2)\ntrain newton(epochs = 2)\n",
-                params.join(", "),
-                terms.join(" + ")
+            wide_model(
+                1001,
+                "0",
+                |i| format!("p{i}"),
+                "data y = [1, 2]",
+                "train newton(epochs = 2)",
             ),
         )
         .unwrap();
@@ -123,27 +123,17 @@ fn dir() -> PathBuf {
 
 /// `$ ddx ARGS`, the exit status and standard error, for a snapshot.
 fn transcript(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_ddx"))
-        .args(args)
-        .current_dir(dir())
-        .stdin(Stdio::null())
-        .output()
-        .expect("runs ddx");
+    let out = output(ddx_in(dir(), args));
     let code = out.status.code().expect("exits, not killed by a signal");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         code == 1 || code == 2,
         "exit {code} for {args:?}:\n{stderr}"
     );
-    for bad in [
-        "panicked",
-        "RUST_BACKTRACE",
-        "backtrace",
-        "Os {",
-        "kind: ",
-        "Some(",
-        "Err(",
-    ] {
+    for bad in NEVER_ON_STDERR
+        .into_iter()
+        .chain(["backtrace", "Some(", "Err("])
+    {
         assert!(!stderr.contains(bad), "{args:?} printed `{bad}`:\n{stderr}");
     }
     assert!(

@@ -7,73 +7,16 @@
 //! test's own scratch directory, and ddx runs with that directory as its
 //! working directory, so error messages show short relative paths.
 
+mod common;
+
+use common::cli::{
+    data, ddx, ddx_in, example, failed, manifest, ok, output, read, scratch, stderr, stdout, BIN,
+};
+use common::images::{png_size, svg_size, svg_texts};
+use common::{seed_data, table, Table};
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
-fn manifest() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn data(name: &str) -> PathBuf {
-    manifest().join("tests/data").join(name)
-}
-
-fn example(name: &str) -> String {
-    manifest()
-        .join("examples")
-        .join(name)
-        .to_string_lossy()
-        .into_owned()
-}
-
-fn read(path: impl AsRef<Path>) -> String {
-    let path = path.as_ref();
-    fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
-/// A fresh, empty scratch directory for one test.
-fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("cli-train")
-        .join(test);
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Runs ddx in `dir` with no standard input; stdout and stderr are pipes.
-fn ddx_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ddx"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("runs ddx")
-}
-
-fn ddx(args: &[&str]) -> Output {
-    ddx_in(manifest(), args)
-}
-
-/// The stdout of a successful run, which must write nothing to stderr: in
-/// particular no progress bar, since stderr is a pipe here.
-fn ok(out: Output) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "ddx failed: {stderr}");
-    assert_eq!(stderr, "", "a successful run writes nothing to stderr");
-    String::from_utf8(out.stdout).expect("utf-8")
-}
-
-/// The exit status and stderr of a failed run, which prints nothing on stdout.
-fn failed(out: Output) -> (i32, String) {
-    assert!(!out.status.success(), "ddx succeeded unexpectedly");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
-    (
-        out.status.code().expect("exit status"),
-        String::from_utf8(out.stderr).expect("utf-8"),
-    )
-}
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 /// The seed example with its `train` line replaced, written as `dir/name`.
 fn seed_variant(dir: &Path, name: &str, train_line: &str) -> String {
@@ -85,41 +28,6 @@ fn seed_variant(dir: &Path, name: &str, train_line: &str) -> String {
     );
     fs::write(dir.join(name), seed.replace(line, train_line)).unwrap();
     name.to_string()
-}
-
-/// A CSV of numbers (the logs and the references).
-struct Table {
-    header: Vec<String>,
-    rows: Vec<Vec<f64>>,
-}
-
-fn table(text: &str) -> Table {
-    let mut lines = text.lines();
-    let header = lines
-        .next()
-        .expect("a header")
-        .split(',')
-        .map(str::to_string)
-        .collect();
-    let rows = lines
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            l.split(',')
-                .map(|v| v.parse().unwrap_or_else(|_| panic!("not a number: {v:?}")))
-                .collect()
-        })
-        .collect();
-    Table { header, rows }
-}
-
-/// The seed data, from tests/data/trial.csv.
-fn seed_data() -> (Vec<f64>, Vec<f64>) {
-    let t = table(&read(data("trial.csv")));
-    assert_eq!(t.header, ["dosage", "forgetfulness"]);
-    (
-        t.rows.iter().map(|r| r[0]).collect(),
-        t.rows.iter().map(|r| r[1]).collect(),
-    )
 }
 
 /// The seed model's cost mean((m*x + b - y)^2), summed in row order. This
@@ -436,10 +344,9 @@ fn newton_reaches_the_least_squares_optimum_in_one_step() {
 fn divergence_stops_with_the_epoch_the_params_and_status_1() {
     let dir = scratch("diverge");
     let model = seed_variant(&dir, "big_lr.ddx", "train sgd(lr = 1, epochs = 1000)");
-    let out = ddx_in(&dir, &["train", &model]);
+    let out = output(ddx_in(&dir, &["train", &model]));
     assert_eq!(out.status.code(), Some(1));
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let stderr = String::from_utf8(out.stderr).unwrap();
+    let (stdout, stderr) = (stdout(&out), stderr(&out));
     let mut lines = stderr.lines();
     let first = lines.next().unwrap();
     let epoch = first
@@ -654,7 +561,7 @@ fn no_progress_bar_when_stderr_is_not_a_terminal() {
     // Redirected to a file, the same.
     let dir = scratch("progress_file");
     let err_file = fs::File::create(dir.join("stderr.txt")).unwrap();
-    let status = Command::new(env!("CARGO_BIN_EXE_ddx"))
+    let status = Command::new(BIN)
         .args(["train", &example("regression.ddx"), "--epochs", "20000"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -669,7 +576,7 @@ fn no_progress_bar_when_stderr_is_not_a_terminal() {
 /// for stdin, stdout and stderr; returns everything it wrote there.
 fn ddx_on_a_terminal(args: &[&str]) -> String {
     let quote = |a: &str| format!("'{}'", a.replace('\'', "'\\''"));
-    let mut command = quote(env!("CARGO_BIN_EXE_ddx"));
+    let mut command = quote(BIN);
     for a in args {
         command.push(' ');
         command.push_str(&quote(a));
@@ -728,15 +635,15 @@ fn progress_bar_on_a_terminal_only_and_out_of_the_way() {
 
 // ---- bad CSV input -------------------------------------------------------------
 
-/// Writes `files` into a scratch directory and trains `model` (a file
-/// there) from it; the run must fail with status 2, printing nothing on
-/// stdout; returns stderr.
-fn bad_input(test: &str, files: &[(&str, &str)], model: &str) -> String {
+/// Writes `model` as model.ddx and `files` into a scratch directory and
+/// trains model.ddx there; the run must fail with status 2, printing
+/// nothing on stdout; returns stderr.
+fn bad_input(test: &str, model: &str, files: &[(&str, &str)]) -> String {
     let dir = scratch(test);
     for (name, text) in files {
-        fs::write(dir.join(name), text).unwrap();
+        dir.write(name, text);
     }
-    let (code, err) = failed(ddx_in(&dir, &["train", model]));
+    let (code, err) = failed(ddx_in(&dir, &["train", dir.write("model.ddx", model)]));
     assert_eq!(code, 2, "{err}");
     err
 }
@@ -755,14 +662,11 @@ fn csv_non_numeric_cell() {
     );
     let err = bad_input(
         "csv_non_numeric",
-        &[
-            (
-                "trial.csv",
-                "dosage,forgetfulness\n0,1.86\n1,1.31\n2,abc\n3,0.33\n",
-            ),
-            ("model.ddx", &model),
-        ],
-        "model.ddx",
+        &model,
+        &[(
+            "trial.csv",
+            "dosage,forgetfulness\n0,1.86\n1,1.31\n2,abc\n3,0.33\n",
+        )],
     );
     assert_eq!(
         err,
@@ -776,8 +680,8 @@ fn csv_ragged_rows() {
     let model = model_of("data a, b from \"d.csv\"", "(m*a - b)^2");
     let err = bad_input(
         "csv_ragged_short",
-        &[("d.csv", "a,b\n1,2\n3\n5,6\n"), ("model.ddx", &model)],
-        "model.ddx",
+        &model,
+        &[("d.csv", "a,b\n1,2\n3\n5,6\n")],
     );
     assert_eq!(
         err,
@@ -786,8 +690,8 @@ fn csv_ragged_rows() {
     );
     let err = bad_input(
         "csv_ragged_long",
-        &[("d.csv", "a,b\n1,2\n3,4\n5,6,7\n"), ("model.ddx", &model)],
-        "model.ddx",
+        &model,
+        &[("d.csv", "a,b\n1,2\n3,4\n5,6,7\n")],
     );
     assert_eq!(
         err,
@@ -804,11 +708,8 @@ fn csv_missing_column() {
     );
     let err = bad_input(
         "csv_missing_column",
-        &[
-            ("trial.csv", &read(data("trial.csv"))),
-            ("model.ddx", &model),
-        ],
-        "model.ddx",
+        &model,
+        &[("trial.csv", &read(data("trial.csv")))],
     );
     assert_eq!(
         err,
@@ -821,11 +722,7 @@ fn csv_missing_column() {
 #[test]
 fn csv_empty_file() {
     let model = model_of("data x, y from \"empty.csv\"", "(m*x - y)^2");
-    let err = bad_input(
-        "csv_empty",
-        &[("empty.csv", ""), ("model.ddx", &model)],
-        "model.ddx",
-    );
+    let err = bad_input("csv_empty", &model, &[("empty.csv", "")]);
     assert_eq!(
         err,
         "empty.csv:1:1: error: data file `empty.csv` is empty: it needs a header row naming its columns\n  \
@@ -836,11 +733,7 @@ fn csv_empty_file() {
 #[test]
 fn csv_header_without_rows() {
     let model = model_of("data x, y from \"d.csv\"", "(m*x - y)^2");
-    let err = bad_input(
-        "csv_header_only",
-        &[("d.csv", "x,y\n"), ("model.ddx", &model)],
-        "model.ddx",
-    );
+    let err = bad_input("csv_header_only", &model, &[("d.csv", "x,y\n")]);
     assert_eq!(
         err,
         "d.csv:1:1: error: the file has a header but no data rows\n  |\n1 | x,y\n  | ^ header only\n"
@@ -856,12 +749,8 @@ fn csv_columns_of_different_lengths() {
     );
     let err = bad_input(
         "csv_lengths_files",
-        &[
-            ("three.csv", "x\n1\n2\n3\n"),
-            ("two.csv", "y\n1\n2\n"),
-            ("model.ddx", &model),
-        ],
-        "model.ddx",
+        &model,
+        &[("three.csv", "x\n1\n2\n3\n"), ("two.csv", "y\n1\n2\n")],
     );
     assert_eq!(
         err,
@@ -873,8 +762,8 @@ fn csv_columns_of_different_lengths() {
     let model = model_of("data x from \"three.csv\"\ndata y = [1, 2]", "(m*x - y)^2");
     let err = bad_input(
         "csv_lengths_inline",
-        &[("three.csv", "x\n1\n2\n3\n"), ("model.ddx", &model)],
-        "model.ddx",
+        &model,
+        &[("three.csv", "x\n1\n2\n3\n")],
     );
     assert!(
         err.starts_with("model.ddx:2:6: error: data column `y` has 2 rows, but `x` has 3\n"),
@@ -887,8 +776,8 @@ fn csv_missing_header() {
     let model = model_of("data x, y from \"d.csv\"", "(m*x - y)^2");
     let err = bad_input(
         "csv_missing_header",
-        &[("d.csv", "0,1.86\n1,1.31\n"), ("model.ddx", &model)],
-        "model.ddx",
+        &model,
+        &[("d.csv", "0,1.86\n1,1.31\n")],
     );
     assert_eq!(
         err,
@@ -900,7 +789,7 @@ fn csv_missing_header() {
 #[test]
 fn csv_missing_file() {
     let model = model_of("data x, y from \"nowhere.csv\"", "(m*x - y)^2");
-    let err = bad_input("csv_missing_file", &[("model.ddx", &model)], "model.ddx");
+    let err = bad_input("csv_missing_file", &model, &[]);
     assert_eq!(
         err,
         "model.ddx:1:16: error: cannot read data file `nowhere.csv`: file not found\n  \
@@ -936,62 +825,6 @@ fn missing_model_file() {
 }
 
 // ---- plots -----------------------------------------------------------------------
-
-/// Width and height from a PNG's IHDR chunk, after checking the signature,
-/// the chunk layout and the final IEND chunk.
-fn png_size(bytes: &[u8]) -> (u32, u32) {
-    assert!(bytes.len() > 33, "too short for a PNG");
-    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
-    assert_eq!(&bytes[8..12], &13u32.to_be_bytes(), "IHDR length");
-    assert_eq!(&bytes[12..16], b"IHDR");
-    let w = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
-    let h = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
-    // Walk the chunks to the end: each is length, type, data, CRC.
-    let mut at = 8;
-    let mut last = [0u8; 4];
-    let mut idat = 0;
-    while at + 8 <= bytes.len() {
-        let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-        last.copy_from_slice(&bytes[at + 4..at + 8]);
-        if &last == b"IDAT" {
-            idat += len;
-        }
-        at += 12 + len;
-    }
-    assert_eq!(at, bytes.len(), "chunks do not end at the end of the file");
-    assert_eq!(&last, b"IEND", "no IEND chunk");
-    assert!(idat > 0, "no image data");
-    (w, h)
-}
-
-/// The width and height attributes of an SVG's root element.
-fn svg_size(text: &str) -> (u32, u32) {
-    let start = text.find("<svg").expect("no <svg> element");
-    let tag = &text[start..start + text[start..].find('>').unwrap()];
-    let attr = |name: &str| -> u32 {
-        let key = format!(" {name}=\"");
-        let i = tag
-            .find(&key)
-            .unwrap_or_else(|| panic!("no {name} in {tag}"))
-            + key.len();
-        tag[i..i + tag[i..].find('"').unwrap()].parse().unwrap()
-    };
-    assert!(text.trim_end().ends_with("</svg>"), "unterminated SVG");
-    (attr("width"), attr("height"))
-}
-
-/// The texts of an SVG's `<text>` elements, trimmed.
-fn svg_texts(text: &str) -> Vec<String> {
-    text.split("<text")
-        .skip(1)
-        .map(|t| {
-            let body = &t[t.find('>').expect("a text tag") + 1..];
-            body[..body.find("</text>").expect("a closed text")]
-                .trim()
-                .to_string()
-        })
-        .collect()
-}
 
 #[test]
 fn plot_of_the_seed_model_has_the_data_the_fit_and_the_loss() {
@@ -1064,12 +897,12 @@ fn plot_to_an_unknown_format_or_place_is_an_error() {
         err,
         "error: cannot plot to 'fit.gif': the file name must end in .svg or .png\n"
     );
-    let out = ddx_in(
+    let out = output(ddx_in(
         &dir,
         &["train", &seed, "--quiet", "--plot", "no/dir/fit.png"],
-    );
+    ));
     assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8(out.stderr).unwrap();
+    let err = stderr(&out);
     assert!(err.contains("no/dir/fit.png"), "{err}");
 }
 
@@ -1155,11 +988,11 @@ fn the_compiled_sgd_loop_trains_exactly_like_the_per_epoch_path() {
     for (name, line) in cases {
         let file = seed_variant(&dir, name, line);
         for extra in [&["--quiet", "--json"][..], &["--every", "7000"][..]] {
-            let fast = ddx_in(&dir, &[&["train", &file][..], extra].concat());
-            let slow = ddx_in(
+            let fast = output(ddx_in(&dir, &[&["train", &file][..], extra].concat()));
+            let slow = output(ddx_in(
                 &dir,
                 &[&["train", &file, "--log", "log.csv"][..], extra].concat(),
-            );
+            ));
             assert_eq!(fast.status.code(), slow.status.code(), "{name} {extra:?}");
             // the same text, but for the timings of --json and where the
             // epochs ran: in the compiled loop or one call each (--log)

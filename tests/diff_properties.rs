@@ -2,22 +2,18 @@
 //! expressions, with independent oracles: central finite differences for
 //! derivatives, the interpreter for simplification.
 
+mod common;
+
+use common::exprs::{lower, BINOPS, E};
 use ddx::diff::gradient;
 use ddx::eval::eval_scalar;
 use ddx::graph::{BinOp, Graph, NodeId, SymId, SymbolKind, UnOp};
 use ddx::simplify::simplify;
 use proptest::prelude::*;
 
-/// A generated expression over the variables `x` and `y`.
-#[derive(Clone, Debug)]
-enum E {
-    X,
-    Y,
-    Num(f64),
-    Un(UnOp, Box<E>),
-    Bin(BinOp, Box<E>, Box<E>),
-    PowInt(Box<E>, i32),
-}
+/// The variables `x` and `y`, the generated expressions' only symbols.
+const X: E = E::Param(0);
+const Y: E = E::Param(1);
 
 fn unop() -> impl Strategy<Value = UnOp> {
     // every function of the language (sign and step have derivative 0 and
@@ -32,22 +28,14 @@ fn unop() -> impl Strategy<Value = UnOp> {
 }
 
 fn binop() -> impl Strategy<Value = BinOp> {
-    prop::sample::select(vec![
-        BinOp::Add,
-        BinOp::Sub,
-        BinOp::Mul,
-        BinOp::Div,
-        BinOp::Pow,
-        BinOp::Min,
-        BinOp::Max,
-    ])
+    prop::sample::select(BINOPS.to_vec())
 }
 
 fn expr() -> impl Strategy<Value = E> {
     let leaf = prop_oneof![
-        3 => Just(E::X),
-        2 => Just(E::Y),
-        2 => prop::sample::select(vec![0.5, 1.0, 2.0, 3.0, -1.0, 0.25, 1.5]).prop_map(E::Num),
+        3 => Just(X),
+        2 => Just(Y),
+        2 => prop::sample::select(vec![0.5, 1.0, 2.0, 3.0, -1.0, 0.25, 1.5]).prop_map(E::Const),
     ];
     leaf.prop_recursive(5, 40, 2, |inner| {
         prop_oneof![
@@ -57,27 +45,6 @@ fn expr() -> impl Strategy<Value = E> {
             1 => (inner, -3i32..5).prop_map(|(a, n)| E::PowInt(Box::new(a), n)),
         ]
     })
-}
-
-fn build(g: &mut Graph, e: &E, x: SymId, y: SymId) -> NodeId {
-    match e {
-        E::X => g.sym(x),
-        E::Y => g.sym(y),
-        E::Num(v) => g.constant(*v),
-        E::Un(op, a) => {
-            let a = build(g, a, x, y);
-            g.unary(*op, a)
-        }
-        E::Bin(op, a, b) => {
-            let a = build(g, a, x, y);
-            let b = build(g, b, x, y);
-            g.binary(*op, a, b)
-        }
-        E::PowInt(a, n) => {
-            let a = build(g, a, x, y);
-            g.powf(a, f64::from(*n))
-        }
-    }
 }
 
 struct Case {
@@ -91,7 +58,7 @@ fn case(e: &E) -> Case {
     let mut g = Graph::new();
     let x = g.declare("x", SymbolKind::Free);
     let y = g.declare("y", SymbolKind::Free);
-    let f = build(&mut g, e, x, y);
+    let f = lower(&mut g, e, &[x, y], &[]);
     Case { g, f, x, y }
 }
 

@@ -500,6 +500,13 @@ macro_rules! snap {
             insta::assert_snapshot!(stringify!($name), err_named("<expr>", $src));
         }
     };
+    // a model: `BASE` (data x, param m), then the source
+    ($name:ident, base $src:expr) => {
+        #[test]
+        fn $name() {
+            insta::assert_snapshot!(stringify!($name), err(&with_base($src)));
+        }
+    };
 }
 
 mod errors {
@@ -560,24 +567,13 @@ mod errors {
     );
 
     // Names.
-    #[test]
-    fn undeclared_name_suggests_nearest() {
-        insta::assert_snapshot!(err(&with_base(
-            "let yhat = m*x\nloss C = mean((yaht - x)^2)"
-        )));
-    }
+    snap!(undeclared_name_suggests_nearest, base "let yhat = m*x\nloss C = mean((yaht - x)^2)");
     snap!(
         undeclared_name_without_suggestion,
         "param m = 1\nloss C = m*q"
     );
-    #[test]
-    fn used_before_declared() {
-        insta::assert_snapshot!(err(&with_base("let a = m*b\nlet b = 2\nloss C = mean(a)")));
-    }
-    #[test]
-    fn duplicate_name() {
-        insta::assert_snapshot!(err(&with_base("let x = m*2\nloss C = x")));
-    }
+    snap!(used_before_declared, base "let a = m*b\nlet b = 2\nloss C = mean(a)");
+    snap!(duplicate_name, base "let x = m*2\nloss C = x");
     snap!(
         duplicate_name_in_one_param_line,
         "param a = 1, b = 2, a = 3\nloss C = a*b"
@@ -598,32 +594,15 @@ mod errors {
     snap!(function_name_is_a_variable, expr "x = x^2 + 1");
 
     // Model rules.
-    #[test]
-    fn missing_loss() {
-        insta::assert_snapshot!(err(&with_base("let a = m*2\n")));
-    }
-    #[test]
-    fn two_losses() {
-        insta::assert_snapshot!(err(&with_base("loss C = mean(m*x)\nloss D = m^2")));
-    }
-    #[test]
-    fn two_train_lines() {
-        insta::assert_snapshot!(err(&with_base(
-            "loss C = mean(m*x)\ntrain sgd(lr = 0.1, epochs = 1)\ntrain adam(epochs = 1)"
-        )));
-    }
+    snap!(missing_loss, base "let a = m*2\n");
+    snap!(two_losses, base "loss C = mean(m*x)\nloss D = m^2");
+    snap!(two_train_lines, base "loss C = mean(m*x)\ntrain sgd(lr = 0.1, epochs = 1)\ntrain adam(epochs = 1)");
     snap!(
         param_unused_by_loss,
         "param m = 1, b = 2\nlet unused = b*2\nloss C = m^2"
     );
-    #[test]
-    fn data_outside_reduction() {
-        insta::assert_snapshot!(err(&with_base("loss C = mean(m*x) + x")));
-    }
-    #[test]
-    fn data_let_outside_reduction() {
-        insta::assert_snapshot!(err(&with_base("let r = m*x - 1\nloss C = r^2")));
-    }
+    snap!(data_outside_reduction, base "loss C = mean(m*x) + x");
+    snap!(data_let_outside_reduction, base "let r = m*x - 1\nloss C = r^2");
     snap!(
         columns_of_different_lengths,
         "data x = [1, 2, 3]\ndata y = [1, 2]\nparam m = 1\nloss C = mean(m*x*y)"
@@ -650,88 +629,20 @@ mod errors {
     snap!(bare_expression_in_model, "param m = 1\nm^2\nloss C = m");
 
     // The train line.
-    #[test]
-    fn unknown_optimizer() {
-        insta::assert_snapshot!(err(&with_base(
-            "loss C = mean(m*x)\ntrain sdg(lr = 0.1, epochs = 10)"
-        )));
-    }
-    #[test]
-    fn unknown_option() {
-        insta::assert_snapshot!(err(&with_base(
-            "loss C = mean(m*x)\ntrain sgd(lr = 0.1, epochs = 10, momentun = 0.9)"
-        )));
-    }
-    #[test]
-    fn duplicate_option() {
-        insta::assert_snapshot!(err(&with_base(
-            "loss C = mean(m*x)\ntrain sgd(lr = 0.1, epochs = 10, lr = 0.2)"
-        )));
-    }
-    #[test]
-    fn missing_option() {
-        insta::assert_snapshot!(err(&with_base(
-            "loss C = mean(m*x)\ntrain sgd(epochs = 10)"
-        )));
-    }
-    #[test]
-    fn lr_not_positive() {
-        insta::assert_snapshot!(err(&with_base(
-            "loss C = mean(m*x)\ntrain sgd(lr = 0, epochs = 10)"
-        )));
-    }
-    #[test]
-    fn epochs_not_whole() {
-        insta::assert_snapshot!(err(&with_base(
-            "loss C = mean(m*x)\ntrain newton(epochs = 2.5)"
-        )));
-    }
-    #[test]
-    fn epochs_negative() {
-        insta::assert_snapshot!(err(&with_base(
-            "loss C = mean(m*x)\ntrain newton(epochs = -1)"
-        )));
-    }
-    #[test]
-    fn epochs_over_the_limit() {
-        insta::assert_snapshot!(err(&with_base(
-            "loss C = mean(m*x)\ntrain sgd(lr = 0.1, epochs = 1e12)"
-        )));
-    }
-    #[test]
-    fn momentum_out_of_range() {
-        insta::assert_snapshot!(err(&with_base(
-            "loss C = mean(m*x)\ntrain sgd(lr = 0.1, epochs = 1, momentum = 1)"
-        )));
-    }
-    #[test]
-    fn beta_out_of_range() {
-        insta::assert_snapshot!(err(&with_base(
-            "loss C = mean(m*x)\ntrain adam(epochs = 1, beta2 = -0.1)"
-        )));
-    }
-    #[test]
-    fn eps_not_positive() {
-        insta::assert_snapshot!(err(&with_base(
-            "loss C = mean(m*x)\ntrain adam(epochs = 1, eps = 0)"
-        )));
-    }
-    #[test]
-    fn option_not_constant() {
-        insta::assert_snapshot!(err(&with_base(
-            "loss C = mean(m*x)\ntrain adam(epochs = 1, lr = m)"
-        )));
-    }
-    #[test]
-    fn positional_option() {
-        insta::assert_snapshot!(err(&with_base("loss C = mean(m*x)\ntrain sgd(0.1, 10)")));
-    }
-    #[test]
-    fn newton_has_no_lr() {
-        insta::assert_snapshot!(err(&with_base(
-            "loss C = mean(m*x)\ntrain newton(lr = 1, epochs = 1)"
-        )));
-    }
+    snap!(unknown_optimizer, base "loss C = mean(m*x)\ntrain sdg(lr = 0.1, epochs = 10)");
+    snap!(unknown_option, base "loss C = mean(m*x)\ntrain sgd(lr = 0.1, epochs = 10, momentun = 0.9)");
+    snap!(duplicate_option, base "loss C = mean(m*x)\ntrain sgd(lr = 0.1, epochs = 10, lr = 0.2)");
+    snap!(missing_option, base "loss C = mean(m*x)\ntrain sgd(epochs = 10)");
+    snap!(lr_not_positive, base "loss C = mean(m*x)\ntrain sgd(lr = 0, epochs = 10)");
+    snap!(epochs_not_whole, base "loss C = mean(m*x)\ntrain newton(epochs = 2.5)");
+    snap!(epochs_negative, base "loss C = mean(m*x)\ntrain newton(epochs = -1)");
+    snap!(epochs_over_the_limit, base "loss C = mean(m*x)\ntrain sgd(lr = 0.1, epochs = 1e12)");
+    snap!(momentum_out_of_range, base "loss C = mean(m*x)\ntrain sgd(lr = 0.1, epochs = 1, momentum = 1)");
+    snap!(beta_out_of_range, base "loss C = mean(m*x)\ntrain adam(epochs = 1, beta2 = -0.1)");
+    snap!(eps_not_positive, base "loss C = mean(m*x)\ntrain adam(epochs = 1, eps = 0)");
+    snap!(option_not_constant, base "loss C = mean(m*x)\ntrain adam(epochs = 1, lr = m)");
+    snap!(positional_option, base "loss C = mean(m*x)\ntrain sgd(0.1, 10)");
+    snap!(newton_has_no_lr, base "loss C = mean(m*x)\ntrain newton(lr = 1, epochs = 1)");
 
     // CSV.
     snap!(

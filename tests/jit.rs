@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_same, seed_model, symbols, with_gradient};
+use common::{assert_same, nested_model, seed_model, symbols, with_gradient};
 use ddx::codegen::{
     compile, compile_model, compile_with, hessian, model_columns, model_layout, model_outputs,
     CodegenError, Kernel, KernelError, Options,
@@ -85,29 +85,6 @@ fn seed_schedule_text() {
         .with_output_names(&names)
         .to_string();
     insta::assert_snapshot!(text);
-}
-
-/// `sum((x - mean(x*m))^2) + mean(x) * m + sum(3)`: a reduction inside a
-/// reduction (two loops), a data-only reduction and a row-invariant sum.
-fn nested_model(g: &mut Graph) -> (Vec<ddx::graph::NodeId>, Layout) {
-    let (ps, cs) = symbols(g, 1, 1);
-    let (x, m) = (g.sym(cs[0]), g.sym(ps[0]));
-    let xm = g.mul(x, m);
-    let inner = g.reduce(Reduction::Mean, xm);
-    let d = g.sub(x, inner);
-    let sq = g.powf(d, 2.0);
-    let outer = g.reduce(Reduction::Sum, sq);
-    let mean_x = g.reduce(Reduction::Mean, x);
-    let t = g.mul(mean_x, m);
-    let three = g.constant(3.0);
-    let s3 = g.reduce(Reduction::Sum, three);
-    let a = g.add(outer, t);
-    let loss = g.add(a, s3);
-    let layout = Layout {
-        params: ps,
-        columns: cs,
-    };
-    (with_gradient(g, loss, &layout), layout)
 }
 
 #[test]

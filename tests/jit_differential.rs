@@ -4,35 +4,15 @@
 
 mod common;
 
+use common::exprs::{lower, BINOPS, E};
 use common::{assert_same, symbols, with_gradient};
 use ddx::codegen::{compile, compile_with, Options};
 use ddx::eval::{eval, eval_scalar, BLOCK_ROWS};
-use ddx::graph::{BinOp, Graph, NodeId, Reduction, SymId, SymbolKind, UnOp};
+use ddx::graph::{Graph, NodeId, Reduction, SymId, SymbolKind, UnOp};
 use ddx::schedule::Layout;
 use ddx::train::Sgd;
 use proptest::prelude::*;
 use proptest::sample::select;
-
-/// A generated expression.
-#[derive(Clone, Debug)]
-enum E {
-    Const(f64),
-    Param(usize),
-    Col(usize),
-    Un(UnOp, Box<E>),
-    Bin(BinOp, Box<E>, Box<E>),
-    Red(Reduction, Box<E>),
-}
-
-const BINOPS: [BinOp; 7] = [
-    BinOp::Add,
-    BinOp::Sub,
-    BinOp::Mul,
-    BinOp::Div,
-    BinOp::Pow,
-    BinOp::Min,
-    BinOp::Max,
-];
 
 fn unops() -> Vec<UnOp> {
     let mut v = UnOp::FUNCTIONS.to_vec();
@@ -88,29 +68,6 @@ fn expr(params: usize, columns: usize, reductions: bool) -> impl Strategy<Value 
             prop_oneof![3 => un, 4 => bin].boxed()
         }
     })
-}
-
-/// Builds the expression in the graph (the depth is bounded by the
-/// generator, so recursion is fine here).
-fn lower(g: &mut Graph, e: &E, params: &[SymId], columns: &[SymId]) -> NodeId {
-    match e {
-        E::Const(c) => g.constant(*c),
-        E::Param(i) => g.sym(params[*i]),
-        E::Col(i) => g.sym(columns[*i]),
-        E::Un(op, a) => {
-            let a = lower(g, a, params, columns);
-            g.unary(*op, a)
-        }
-        E::Bin(op, a, b) => {
-            let a = lower(g, a, params, columns);
-            let b = lower(g, b, params, columns);
-            g.binary(*op, a, b)
-        }
-        E::Red(r, a) => {
-            let a = lower(g, a, params, columns);
-            g.reduce(*r, a)
-        }
-    }
 }
 
 /// A model: a loss (made row-invariant by an outer reduction when needed)

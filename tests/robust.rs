@@ -6,96 +6,35 @@
 //! print: a panic, a backtrace or Rust debug output.
 //!
 //! Large inputs are written into the test's scratch directory (under
-//! `CARGO_TARGET_TMPDIR`) and removed when the test passes.
+//! `CARGO_TARGET_TMPDIR`), removed when the test ends.
 
+mod common;
+
+use common::cli::{ddx_in, output, scratch, wide_model, Run, BIN};
 use std::fs;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// What a run printed and how it ended.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// A fresh, empty scratch directory for one test.
-fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("robust")
-        .join(test);
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Runs ddx in `dir` with `args` and `stdin`, and fails the test if it
 /// takes more than `limit` seconds (the process is then killed).
 fn run(dir: &Path, args: &[&str], stdin: &[u8], limit: u64) -> Run {
     let start = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ddx"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("runs ddx");
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_vec();
-    let feeder = std::thread::spawn(move || {
-        // ddx may stop reading early (an error): a broken pipe is fine
-        let _ = input.write_all(&stdin);
-    });
-    let drain = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = r.read_to_end(&mut s);
-            s
-        })
-    };
-    let out = drain(Box::new(child.stdout.take().unwrap()));
-    let err = drain(Box::new(child.stderr.take().unwrap()));
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > Duration::from_secs(limit) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ddx {args:?} did not finish within {limit} s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let out = output(
+        ddx_in(dir, args)
+            .write_stdin(stdin)
+            .timeout(Duration::from_secs(limit)),
+    );
     let seconds = start.elapsed().as_secs_f64();
+    assert!(
+        out.status.code().is_some() || seconds < limit as f64,
+        "ddx {args:?} did not finish within {limit} s"
+    );
     // shown with --nocapture: the figures of docs/robustness.md
     let shown: Vec<String> = args.iter().map(|a| a.chars().take(40).collect()).collect();
     eprintln!("{seconds:8.2} s  ddx {}", shown.join(" "));
-    feeder.join().unwrap();
-    let stdout = String::from_utf8_lossy(&out.join().unwrap()).into_owned();
-    let stderr = String::from_utf8_lossy(&err.join().unwrap()).into_owned();
-    let code = status
-        .code()
-        .unwrap_or_else(|| panic!("ddx {args:?} was killed by a signal: {status}\n{stderr}"));
-    for bad in [
-        "panicked",
-        "RUST_BACKTRACE",
-        "stack backtrace",
-        "Os {",
-        "kind: ",
-    ] {
-        assert!(
-            !stderr.contains(bad),
-            "ddx {args:?} printed `{bad}`:\n{stderr}"
-        );
-    }
-    Run {
-        code,
-        stdout,
-        stderr,
-    }
+    Run::new(args, out)
 }
 
 /// Runs `ddx diff -` on `text`.
@@ -103,17 +42,6 @@ fn diff_stdin(dir: &Path, text: &str, extra: &[&str], limit: u64) -> Run {
     let mut args = vec!["diff", "-"];
     args.extend(extra);
     run(dir, &args, text.as_bytes(), limit)
-}
-
-fn ok(r: &Run) -> &str {
-    assert_eq!(r.code, 0, "stderr:\n{}", r.stderr);
-    assert_eq!(r.stderr, "");
-    &r.stdout
-}
-
-fn failed(r: &Run, code: i32) -> &str {
-    assert_eq!(r.code, code, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
-    &r.stderr
 }
 
 // ---- nesting 100,000 deep ---------------------------------------------------
@@ -125,10 +53,10 @@ fn parentheses_100k_deep() {
     let dir = scratch("parens");
     let text = format!("{}x{}", "(".repeat(DEEP), ")".repeat(DEEP));
     let r = diff_stdin(&dir, &text, &[], 20);
-    assert_eq!(ok(&r), "df/dx = 1\n");
+    assert_eq!(r.ok(), "df/dx = 1\n");
     // every stage that prints the input walks it without recursion
     let r = run(&dir, &["emit", "-", "--stage", "ast"], text.as_bytes(), 20);
-    assert_eq!(ok(&r), "x\n");
+    assert_eq!(r.ok(), "x\n");
 }
 
 #[test]
@@ -136,7 +64,7 @@ fn unary_minus_100k_deep() {
     let dir = scratch("minus");
     let text = format!("{}x", "-".repeat(DEEP + 1));
     let r = diff_stdin(&dir, &text, &[], 20);
-    assert_eq!(ok(&r), "df/dx = -1\n");
+    assert_eq!(r.ok(), "df/dx = -1\n");
 }
 
 #[test]
@@ -146,7 +74,7 @@ fn power_chain_100k_long() {
     let dir = scratch("power");
     let text = vec!["x"; DEEP].join("^");
     let r = diff_stdin(&dir, &text, &[], 60);
-    let out = ok(&r);
+    let out = r.ok();
     assert!(
         out.starts_with("let t1 = x^x\nlet t2 = x^t1\n"),
         "{}",
@@ -156,7 +84,7 @@ fn power_chain_100k_long() {
     assert!(last.starts_with("df/dx = "), "{last}");
     // at x = 1 every level is 1 and so is the derivative
     let r = diff_stdin(&dir, &text, &["--at", "x=1"], 60);
-    assert_eq!(ok(&r), "df/dx = 1\n");
+    assert_eq!(r.ok(), "df/dx = 1\n");
 }
 
 #[test]
@@ -165,7 +93,7 @@ fn nested_calls_100k_deep() {
     let text = format!("{}x{}", "sin(".repeat(DEEP), ")".repeat(DEEP));
     let r = diff_stdin(&dir, &text, &["--at", "x=0"], 30);
     // sin(0) = 0 at every level, and every factor cos(0) = 1
-    assert_eq!(ok(&r), "df/dx = 1\n");
+    assert_eq!(r.ok(), "df/dx = 1\n");
 }
 
 #[test]
@@ -179,7 +107,7 @@ fn a_model_too_deep_to_compile_is_refused() {
     );
     fs::write(dir.join("deep.ddx"), &model).unwrap();
     let r = run(&dir, &["train", "deep.ddx"], b"", 60);
-    let err = failed(&r, 2);
+    let err = r.failed(2);
     assert!(
         err.starts_with("deep.ddx:3:10: error: the compiled loss and derivatives would have ")
             && err.contains("operations, more than ddx compiles (the limit is 200000)")
@@ -188,7 +116,7 @@ fn a_model_too_deep_to_compile_is_refused() {
     );
     // ddx diff does not compile: it differentiates the same model
     let r = run(&dir, &["diff", "deep.ddx", "--format", "json"], b"", 60);
-    let v: serde_json::Value = serde_json::from_str(ok(&r)).unwrap();
+    let v: serde_json::Value = serde_json::from_str(r.ok()).unwrap();
     assert_eq!(v["derivatives"][0]["wrt"], "w");
     fs::remove_dir_all(&dir).unwrap();
 }
@@ -211,7 +139,7 @@ fn a_10_megabyte_expression() {
     let sum = k * (k + 1) / 2;
     fs::write(dir.join("big.txt"), &text).unwrap();
     let r = run(&dir, &["diff", "big.txt"], b"", 90);
-    assert_eq!(ok(&r), format!("df/dx = {sum}*y\ndf/dy = {sum}*x\n"));
+    assert_eq!(r.ok(), format!("df/dx = {sum}*y\ndf/dy = {sum}*x\n"));
     fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -220,7 +148,7 @@ fn a_sum_of_a_million_terms() {
     let dir = scratch("million");
     let text = vec!["x"; 1_000_000].join(" + ");
     let r = diff_stdin(&dir, &text, &[], 30);
-    assert_eq!(ok(&r), "df/dx = 1000000\n");
+    assert_eq!(r.ok(), "df/dx = 1000000\n");
 }
 
 #[test]
@@ -229,7 +157,7 @@ fn a_source_over_the_size_limit_is_refused_unread() {
     let text = vec![b'x'; ddx::syntax::MAX_SOURCE_BYTES + 1];
     let r = run(&dir, &["diff", "-"], &text, 20);
     assert_eq!(
-        failed(&r, 2),
+        r.failed(2),
         "error: standard input is larger than 32 MiB, the most ddx reads\n"
     );
 }
@@ -240,7 +168,7 @@ fn endless_files_are_refused() {
     let dir = scratch("dev_zero");
     let r = run(&dir, &["train", "/dev/zero"], b"", 20);
     assert_eq!(
-        failed(&r, 2),
+        r.failed(2),
         "error: /dev/zero is larger than 32 MiB, the most ddx reads\n"
     );
     fs::write(
@@ -250,7 +178,7 @@ fn endless_files_are_refused() {
     .unwrap();
     let r = run(&dir, &["train", "zero.ddx"], b"", 20);
     assert_eq!(
-        failed(&r, 2),
+        r.failed(2),
         "zero.ddx:1:16: error: data file `/dev/zero`: the row at line 1 is longer than 16 MiB, \
          the most ddx reads in one row\n  |\n1 | data x, y from \"/dev/zero\"\n  |                \
          ^^^^^^^^^^^ this file\n  = note: is it a CSV file, with one row per line?\n"
@@ -264,13 +192,13 @@ fn files_that_fail_to_read_are_reported_plainly() {
     let dir = scratch("proc_mem");
     let r = run(&dir, &["train", "/proc/self/mem"], b"", 20);
     assert_eq!(
-        failed(&r, 2),
+        r.failed(2),
         "error: cannot read /proc/self/mem: Input/output error\n"
     );
     let model = "data x, y from \"/proc/self/mem\"\nparam m = 1\nloss C = mean((m*x - y)^2)\n";
     let r = run(&dir, &["diff", "-"], model.as_bytes(), 20);
     assert_eq!(
-        failed(&r, 2),
+        r.failed(2),
         "<stdin>:1:16: error: cannot read data file `/proc/self/mem`: Input/output error\n  |\n\
          1 | data x, y from \"/proc/self/mem\"\n  |                ^^^^^^^^^^^^^^^^ here\n"
     );
@@ -287,7 +215,7 @@ fn order_50() {
         b"",
         20,
     );
-    assert_eq!(ok(&r), "d50f/dx50 = 33554432*exp(x)*cos(x)\n");
+    assert_eq!(r.ok(), "d50f/dx50 = 33554432*exp(x)*cos(x)\n");
     let r = run(
         &dir,
         &["diff", "f = x*y + sin(x*y)", "--order", "50"],
@@ -295,14 +223,14 @@ fn order_50() {
         20,
     );
     assert_eq!(
-        ok(&r),
+        r.ok(),
         "d50f/dx50 = -y^50*sin(x*y)\nd50f/dy50 = -x^50*sin(x*y)\n"
     );
     // the derivatives of x^x grow about 2.5 times per order: an error,
     // within seconds, that says which order is possible
     let r = run(&dir, &["diff", "f = x^x", "--order", "50"], b"", 30);
     assert_eq!(
-        failed(&r, 2),
+        r.failed(2),
         "error: --order 50: the derivative by `x` grows too large at order 12 \
          (past 250012 new nodes); try --order 11 or lower\n"
     );
@@ -312,7 +240,7 @@ fn order_50() {
         b"",
         30,
     );
-    let v: serde_json::Value = serde_json::from_str(ok(&r)).unwrap();
+    let v: serde_json::Value = serde_json::from_str(r.ok()).unwrap();
     assert_eq!(v["derivatives"][0]["order"], 11);
     assert!(v["lets"].as_array().is_some_and(|l| !l.is_empty()));
 }
@@ -326,14 +254,14 @@ fn many_variables_at_a_high_order_are_refused() {
     let text = format!("({})^3", vars.join(" + "));
     let r = diff_stdin(&dir, &text, &["--order", "2"], 30);
     assert_eq!(
-        failed(&r, 2),
+        r.failed(2),
         "error: --order 2: differentiating 10000 variables to order 2 is too much work; \
          choose some with --wrt\n"
     );
     // the first derivatives are one sweep, and the shared square is
     // printed once, not once per variable
     let r = diff_stdin(&dir, &text, &[], 30);
-    let out = ok(&r);
+    let out = r.ok();
     assert!(out.len() < 300_000, "{} bytes", out.len());
     assert!(
         out.contains("\ndf/dx9999 = t"),
@@ -348,20 +276,20 @@ fn many_variables_at_a_high_order_are_refused() {
 fn huge_and_tiny_literals() {
     let dir = scratch("literals");
     let r = run(&dir, &["diff", "x*1e308"], b"", 20);
-    assert_eq!(ok(&r), "df/dx = 1e308\n");
+    assert_eq!(r.ok(), "df/dx = 1e308\n");
     let r = run(&dir, &["diff", "x*1e-320"], b"", 20);
-    assert_eq!(ok(&r), "df/dx = 1e-320\n");
+    assert_eq!(r.ok(), "df/dx = 1e-320\n");
     let r = run(&dir, &["diff", "x*4.9e-324"], b"", 20);
-    assert_eq!(ok(&r), "df/dx = 5e-324\n");
+    assert_eq!(r.ok(), "df/dx = 5e-324\n");
     let r = run(&dir, &["diff", "1e999*x"], b"", 20);
     assert_eq!(
-        failed(&r, 2),
+        r.failed(2),
         "<expr>:1:1: error: number `1e999` is too large for a 64-bit float\n  |\n1 | 1e999*x\n  \
          | ^^^^^ overflows\n  = note: the largest finite value is about 1.8e308\n"
     );
     let r = run(&dir, &["diff", "x^2", "--at", "x=1e999"], b"", 20);
     assert_eq!(
-        failed(&r, 2),
+        r.failed(2),
         "error: --at x=1e999: the value must be finite\n"
     );
 }
@@ -372,12 +300,12 @@ fn invalid_utf8_nul_bytes_and_empty_input() {
     fs::write(dir.join("latin1.txt"), b"x*\xe9t\xe9").unwrap();
     let r = run(&dir, &["diff", "latin1.txt"], b"", 20);
     assert_eq!(
-        failed(&r, 2),
+        r.failed(2),
         "latin1.txt:1:3: error: the input is not valid UTF-8\n  |\n1 | x*\u{fffd}t\u{fffd}\n  \
          |   ^ invalid byte\n  = note: ddx reads UTF-8 text\n"
     );
     let r = run(&dir, &["diff", "-"], b"x\0y", 20);
-    let err = failed(&r, 2);
+    let err = r.failed(2);
     assert!(
         err.starts_with("<stdin>:1:2: error: unexpected character U+0000\n"),
         "{err}"
@@ -405,7 +333,7 @@ fn invalid_utf8_nul_bytes_and_empty_input() {
         ),
     ] {
         let r = run(&dir, &args, input.as_bytes(), 20);
-        let err = failed(&r, 2);
+        let err = r.failed(2);
         assert!(err.starts_with(want), "{args:?}: {err}");
     }
 }
@@ -415,7 +343,7 @@ fn a_closed_output_pipe_is_not_an_error() {
     // like `ddx diff ... | head -1`: the reader goes away mid-output
     let dir = scratch("pipe");
     let vars: Vec<String> = (0..20_000).map(|i| format!("x{i}*x{}", i + 1)).collect();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ddx"))
+    let mut child = Command::new(BIN)
         .args(["diff", "-"])
         .current_dir(&dir)
         .stdin(Stdio::piped())
@@ -460,7 +388,7 @@ fn a_csv_of_ten_million_rows() {
     )
     .unwrap();
     let r = run(&dir, &["train", "rows.ddx", "--json"], b"", 60);
-    let v: serde_json::Value = serde_json::from_str(ok(&r)).unwrap();
+    let v: serde_json::Value = serde_json::from_str(r.ok()).unwrap();
     let m = v["params"]["m"].as_f64().unwrap();
     let b = v["params"]["b"].as_f64().unwrap();
     assert!((m - 2.0).abs() < 1e-9 && (b - 1.0).abs() < 1e-9, "{v}");
@@ -476,7 +404,7 @@ fn csv_cells_that_are_huge() {
     let digits = "1".repeat(5_000_000);
     fs::write(dir.join("cells.csv"), format!("x,y\n1,3\n{digits},5\n")).unwrap();
     let r = run(&dir, &["train", "cells.ddx"], b"", 20);
-    let err = failed(&r, 2);
+    let err = r.failed(2);
     assert!(
         err.starts_with("cells.csv:3:1: error: non-finite value in column `x`\n"),
         "{err}"
@@ -494,7 +422,7 @@ fn csv_cells_that_are_huge() {
     )
     .unwrap();
     let r = run(&dir, &["train", "cells.ddx", "--json"], b"", 20);
-    let v: serde_json::Value = serde_json::from_str(ok(&r)).unwrap();
+    let v: serde_json::Value = serde_json::from_str(r.ok()).unwrap();
     assert!(
         (v["params"]["m"].as_f64().unwrap() - 2.0).abs() < 1e-9,
         "{v}"
@@ -504,7 +432,7 @@ fn csv_cells_that_are_huge() {
     fs::write(dir.join("cells.csv"), format!("x,y\n1,2\n{row},3\n")).unwrap();
     let r = run(&dir, &["train", "cells.ddx"], b"", 20);
     assert_eq!(
-        failed(&r, 2),
+        r.failed(2),
         "cells.ddx:1:16: error: data file `cells.csv`: the row at line 3 is longer than 16 MiB, \
          the most ddx reads in one row\n  |\n1 | data x, y from \"cells.csv\"\n  |                \
          ^^^^^^^^^^^ this file\n  = note: is it a CSV file, with one row per line?\n"
@@ -518,7 +446,7 @@ fn csv_cells_that_are_huge() {
 fn diverges(dir: &Path, name: &str, model: &str) -> String {
     fs::write(dir.join(name), model).unwrap();
     let r = run(dir, &["train", name, "--quiet"], b"", 20);
-    failed(&r, 1).to_string()
+    r.failed(1).to_string()
 }
 
 #[test]
@@ -608,7 +536,7 @@ fn a_fault_in_the_gradient_only_is_named() {
     );
     // ddx check says the same at the initial params
     let r = run(&dir, &["check", "sqrt.ddx"], b"", 20);
-    let err = failed(&r, 1);
+    let err = r.failed(1);
     assert!(
         err.starts_with(
             "error: the loss or its gradient is not finite at the initial params\n\
@@ -628,19 +556,19 @@ fn ddx_check_refuses_hours_of_finite_differences() {
         csv.push_str(&format!("{},{}\n", i % 7, i % 3));
     }
     fs::write(dir.join("rows.csv"), csv).unwrap();
-    let params: Vec<String> = (0..100).map(|i| format!("p{i} = 0.5")).collect();
-    let terms: Vec<String> = (0..100).map(|i| format!("p{i}*sin(x + {i})")).collect();
     fs::write(
         dir.join("wide.ddx"),
-        format!(
-            "data x, y from \"rows.csv\"\nparam {}\nloss C = mean(({} - y)^2)\ntrain sgd(lr = 0.01, epochs = 1)\n",
-            params.join(", "),
-            terms.join(" + ")
+        wide_model(
+            100,
+            "0.5",
+            |i| format!("p{i}*sin(x + {i})"),
+            "data x, y from \"rows.csv\"",
+            "train sgd(lr = 0.01, epochs = 1)",
         ),
     )
     .unwrap();
     let r = run(&dir, &["check", "wide.ddx"], b"", 30);
-    let err = failed(&r, 2);
+    let err = r.failed(2);
     assert!(
         err.starts_with(
             "wide.ddx:3:10: error: ddx check evaluates the loss twice per param: 100 params times "
@@ -649,7 +577,7 @@ fn ddx_check_refuses_hours_of_finite_differences() {
     );
     // training it is one evaluation per epoch
     let r = run(&dir, &["train", "wide.ddx", "--quiet"], b"", 30);
-    assert!(ok(&r).starts_with("Final params after 1 epoch:\n"));
+    assert!(r.ok().starts_with("Final params after 1 epoch:\n"));
 }
 
 // ---- inputs of our own: every command, every kind of bad model ------------------
@@ -657,7 +585,7 @@ fn ddx_check_refuses_hours_of_finite_differences() {
 /// Asserts a located error: `FILE:LINE:COL: error: ...` first (equal to
 /// `first`), then the source line and a caret under it.
 fn located<'r>(r: &'r Run, first: &str) -> &'r str {
-    let err = failed(r, 2);
+    let err = r.failed(2);
     assert_eq!(err.lines().next(), Some(first), "{err}");
     let caret = err.lines().nth(3).unwrap_or("");
     assert!(
@@ -913,7 +841,7 @@ fn bad_expressions_are_located_errors() {
     // a file: a byte order mark is not text, CRLF line breaks are line breaks
     fs::write(dir.join("f.txt"), "\u{feff}# from Notepad\r\ny = x^2\r\n").unwrap();
     let r = run(&dir, &["diff", "f.txt"], b"", 20);
-    assert_eq!(ok(&r), "dy/dx = 2*x\n");
+    assert_eq!(r.ok(), "dy/dx = 2*x\n");
 }
 
 /// Options and files that are wrong: a plain `error:` line, nothing run.
@@ -1006,7 +934,7 @@ fn bad_options_are_usage_errors() {
         ),
     ] {
         let r = run(&dir, args, b"", 20);
-        let err = failed(&r, 2);
+        let err = r.failed(2);
         assert_eq!(err.lines().next(), Some(want), "{args:?}:\n{err}");
         assert!(!err.contains('\u{1b}'), "{err:?}");
         assert_eq!(r.stdout, "", "{args:?}: nothing is trained");
@@ -1050,12 +978,12 @@ fn long_names_long_chains_and_wide_models() {
     )
     .unwrap();
     let r = run(&dir, &["train", "name.ddx"], b"", 20);
-    assert!(ok(&r).contains(&format!("\n  {name} = ")));
+    assert!(r.ok().contains(&format!("\n  {name} = ")));
     let r = run(&dir, &["check", "name.ddx"], b"", 20);
-    assert!(ok(&r).contains(&format!("\n{name}  ")));
+    assert!(r.ok().contains(&format!("\n{name}  ")));
     let r = run(&dir, &["diff", "name.ddx", "--at", "w=1"], b"", 20);
     assert_eq!(
-        failed(&r, 2),
+        r.failed(2),
         format!(
             "error: --at w=1: no variable `w` (the variables are: {}...)\n",
             "v".repeat(40)
@@ -1076,7 +1004,7 @@ fn long_names_long_chains_and_wide_models() {
     )
     .unwrap();
     let r = run(&dir, &["train", "square.ddx", "--quiet"], b"", 30);
-    let err = failed(&r, 1);
+    let err = r.failed(1);
     assert!(
         err.contains(
             "square.ddx:14:11: note: the first non-finite value comes from `let a11` at data \
@@ -1086,14 +1014,14 @@ fn long_names_long_chains_and_wide_models() {
     );
     // newton over 5,000 params: refused before the 25,000,000-entry
     // Hessian is differentiated
-    let params: Vec<String> = (0..5000).map(|i| format!("p{i} = 0")).collect();
-    let terms: Vec<String> = (0..5000).map(|i| format!("p{i}")).collect();
     fs::write(
         dir.join("wide.ddx"),
-        format!(
-            "data y = [1, 2]\nparam {}\nloss C = mean(({} - y)^2)\ntrain newton(epochs = 2)\n",
-            params.join(", "),
-            terms.join(" + ")
+        wide_model(
+            5000,
+            "0",
+            |i| format!("p{i}"),
+            "data y = [1, 2]",
+            "train newton(epochs = 2)",
         ),
     )
     .unwrap();
@@ -1122,10 +1050,10 @@ fn latex_labels_are_valid_latex() {
         20,
     );
     assert_eq!(
-        ok(&r),
+        r.ok(),
         "\\frac{\\partial f}{\\partial a_{b\\_c}} = 1\n\
          \\frac{\\partial f}{\\partial x_{1}} = 2 \\cdot x_{1}\n"
     );
     let r = run(&dir, &["diff", "f_ = _^2", "--format", "latex"], b"", 20);
-    assert_eq!(ok(&r), "\\frac{d\\mathit{f\\_}}{d\\_} = 2 \\cdot \\_\n");
+    assert_eq!(r.ok(), "\\frac{d\\mathit{f\\_}}{d\\_} = 2 \\cdot \\_\n");
 }

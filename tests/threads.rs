@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_same, symbols, with_gradient};
+use common::{assert_same, nested_model, seed_graph, symbols, with_gradient};
 use ddx::codegen::{compile, compile_with, Options, Threads};
 use ddx::eval::{eval, BLOCK_ROWS};
 use ddx::graph::{BinOp, Graph, NodeId, Reduction, UnOp};
@@ -74,17 +74,7 @@ fn check(g: &Graph, outputs: &[NodeId], layout: &Layout, params: &[f64], loops: 
 #[test]
 fn seed_model_same_bits_on_any_thread_count() {
     let mut g = Graph::new();
-    let (ps, cs) = symbols(&mut g, 2, 2);
-    let (x, y, m, b) = (g.sym(cs[0]), g.sym(cs[1]), g.sym(ps[0]), g.sym(ps[1]));
-    let mx = g.mul(m, x);
-    let yhat = g.add(mx, b);
-    let r = g.sub(yhat, y);
-    let sq = g.powf(r, 2.0);
-    let loss = g.reduce(Reduction::Mean, sq);
-    let layout = Layout {
-        params: ps,
-        columns: cs,
-    };
+    let (_, loss, layout) = seed_graph(&mut g);
     let outputs = with_gradient(&mut g, loss, &layout);
     check(&g, &outputs, &layout, &[0.9, 0.1], 1);
 }
@@ -92,27 +82,10 @@ fn seed_model_same_bits_on_any_thread_count() {
 #[test]
 fn nested_reductions_same_bits_on_any_thread_count() {
     // sum((x - mean(x*m))^2) + mean(x) * m + sum(3): two loops (the inner
-    // mean is needed by the outer sum's rows), a data-only reduction and a
-    // row-invariant sum; the gradient adds more accumulators to each loop.
+    // mean is needed by the outer sum's rows); the gradient adds more
+    // accumulators to each loop.
     let mut g = Graph::new();
-    let (ps, cs) = symbols(&mut g, 1, 1);
-    let (x, m) = (g.sym(cs[0]), g.sym(ps[0]));
-    let xm = g.mul(x, m);
-    let inner = g.reduce(Reduction::Mean, xm);
-    let d = g.sub(x, inner);
-    let sq = g.powf(d, 2.0);
-    let outer = g.reduce(Reduction::Sum, sq);
-    let mean_x = g.reduce(Reduction::Mean, x);
-    let t = g.mul(mean_x, m);
-    let three = g.constant(3.0);
-    let s3 = g.reduce(Reduction::Sum, three);
-    let a = g.add(outer, t);
-    let loss = g.add(a, s3);
-    let layout = Layout {
-        params: ps,
-        columns: cs,
-    };
-    let outputs = with_gradient(&mut g, loss, &layout);
+    let (outputs, layout) = nested_model(&mut g);
     check(&g, &outputs, &layout, &[0.7], 2);
 }
 
@@ -176,10 +149,9 @@ fn three_levels_and_every_function_same_bits_on_any_thread_count() {
     check(&g, &outputs, &layout, &[0.8, -0.35], 3);
 }
 
-#[test]
-fn small_data_stays_on_the_calling_thread() {
-    let mut g = Graph::new();
-    let (ps, cs) = symbols(&mut g, 1, 1);
+/// `sum(x*m)` and its gradient.
+fn sum_of_x_times_m(g: &mut Graph) -> (Vec<NodeId>, Layout) {
+    let (ps, cs) = symbols(g, 1, 1);
     let (x, m) = (g.sym(cs[0]), g.sym(ps[0]));
     let xm = g.mul(x, m);
     let loss = g.reduce(Reduction::Sum, xm);
@@ -187,7 +159,13 @@ fn small_data_stays_on_the_calling_thread() {
         params: ps,
         columns: cs,
     };
-    let outputs = with_gradient(&mut g, loss, &layout);
+    (with_gradient(g, loss, &layout), layout)
+}
+
+#[test]
+fn small_data_stays_on_the_calling_thread() {
+    let mut g = Graph::new();
+    let (outputs, layout) = sum_of_x_times_m(&mut g);
     let kernel = compile(&g, &outputs, &layout).unwrap();
     for n in [0, 1, 8, BLOCK_ROWS, BLOCK_ROWS + 1, 2 * BLOCK_ROWS] {
         let xs = column(n, 3);
@@ -206,15 +184,7 @@ fn small_data_stays_on_the_calling_thread() {
 #[test]
 fn threaded_calls_validate_lengths() {
     let mut g = Graph::new();
-    let (ps, cs) = symbols(&mut g, 1, 1);
-    let (x, m) = (g.sym(cs[0]), g.sym(ps[0]));
-    let xm = g.mul(x, m);
-    let loss = g.reduce(Reduction::Sum, xm);
-    let layout = Layout {
-        params: ps,
-        columns: cs,
-    };
-    let outputs = with_gradient(&mut g, loss, &layout);
+    let (outputs, layout) = sum_of_x_times_m(&mut g);
     let kernel = compile(&g, &outputs, &layout).unwrap();
     let xs = column(3 * BLOCK_ROWS, 1);
     let bound = kernel

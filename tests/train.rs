@@ -2,20 +2,18 @@
 //! hand-written objective for the seed model (closed-form MSE gradient), so
 //! these tests do not depend on the front end or the JIT.
 
+mod common;
+
+use common::images::{png_size, svg_size};
+use common::seed_data;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use ddx::program::{Optimizer, TrainSpec};
 use ddx::train::{format_g, train, Fit, Objective, Setup, TrainError, TrainOptions, TrainResult};
 
-fn data_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
-}
-
 fn read(name: &str) -> String {
-    fs::read_to_string(data_path(name)).unwrap()
+    common::cli::read(common::cli::data(name))
 }
 
 /// A scratch file path unique to one test.
@@ -27,28 +25,8 @@ fn scratch(name: &str) -> PathBuf {
 
 /// A CSV of numbers: header and rows.
 fn csv(text: &str) -> (Vec<String>, Vec<Vec<f64>>) {
-    let mut lines = text.lines();
-    let header = lines
-        .next()
-        .unwrap()
-        .split(',')
-        .map(str::to_string)
-        .collect();
-    let rows = lines
-        .filter(|l| !l.is_empty())
-        .map(|l| l.split(',').map(|v| v.parse::<f64>().unwrap()).collect())
-        .collect();
-    (header, rows)
-}
-
-/// The seed data from trial.csv.
-fn seed_data() -> (Vec<f64>, Vec<f64>) {
-    let (header, rows) = csv(&read("trial.csv"));
-    assert_eq!(header, ["dosage", "forgetfulness"]);
-    (
-        rows.iter().map(|r| r[0]).collect(),
-        rows.iter().map(|r| r[1]).collect(),
-    )
+    let t = common::table(text);
+    (t.header, t.rows)
 }
 
 /// Sums the way PyTorch's vectorised CPU sum adds up eight float64 values:
@@ -694,36 +672,6 @@ fn zero_epochs_reports_the_initial_cost() {
     let (_, traj) = csv(&read("seed_regression_f64.csv"));
     assert_eq!(result.cost, traj[0][1]);
     assert!(out.starts_with("Final params after 0 epochs:\n"));
-}
-
-/// Width and height from a PNG's IHDR chunk, after checking the signature.
-fn png_size(bytes: &[u8]) -> (u32, u32) {
-    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
-    assert_eq!(&bytes[12..16], b"IHDR");
-    let w = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
-    let h = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
-    assert_eq!(
-        &bytes[bytes.len() - 8..bytes.len() - 4],
-        b"IEND",
-        "truncated PNG"
-    );
-    (w, h)
-}
-
-/// The width and height attributes of an SVG's root element.
-fn svg_size(text: &str) -> (u32, u32) {
-    let start = text.find("<svg").expect("no <svg> element");
-    let tag = &text[start..start + text[start..].find('>').unwrap()];
-    let attr = |name: &str| -> u32 {
-        let key = format!(" {name}=\"");
-        let i = tag
-            .find(&key)
-            .unwrap_or_else(|| panic!("no {name} in {tag}"))
-            + key.len();
-        tag[i..i + tag[i..].find('"').unwrap()].parse().unwrap()
-    };
-    assert!(text.trim_end().ends_with("</svg>"), "unterminated SVG");
-    (attr("width"), attr("height"))
 }
 
 fn train_with_plot(path: &Path, with_fit: bool) -> TrainResult {

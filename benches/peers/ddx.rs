@@ -25,18 +25,12 @@ use ddx::check::check;
 use ddx::codegen::Threads;
 use ddx::diagnostic::Source;
 use ddx::pipeline::{compile_model, KernelObjective};
-use ddx::program::{Model, Unit};
+use ddx::program::Unit;
 use ddx::train::{train, Objective, Setup, TrainOptions};
 
-const SEED: &str = include_str!("../../examples/regression.ddx");
-
-fn seed_model() -> Model {
-    let src = Source::new("regression.ddx", SEED);
-    match check(&src, None) {
-        Ok(Unit::Model(m)) => m,
-        _ => panic!("the seed model checks"),
-    }
-}
+#[path = "../support/seed.rs"]
+mod seed;
+use seed::{seed_model, seed_rows, SEED};
 
 /// Median over `batches` of the time per run of `f`, run `per` times a batch.
 fn median(batches: usize, per: usize, mut f: impl FnMut()) -> f64 {
@@ -96,15 +90,7 @@ fn main() {
     });
 
     let n = 10_000_000;
-    let mut big = seed_model();
-    let xs: Vec<f64> = (0..n).map(|i| (i % 1000) as f64 * 0.007).collect();
-    let ys: Vec<f64> = xs
-        .iter()
-        .map(|x| 1.8 - 0.47 * x + 0.01 * (x * 13.0).sin())
-        .collect();
-    big.data[0].values = xs;
-    big.data[1].values = ys;
-    big.rows = n;
+    let mut big = seed_rows(n);
     let big_compiled = compile_model(&mut big, false).unwrap();
     let big = big;
     let mut one = KernelObjective::new(&big_compiled, &big).unwrap();

@@ -12,11 +12,12 @@
 use std::io;
 use std::time::Instant;
 
-use ddx::check::check;
-use ddx::diagnostic::Source;
 use ddx::pipeline::{compile_model, KernelObjective, LOOP_AFTER_EPOCHS};
-use ddx::program::Unit;
 use ddx::train::{train, Objective, Setup, Sgd, TrainOptions};
+
+#[path = "../support/seed.rs"]
+mod seed;
+use seed::seed_model;
 
 /// Best time of five batches of 1000 runs of `f`, in us per run.
 fn best_us(mut f: impl FnMut()) -> f64 {
@@ -32,13 +33,7 @@ fn best_us(mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
-    let src = Source::new(
-        "regression.ddx",
-        include_str!("../../examples/regression.ddx"),
-    );
-    let Ok(Unit::Model(mut model)) = check(&src, None) else {
-        panic!("the seed model checks")
-    };
+    let mut model = seed_model();
     let setup = Setup::from_model(&model).expect("a train line");
     let compiled = compile_model(&mut model, false).unwrap();
     let model = model;

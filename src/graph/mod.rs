@@ -10,8 +10,6 @@
 //! `x^0 -> 1` (wrong only when `x` is infinite or NaN).
 
 pub mod ops;
-#[cfg(test)]
-pub mod testparse;
 
 use rustc_hash::FxHashMap as HashMap;
 use std::cmp::Ordering;

@@ -1,29 +1,59 @@
-//! Helpers shared by the JIT tests: graphs built directly with the Graph API.
-#![allow(dead_code)]
+//! Helpers shared by the integration tests: the command-line harness
+//! ([`cli`]), plot checks ([`images`]), a parser of expressions for the
+//! graph passes ([`testparse`]), generated expressions ([`exprs`]), and
+//! (here) CSV tables, the seed data, and models and graphs built directly
+//! with the Graph API. Each test binary uses a part of them.
+#![allow(dead_code, unreachable_pub)]
+
+pub mod cli;
+pub mod exprs;
+pub mod images;
+pub mod testparse;
 
 use ddx::graph::{Graph, NodeId, Reduction, SymId, SymbolKind};
 use ddx::program::{Binding, DataColumn, Model, Param};
 use ddx::schedule::Layout;
 
-/// The seed notebook's data, read from tests/data/trial.csv.
-pub fn seed_data() -> (Vec<f64>, Vec<f64>) {
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/trial.csv"))
-            .expect("tests/data/trial.csv");
-    let mut xs = Vec::new();
-    let mut ys = Vec::new();
-    for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
-        let mut cells = line.split(',');
-        xs.push(cells.next().unwrap().trim().parse().unwrap());
-        ys.push(cells.next().unwrap().trim().parse().unwrap());
-    }
-    (xs, ys)
+/// A CSV of numbers (the logs and the references).
+pub struct Table {
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<f64>>,
 }
 
-/// The seed model: data x, y; params m = 0.9, b = 0.1; loss mean((m*x+b-y)^2).
-pub fn seed_model() -> Model {
-    let (xs, ys) = seed_data();
-    let mut g = Graph::new();
+/// Reads a CSV of numbers: a header, then rows (empty lines skipped).
+pub fn table(text: &str) -> Table {
+    let mut lines = text.lines();
+    let header = lines
+        .next()
+        .expect("a header")
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let rows = lines
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            l.split(',')
+                .map(|v| v.parse().unwrap_or_else(|_| panic!("not a number: {v:?}")))
+                .collect()
+        })
+        .collect();
+    Table { header, rows }
+}
+
+/// The seed notebook's data, read from tests/data/trial.csv.
+pub fn seed_data() -> (Vec<f64>, Vec<f64>) {
+    let t = table(&cli::read(cli::data("trial.csv")));
+    assert_eq!(t.header, ["dosage", "forgetfulness"]);
+    (
+        t.rows.iter().map(|r| r[0]).collect(),
+        t.rows.iter().map(|r| r[1]).collect(),
+    )
+}
+
+/// The seed model's graph: data x, y; params m, b (declared in that order);
+/// `yhat = m*x + b` and the loss `mean((yhat - y)^2)`. Returns yhat, the
+/// loss and the layout (params m, b; columns x, y).
+pub fn seed_graph(g: &mut Graph) -> (NodeId, NodeId, Layout) {
     let x = g.declare("x", SymbolKind::Data);
     let y = g.declare("y", SymbolKind::Data);
     let m = g.declare("m", SymbolKind::Param);
@@ -34,6 +64,20 @@ pub fn seed_model() -> Model {
     let r = g.sub(yhat, yn);
     let sq = g.powf(r, 2.0);
     let loss = g.reduce(Reduction::Mean, sq);
+    let layout = Layout {
+        params: vec![m, b],
+        columns: vec![x, y],
+    };
+    (yhat, loss, layout)
+}
+
+/// The seed model: data x, y; params m = 0.9, b = 0.1; loss mean((m*x+b-y)^2).
+pub fn seed_model() -> Model {
+    let (xs, ys) = seed_data();
+    let mut g = Graph::new();
+    let (yhat, loss, layout) = seed_graph(&mut g);
+    let [x, y] = [layout.columns[0], layout.columns[1]];
+    let [m, b] = [layout.params[0], layout.params[1]];
     let rows = xs.len();
     Model {
         graph: g,
@@ -113,4 +157,35 @@ pub fn symbols(g: &mut Graph, params: usize, columns: usize) -> (Vec<SymId>, Vec
 pub fn with_gradient(g: &mut Graph, loss: NodeId, layout: &Layout) -> Vec<NodeId> {
     let grad = ddx::diff::gradient(g, loss, &layout.params);
     std::iter::once(loss).chain(grad).collect()
+}
+
+/// The parts of `sum((x - mean(x*m))^2) + mean(x) * m + sum(3)`: the outer
+/// sum (a reduction inside a reduction: two loops), `mean(x)` (data only),
+/// `sum(3)` (row-invariant) and `m`; with the layout (param m, column x).
+pub fn nested_parts(g: &mut Graph) -> ([NodeId; 4], Layout) {
+    let (ps, cs) = symbols(g, 1, 1);
+    let (x, m) = (g.sym(cs[0]), g.sym(ps[0]));
+    let xm = g.mul(x, m);
+    let inner = g.reduce(Reduction::Mean, xm);
+    let d = g.sub(x, inner);
+    let sq = g.powf(d, 2.0);
+    let outer = g.reduce(Reduction::Sum, sq);
+    let mean_x = g.reduce(Reduction::Mean, x);
+    let three = g.constant(3.0);
+    let s3 = g.reduce(Reduction::Sum, three);
+    let layout = Layout {
+        params: ps,
+        columns: cs,
+    };
+    ([outer, mean_x, s3, m], layout)
+}
+
+/// `sum((x - mean(x*m))^2) + mean(x) * m + sum(3)` (see [`nested_parts`])
+/// and its gradient.
+pub fn nested_model(g: &mut Graph) -> (Vec<NodeId>, Layout) {
+    let ([outer, mean_x, s3, m], layout) = nested_parts(g);
+    let t = g.mul(mean_x, m);
+    let a = g.add(outer, t);
+    let loss = g.add(a, s3);
+    (with_gradient(g, loss, &layout), layout)
 }

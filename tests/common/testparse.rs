@@ -1,7 +1,7 @@
-//! A minimal expression parser for unit tests of the graph passes, so they
-//! can be written as strings before (and independently of) the real front end.
+//! A minimal expression parser for the tests of the graph passes, so that
+//! they can be written as strings, independently of the real front end.
 
-use super::{BinOp, Graph, NodeId, Reduction, SymbolKind, UnOp};
+use ddx::graph::{BinOp, Graph, NodeId, Reduction, SymbolKind, UnOp};
 
 /// Parses `src` into `g`; identifiers become free symbols unless declared.
 pub fn parse(g: &mut Graph, src: &str) -> NodeId {
