@@ -246,22 +246,12 @@ case!(kernel_too_large, ["train", "huge.ddx"]);
 /// Standard error of `ddx ARGS` on `stdin`, with the colour variables
 /// `env` set (and no others inherited).
 fn stderr_with(env: &[(&str, &str)], args: &[&str], stdin: &str) -> String {
-    use std::io::Write;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ddx"));
-    cmd.args(args)
-        .current_dir(dir())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    let mut cmd = ddx_in(dir(), args);
     for var in ["NO_COLOR", "CLICOLOR", "CLICOLOR_FORCE"] {
         cmd.env_remove(var);
     }
-    cmd.envs(env.iter().copied());
-    let mut child = cmd.spawn().expect("runs ddx");
-    let mut input = child.stdin.take().expect("a pipe");
-    input.write_all(stdin.as_bytes()).expect("writes the model");
-    drop(input);
-    let out = child.wait_with_output().expect("ddx exits");
+    cmd.envs(env.iter().copied()).write_stdin(stdin);
+    let out = output(cmd);
     String::from_utf8(out.stderr).expect("utf-8")
 }
 
