@@ -95,6 +95,25 @@ impl LogFile {
     }
 }
 
+impl super::Observer for LogFile {
+    /// Every epoch is a row.
+    fn next_needed(&self, _epoch: usize, _epochs: usize) -> Option<usize> {
+        None
+    }
+
+    fn evaluated(&mut self, e: &super::Epoch<'_>) -> Result<(), TrainError> {
+        if !e.finite {
+            // the divergence is the error to report, not a failed last row
+            let _ = self.row(e.epoch, e.cost, e.grad, None);
+        }
+        Ok(())
+    }
+
+    fn stepped(&mut self, e: &super::Epoch<'_>, after: &[f64]) -> Result<(), TrainError> {
+        self.row(e.epoch, e.cost, e.grad, Some(after))
+    }
+}
+
 fn file_error(path: &Path, source: io::Error) -> TrainError {
     TrainError::File {
         what: "the log",
