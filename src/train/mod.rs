@@ -1,6 +1,12 @@
 //! The training driver: runs an optimizer on an [`Objective`] (the compiled
-//! loss and gradient), prints the seed notebook's per-epoch line, writes the
-//! `--log` CSV, the final result (text or JSON) and the `--plot` image.
+//! loss and gradient) and returns the result.
+//!
+//! The driver, [`run`], prints and writes nothing: it reports each epoch to
+//! [`Observer`]s ([`observe`]): the seed notebook's epoch lines with their
+//! progress bar ([`EpochLines`]), the `--log` CSV ([`report::LogFile`]) and
+//! the plot's loss curve ([`LossHistory`]). [`train`] is `ddx train`'s
+//! composition of them: the options' observers, then the final result (text
+//! or JSON, [`report`]) and the `--plot` image.
 //!
 //! The driver does not know how the objective is computed: the JIT kernel,
 //! the interpreter or a hand-written closed form all plug in the same way.
@@ -8,6 +14,8 @@
 //! ```text
 //! let setup = Setup::from_model(&model).expect("train line");
 //! let result = train(&mut objective, &setup, &options, fit, &mut stdout)?;
+//! // or, with observers of one's own:
+//! let result = run(&mut objective, &setup, optimizer, epochs, &mut [&mut history])?;
 //! ```
 
 pub mod format;
