@@ -275,7 +275,7 @@ pub fn require_variables(unit: &Unit, wrt_hint: bool) -> Result<(), Refusal> {
 /// symbolically: a model with more params than
 /// [`NEWTON_MAX_PARAMS`](crate::train::NEWTON_MAX_PARAMS) is refused
 /// (placed on its `train` line) before that work starts.
-fn newton_fits(model: &Model) -> Result<(), Refusal> {
+fn refuse_large_newton(model: &Model) -> Result<(), Refusal> {
     let (Some(t), Err(e)) = (&model.train, crate::train::newton_fits(model.params.len())) else {
         return Ok(());
     };
@@ -344,7 +344,7 @@ pub fn train_model(
     };
     let newton = matches!(setup.spec.optimizer, Optimizer::Newton);
     if newton {
-        newton_fits(&model)?;
+        refuse_large_newton(&model)?;
     }
     let compiled = compile_model(&mut model, newton).map_err(|e| {
         let what = format!("loss {}", model.loss.name);
@@ -502,7 +502,7 @@ pub fn inspect(unit: Unit) -> Result<Inspected, Refusal> {
             }
             let newton = trains_with_newton(&m);
             if newton {
-                newton_fits(&m)?;
+                refuse_large_newton(&m)?;
             }
             let derived = derive(&mut m, newton);
             let names = output_names(&m, newton);
