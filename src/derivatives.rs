@@ -3,7 +3,7 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use serde_json::json;
+use serde::{Serialize, Serializer};
 
 use crate::diff::gradient;
 use crate::graph::{Graph, NodeId, SymId, SymbolKind};
@@ -403,6 +403,34 @@ impl Derivatives {
         )
     }
 
+    /// The function, then every derivative: the outputs of a kernel that
+    /// computes them all (`ddx emit` and the fuzz targets compile these).
+    pub fn kernel_outputs(&self) -> Vec<NodeId> {
+        let mut outputs = vec![self.function];
+        outputs.extend(self.items.iter().map(|i| i.expr));
+        outputs
+    }
+
+    /// Labels of [`Derivatives::kernel_outputs`]: the function's name, then
+    /// `df/dx`-style labels.
+    pub fn output_names(&self) -> Vec<String> {
+        let mut names = vec![self.name.clone()];
+        names.extend(self.items.iter().map(|i| self.label(i)));
+        names
+    }
+
+    /// The kernel layout of an expression's variables: every symbol of the
+    /// graph a scalar param, in declaration order.
+    pub fn scalar_layout(&self) -> crate::schedule::Layout {
+        let vars: Vec<_> = self
+            .graph
+            .symbols()
+            .iter()
+            .filter_map(|s| self.graph.symbol_id(&s.name))
+            .collect();
+        crate::schedule::Layout::scalars(&vars)
+    }
+
     /// `{"function", "derivatives": [{"wrt", "order", "expr"}], "ops"}`;
     /// with `cse` (or when the derivatives are too large to print inline),
     /// also `"lets"` and the expressions in terms of them. A
@@ -412,53 +440,92 @@ impl Derivatives {
         // as in the text form, derivatives too large to print inline come
         // with `let` bindings
         let cse = cse || self.too_large();
-        let (lets, exprs): (Vec<serde_json::Value>, Vec<String>) = if cse {
+        let (lets, exprs) = if cse {
             let p = print::with_lets(&self.graph, &self.roots(), &self.let_names, Style::Text);
-            (
-                p.lets
-                    .into_iter()
-                    .map(|(n, e)| json!({"name": n, "expr": e}))
-                    .collect(),
-                p.roots,
-            )
+            let lets = p
+                .lets
+                .into_iter()
+                .map(|(name, expr)| JsonLet { name, expr })
+                .collect();
+            (Some(lets), p.roots)
         } else {
-            (
-                Vec::new(),
-                self.items
-                    .iter()
-                    .map(|d| print::to_text(&self.graph, d.expr))
-                    .collect(),
-            )
+            let exprs = self
+                .items
+                .iter()
+                .map(|d| print::to_text(&self.graph, d.expr))
+                .collect();
+            (None, exprs)
         };
-        let derivatives: Vec<serde_json::Value> = self
+        let derivatives = self
             .items
             .iter()
             .zip(exprs)
-            .map(|(d, e)| {
-                let mut o = json!({"wrt": d.wrt, "order": d.order, "expr": e});
-                if let Some(v) = self.graph.as_const(d.expr) {
-                    o["value"] = json_number(v);
-                }
-                o
+            .map(|(d, expr)| JsonDerivative {
+                wrt: &d.wrt,
+                order: d.order,
+                expr,
+                value: self.graph.as_const(d.expr).map(JsonNumber),
             })
             .collect();
-        let mut o = json!({
-            "function": print::to_text(&self.graph, self.function),
-            "derivatives": derivatives,
-            "ops": {"function": fops, "gradient": gops},
-        });
-        if cse {
-            o["lets"] = serde_json::Value::Array(lets);
-        }
-        o.to_string()
+        let json = JsonDiff {
+            function: print::to_text(&self.graph, self.function),
+            derivatives,
+            ops: JsonOps {
+                function: fops,
+                gradient: gops,
+            },
+            lets,
+        };
+        // only strings, integers and numbers: serialising cannot fail
+        serde_json::to_string(&json).unwrap_or_default()
     }
 }
 
+/// `ddx diff --format json`, in field order.
+#[derive(Serialize)]
+struct JsonDiff<'a> {
+    function: String,
+    derivatives: Vec<JsonDerivative<'a>>,
+    ops: JsonOps,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lets: Option<Vec<JsonLet>>,
+}
+
+/// One derivative; `value` when it is a number.
+#[derive(Serialize)]
+struct JsonDerivative<'a> {
+    wrt: &'a str,
+    order: u32,
+    expr: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<JsonNumber>,
+}
+
+/// Operation counts of the function and of all its derivatives.
+#[derive(Serialize)]
+struct JsonOps {
+    function: usize,
+    gradient: usize,
+}
+
+/// A shared subexpression: `let name = expr`.
+#[derive(Serialize)]
+struct JsonLet {
+    name: String,
+    expr: String,
+}
+
 /// A JSON number, or a string for NaN and infinities (JSON has none).
-fn json_number(v: f64) -> serde_json::Value {
-    serde_json::Number::from_f64(v)
-        .map(serde_json::Value::Number)
-        .unwrap_or_else(|| serde_json::Value::String(format_number(v)))
+struct JsonNumber(f64);
+
+impl Serialize for JsonNumber {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0.is_finite() {
+            s.serialize_f64(self.0)
+        } else {
+            s.serialize_str(&format_number(self.0))
+        }
+    }
 }
 
 /// `a, b, c`, cut after ten names.

@@ -3,24 +3,17 @@
 //! fails, 2 on bad input or usage.
 
 use std::io::Read;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use ddx::codegen::{compile_with, model_layout, CodegenError, Options as CodegenOptions, Threads};
 use ddx::derivatives::{differentiate, parse_at, DiffOptions};
 use ddx::diagnostic::{io_reason, Diagnostic, Source};
-use ddx::gradcheck::CheckError;
-use ddx::graph::NodeId;
-use ddx::pipeline::{compile_model, derive, mean_of, KernelObjective};
-use ddx::program::{Model, Optimizer, Unit};
-use ddx::schedule::Layout;
+use ddx::pipeline::{Refusal, TrainRequest};
+use ddx::program::{Model, Unit};
 use ddx::syntax::MAX_SOURCE_BYTES;
-use ddx::train::{
-    fit_columns, train, Fit, Objective, Setup, Sgd, TrainError, TrainOptions, NEWTON_MAX_PARAMS,
-};
+use ddx::train::TrainOptions;
 
 #[derive(Parser)]
 #[command(
@@ -163,8 +156,14 @@ enum Failure {
 type Located = (Box<Diagnostic>, Source);
 
 impl Failure {
-    fn failed(msg: impl Into<String>) -> Self {
-        Failure::Failed(msg.into(), None)
+    /// A library refusal, placed in `src`.
+    fn refused(r: Refusal, src: &Source) -> Self {
+        match r {
+            Refusal::Source(d) => Failure::Source(d, src.clone()),
+            Refusal::Usage(msg) => Failure::Usage(msg),
+            Refusal::Failed(msg, note) => Failure::Failed(msg, note.map(|d| (d, src.clone()))),
+            Refusal::Output(e) => Failure::Output(e),
+        }
     }
 }
 
@@ -300,7 +299,7 @@ fn run_diff(
     let (src, dir) = read_expr_or_file(input)?;
     let unit = check(&src, dir.as_deref())?;
     if wrt.is_empty() {
-        has_variables(&unit, &src, true)?;
+        ddx::pipeline::require_variables(&unit, true).map_err(|r| Failure::refused(r, &src))?;
     }
     let at = match at {
         Some(a) => parse_at(&a).map_err(|e| Failure::Usage(e.0))?,
@@ -315,54 +314,19 @@ fn run_diff(
     }
 }
 
-/// An expression without variables (`3`, `pi/2`) has no derivatives to
-/// print: an error, rather than no output at all.
-fn has_variables(unit: &Unit, src: &Source, wrt_hint: bool) -> Result<(), Failure> {
-    match unit {
-        Unit::Expr(f) if f.vars.is_empty() => {
-            let d = Diagnostic::new(
-                format!("`{}` has no variables to differentiate by", f.name),
-                f.span.clone(),
-            )
-            .with_label("a constant")
-            .with_note(if wrt_hint {
-                "its derivative by any variable is 0; name one with --wrt, e.g. --wrt x"
-            } else {
-                "its derivative by any variable is 0"
-            });
-            Err(Failure::Source(Box::new(d), src.clone()))
-        }
-        _ => Ok(()),
-    }
-}
-
 /// A checked model file, or an error if the input is an expression.
 fn read_model(arg: &str, command: &str) -> Result<(Model, Source), Failure> {
     let (src, dir) = read_file(arg)?;
-    if let Ok(file) = ddx::syntax::parse(&src.text) {
-        if file.stmts.is_empty() {
-            let end = src.text.len();
-            let d = Diagnostic::new("the model file is empty", end..end)
-                .with_label("no statements")
-                .with_note(format!(
-                    "ddx {command} needs a model: data, param, let, loss and train lines, \
-                 as in examples/regression.ddx"
-                ));
-            return Err(Failure::Source(Box::new(d), src));
-        }
-    }
-    match check(&src, dir.as_deref())? {
-        Unit::Model(m) => Ok((m, src)),
-        Unit::Expr(_) => Err(Failure::Usage(format!(
-            "ddx {command} needs a model file (with data, param, loss and train lines); {arg} is an expression (try ddx diff)"
-        ))),
+    match ddx::pipeline::model_for(&src, dir.as_deref(), command, arg) {
+        Ok(m) => Ok((m, src)),
+        Err(r) => Err(Failure::refused(r, &src)),
     }
 }
 
 fn run_train(args: TrainArgs) -> Result<(), Failure> {
     // compile_seconds: from reading the model file to a kernel bound to the data
-    let start = std::time::Instant::now();
-    let (mut model, src) = read_model(&args.file, "train")?;
+    let started = std::time::Instant::now();
+    let (model, src) = read_model(&args.file, "train")?;
     if let Some(log) = &args.log {
         let same = |a: &Path, b: &Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b);
         if args.file != "-" && same(log, Path::new(&args.file)) {
@@ -372,180 +336,42 @@ fn run_train(args: TrainArgs) -> Result<(), Failure> {
             )));
         }
     }
-    let Some(setup) = Setup::from_model(&model) else {
-        let end = src.text.len();
-        let d = Diagnostic::new("the model has no `train` line", end..end)
-            .with_note("add one, like: train sgd(lr = 0.01, epochs = 1000)");
-        return Err(Failure::Source(Box::new(d), src));
-    };
-    let newton = matches!(setup.spec.optimizer, Optimizer::Newton);
-    if newton {
-        newton_fits(&model, &src)?;
-    }
-    let compiled = compile_model(&mut model, newton).map_err(|e| {
-        let what = format!("loss {}", model.loss.name);
-        compile_failure(e, model.loss.span.clone(), &what, &src)
-    })?;
-    // the prediction for the plot: mean over a one-row data set
-    let fit_cols = args.plot.as_ref().and_then(|_| fit_columns(&model));
-    let prediction = fit_cols.map(|f| mean_of(&mut model, f.prediction));
-    let model = model;
-    let threads = args.threads.map_or_else(Threads::available, |t| t as usize);
-    let threads = Threads::for_rows(threads, model.rows).map_err(Failure::Usage)?;
-    let mut objective = KernelObjective::with_threads(&compiled, &model, threads)
-        .map_err(|e| Failure::Usage(e.to_string()))?;
-    let options = TrainOptions {
-        every: args.every.map(|e| e as usize),
-        epochs: args.epochs,
-        lr: args.lr,
-        quiet: args.quiet,
-        log: args.log,
-        json: args.json,
-        plot: args.plot,
-        progress: true,
-        compile_seconds: start.elapsed().as_secs_f64(),
-    };
-    let fit = match (fit_cols, prediction) {
-        (Some(f), Some(pred)) => {
-            let layout = Layout {
-                params: model.params.iter().map(|p| p.sym).collect(),
-                columns: vec![model.data[f.input].sym],
-            };
-            let g = &model.graph;
-            Some(Fit {
-                x_label: model.data[f.input].name.clone(),
-                y_label: model.data[f.target].name.clone(),
-                x: &model.data[f.input].values,
-                y: &model.data[f.target].values,
-                predict: Box::new(move |params: &[f64], x: f64| {
-                    ddx::eval::eval(g, &[pred], &layout, params, &[&[x]])
-                        .map(|v| v[0])
-                        .unwrap_or(f64::NAN)
-                }),
-            })
-        }
-        _ => None,
+    let request = TrainRequest {
+        options: TrainOptions {
+            every: args.every.map(|e| e as usize),
+            epochs: args.epochs,
+            lr: args.lr,
+            quiet: args.quiet,
+            log: args.log,
+            json: args.json,
+            plot: args.plot,
+            progress: true,
+            compile_seconds: 0.0,
+        },
+        threads: args.threads.map(|t| t as usize),
+        started,
+        source_len: src.text.len(),
     };
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
-    // the fault is located below, where the model's source is at hand
-    let result = train(
-        &mut Undiagnosed(&mut objective),
-        &setup,
-        &options,
-        fit,
-        &mut w,
-    );
+    let result = ddx::pipeline::train_model(model, request, &mut w);
     use std::io::Write;
     let flushed = w.flush();
-    drop(objective);
     match result {
         Ok(_) => flushed.map_err(Failure::Output),
-        Err(TrainError::Diverged(div)) => {
-            let note = ddx::fault::locate(&model, &div.params)
-                .map(|f| (Box::new(f.diagnostic()), src.clone()));
-            Err(Failure::Failed(div.to_string(), note))
-        }
-        Err(TrainError::Output(e)) => Err(Failure::Output(e)),
-        Err(e @ TrainError::SingularHessian { .. }) => Err(Failure::failed(format!(
-            "{e}\nnote: newton needs a Hessian that can be inverted, which a loss that does \
-             not pin down every param lacks; sgd or adam can train this model"
-        ))),
-        Err(e) if e.exit_code() == 1 => Err(Failure::failed(e.to_string())),
-        Err(e) => Err(Failure::Usage(e.to_string())),
-    }
-}
-
-/// Newton's Hessian has params^2 entries, each differentiated symbolically:
-/// a model with more than [`NEWTON_MAX_PARAMS`] params is refused before
-/// that work starts.
-fn newton_fits(model: &Model, src: &Source) -> Result<(), Failure> {
-    let n = model.params.len();
-    match &model.train {
-        Some(t) if n > NEWTON_MAX_PARAMS => {
-            let d = Diagnostic::new(
-                format!(
-                    "newton supports at most {NEWTON_MAX_PARAMS} params, and this model has {n}"
-                ),
-                t.span.clone(),
-            )
-            .with_label("newton")
-            .with_note(format!(
-                "its Hessian would have {n}x{n} entries; train with sgd or adam"
-            ));
-            Err(Failure::Source(Box::new(d), src.clone()))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// A compile error; one about the kernel's size is placed on the loss (or
-/// expression, `what`) at `span` it comes from.
-fn compile_failure(e: CodegenError, span: Range<usize>, what: &str, src: &Source) -> Failure {
-    match e {
-        e @ CodegenError::TooLarge { .. } => {
-            let d = Diagnostic::new(e.to_string(), span)
-                .with_label(format!("{what}, with its derivatives"));
-            Failure::Source(Box::new(d), src.clone())
-        }
-        e => Failure::Usage(e.to_string()),
-    }
-}
-
-/// An objective whose divergences are explained by the caller.
-struct Undiagnosed<'a, O: Objective>(&'a mut O);
-
-impl<O: Objective> Objective for Undiagnosed<'_, O> {
-    fn eval(&mut self, params: &[f64], grad: &mut [f64]) -> f64 {
-        self.0.eval(params, grad)
-    }
-
-    fn eval_hessian(&mut self, params: &[f64], grad: &mut [f64], hess: &mut [f64]) -> Option<f64> {
-        self.0.eval_hessian(params, grad, hess)
-    }
-
-    fn advance_sgd(&mut self, params: &mut [f64], sgd: &mut Sgd, epochs: usize) -> usize {
-        self.0.advance_sgd(params, sgd, epochs)
+        Err(r) => Err(Failure::refused(r, &src)),
     }
 }
 
 fn run_check(file: &str) -> Result<(), Failure> {
     let (mut model, src) = read_model(file, "check")?;
-    let report =
-        ddx::gradcheck::check_model(&mut model).map_err(|e| {
-            let (span, what) = (model.loss.span.clone(), format!("loss {}", model.loss.name));
-            match e {
-                CheckError::Codegen(e) => compile_failure(e, span, &what, &src),
-                e @ CheckError::TooMuchWork { .. } => {
-                    let d = Diagnostic::new(e.to_string(), span).with_label(what).with_note(
-                    "ddx train can still train this model: it evaluates the loss once per epoch",
-                );
-                    Failure::Source(Box::new(d), src.clone())
-                }
-                e => Failure::Usage(e.to_string()),
-            }
-        })?;
+    let report = ddx::pipeline::gradcheck(&mut model).map_err(|r| Failure::refused(r, &src))?;
     let mut text = report.to_string();
     if !text.ends_with('\n') {
         text.push('\n');
     }
     out(&text)?;
-    if report.passed() {
-        return Ok(());
-    }
-    let finite = report.loss.is_finite() && report.params.iter().all(|p| p.gradient.is_finite());
-    if !finite {
-        let params = ddx::codegen::initial_params(&model);
-        let note =
-            ddx::fault::locate(&model, &params).map(|f| (Box::new(f.diagnostic()), src.clone()));
-        return Err(Failure::Failed(
-            "the loss or its gradient is not finite at the initial params".into(),
-            note,
-        ));
-    }
-    Err(Failure::failed(
-        "the gradient disagrees with finite differences",
-    ))
+    ddx::pipeline::gradcheck_verdict(&report, &model).map_err(|r| Failure::refused(r, &src))
 }
 
 fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
@@ -561,20 +387,12 @@ fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
     }
     let unit = check(&src, dir.as_deref())?;
     if let Stage::Grad = stage {
-        has_variables(&unit, &src, false)?;
+        ddx::pipeline::require_variables(&unit, false).map_err(|r| Failure::refused(r, &src))?;
     }
     match stage {
         Stage::Ast => unreachable!("handled above"),
         Stage::Graph => {
-            let (g, roots) = match &unit {
-                Unit::Expr(f) => (&f.graph, vec![(f.name.clone(), f.root)]),
-                Unit::Model(m) => {
-                    let mut roots: Vec<(String, NodeId)> =
-                        m.lets.iter().map(|l| (l.name.clone(), l.node)).collect();
-                    roots.push((m.loss.name.clone(), m.loss.node));
-                    (&m.graph, roots)
-                }
-            };
+            let (g, roots) = ddx::pipeline::named_roots(&unit);
             out(&ddx::print::dump(g, &roots))?;
         }
         Stage::Grad => {
@@ -583,61 +401,8 @@ fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
             out(&d.to_text(true))?;
         }
         Stage::Schedule | Stage::Clif | Stage::Asm => {
-            let options = CodegenOptions {
-                inspect: true,
-                ..CodegenOptions::default()
-            };
-            let mut names: Vec<String> = Vec::new();
-            let (span, what) = match &unit {
-                Unit::Model(m) => (m.loss.span.clone(), format!("loss {}", m.loss.name)),
-                Unit::Expr(f) => (f.span.clone(), format!("`{}`", f.name)),
-            };
-            // rows and momentum of the SGD loop a model's training compiles
-            let mut sgd_loop = None;
-            let kernel = match unit {
-                Unit::Model(mut m) => {
-                    if let Some(Optimizer::Sgd { momentum, .. }) =
-                        m.train.as_ref().map(|t| t.optimizer)
-                    {
-                        sgd_loop = Some((m.rows, momentum != 0.0));
-                    }
-                    let newton = matches!(
-                        m.train.as_ref().map(|t| t.optimizer),
-                        Some(Optimizer::Newton)
-                    );
-                    if newton {
-                        newton_fits(&m, &src)?;
-                    }
-                    let derived = derive(&mut m, newton);
-                    let loss = &m.loss.name;
-                    names.push(loss.clone());
-                    names.extend(m.params.iter().map(|p| format!("d{loss}/d{}", p.name)));
-                    if newton {
-                        for a in &m.params {
-                            for b in &m.params {
-                                names.push(format!("d2{loss}/d{}d{}", a.name, b.name));
-                            }
-                        }
-                    }
-                    compile_with(&m.graph, &derived.outputs(), &model_layout(&m), &options)
-                }
-                Unit::Expr(f) => {
-                    let d = differentiate(Unit::Expr(f), &DiffOptions::default())
-                        .map_err(|e| Failure::Usage(e.0))?;
-                    names.push(d.name.clone());
-                    names.extend(d.items.iter().map(|i| d.label(i)));
-                    let mut outputs = vec![d.function];
-                    outputs.extend(d.items.iter().map(|i| i.expr));
-                    let vars: Vec<_> = d
-                        .graph
-                        .symbols()
-                        .iter()
-                        .filter_map(|s| d.graph.symbol_id(&s.name))
-                        .collect();
-                    compile_with(&d.graph, &outputs, &Layout::scalars(&vars), &options)
-                }
-            }
-            .map_err(|e| compile_failure(e, span, &what, &src))?;
+            let inspected = ddx::pipeline::inspect(unit).map_err(|r| Failure::refused(r, &src))?;
+            let (kernel, names, sgd_loop) = (inspected.kernel, inspected.names, inspected.sgd_loop);
             match stage {
                 Stage::Schedule => {
                     if let Some(prep) = kernel.prep_schedule() {

@@ -7,8 +7,8 @@ use ddx::codegen::{compile, initial_params, model_columns, model_layout};
 use ddx::derivatives::{differentiate, DiffOptions};
 use ddx::eval::eval;
 use ddx::graph::NodeId;
-use ddx::pipeline::derive;
-use ddx::program::{Optimizer, Unit};
+use ddx::pipeline::{derive, trains_with_newton};
+use ddx::program::Unit;
 use ddx::schedule::Layout;
 use libfuzzer_sys::fuzz_target;
 
@@ -58,26 +58,18 @@ fuzz_target!(|data: &[u8]| {
             let Ok(d) = differentiate(Unit::Expr(f), &DiffOptions::default()) else {
                 return;
             };
-            let mut outputs = vec![d.function];
-            outputs.extend(d.items.iter().map(|i| i.expr));
-            let vars: Vec<_> = d
-                .graph
-                .symbols()
-                .iter()
-                .filter_map(|s| d.graph.symbol_id(&s.name))
-                .collect();
-            let layout = Layout::scalars(&vars);
+            let outputs = d.kernel_outputs();
+            let layout = d.scalar_layout();
             for k in 0..3 {
-                let params: Vec<f64> = (0..vars.len())
+                let params: Vec<f64> = (0..layout.params.len())
                     .map(|i| POINTS[(i + 3 * k) % POINTS.len()])
                     .collect();
                 compare(&d.graph, &outputs, &layout, &params, &[], &src.text);
             }
         }
         Unit::Model(mut m) => {
-            let newton = matches!(m.train.as_ref().map(|t| t.optimizer), Some(Optimizer::Newton));
             // the Hessian too when it is small, as `ddx train` compiles it for Newton
-            let hessian = newton || m.params.len() <= 3;
+            let hessian = trains_with_newton(&m) || m.params.len() <= 3;
             let derived = derive(&mut m, hessian);
             let layout = model_layout(&m);
             let params = initial_params(&m);

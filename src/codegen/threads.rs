@@ -153,18 +153,18 @@ fn run_loop(
 /// Evaluates `sched` with its loops on `threads`: the same contract and
 /// the same bits as the whole-kernel function. The caller has checked
 /// `params`, `columns` (all of `n` rows), `pre` and `out` against the
-/// schedule; `loops` are the schedule's loop functions.
-#[allow(clippy::too_many_arguments)]
+/// schedule; `loops` are the schedule's loop functions; `rows` are the
+/// columns and their row count.
 pub(crate) fn run(
     sched: &Schedule,
     loops: &[LoopFn],
     threads: &Threads,
     params: &[f64],
-    columns: &[&[f64]],
-    n: usize,
+    rows: (&[&[f64]], usize),
     pre: &[f64],
     out: &mut [f64],
 ) {
+    let (columns, n) = rows;
     let mut env = vec![0.0f64; sched.slot_count];
     let blocks = n.div_ceil(BLOCK_ROWS);
     let chunk_blocks = blocks

@@ -1,6 +1,12 @@
 //! The training driver: runs an optimizer on an [`Objective`] (the compiled
-//! loss and gradient), prints the seed notebook's per-epoch line, writes the
-//! `--log` CSV, the final result (text or JSON) and the `--plot` image.
+//! loss and gradient) and returns the result.
+//!
+//! The driver, [`run`], prints and writes nothing: it reports each epoch to
+//! [`Observer`]s ([`observe`]): the seed notebook's epoch lines with their
+//! progress bar ([`EpochLines`]), the `--log` CSV ([`report::LogFile`]) and
+//! the plot's loss curve ([`LossHistory`]). [`train`] is `ddx train`'s
+//! composition of them: the options' observers, then the final result (text
+//! or JSON, [`report`]) and the `--plot` image.
 //!
 //! The driver does not know how the objective is computed: the JIT kernel,
 //! the interpreter or a hand-written closed form all plug in the same way.
@@ -8,9 +14,12 @@
 //! ```text
 //! let setup = Setup::from_model(&model).expect("train line");
 //! let result = train(&mut objective, &setup, &options, fit, &mut stdout)?;
+//! // or, with observers of one's own:
+//! let result = run(&mut objective, &setup, optimizer, epochs, &mut [&mut history])?;
 //! ```
 
 pub mod format;
+pub mod observe;
 pub mod optim;
 pub mod plot;
 pub mod report;
@@ -19,13 +28,13 @@ use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use thiserror::Error;
 
 use crate::graph::{Node, NodeId, SymId, SymbolKind};
 use crate::program::{Model, Optimizer, TrainSpec};
 
 pub use format::{format_3g, format_g, full};
+pub use observe::{Epoch, EpochLines, LossHistory, Observer};
 pub use optim::Sgd;
 use optim::{Adam, Newton, NewtonError};
 
@@ -269,6 +278,23 @@ impl TrainError {
 /// and each step costs `n^3/3` multiply-adds (8 MB and 3e8 for 1000).
 pub const NEWTON_MAX_PARAMS: usize = 1000;
 
+/// Newton's method refused: more params than [`NEWTON_MAX_PARAMS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[error("newton supports at most {NEWTON_MAX_PARAMS} params, this model has {params}")]
+pub struct TooManyParams {
+    /// The model's param count.
+    pub params: usize,
+}
+
+/// The one check of [`NEWTON_MAX_PARAMS`]: whether Newton's method takes
+/// `params` params.
+pub fn newton_fits(params: usize) -> Result<(), TooManyParams> {
+    if params > NEWTON_MAX_PARAMS {
+        return Err(TooManyParams { params });
+    }
+    Ok(())
+}
+
 /// The optimizer with its state.
 enum Stepper {
     Sgd(Sgd),
@@ -293,64 +319,47 @@ pub fn effective_optimizer(spec: &TrainSpec, lr: Option<f64>) -> Result<Optimize
     Ok(opt)
 }
 
-/// (epoch, cost) pairs kept for the loss curve, at most about `2*CAP`
-/// whatever the number of epochs: when full, every other point is dropped
-/// and the stride doubles.
-struct History {
-    stride: usize,
-    points: Vec<(f64, f64)>,
+/// The checks and defaults of a run, from the setup and the options.
+struct Plan {
+    optimizer: Optimizer,
+    epochs: usize,
+    every: usize,
 }
 
-impl History {
-    const CAP: usize = 4096;
-
-    fn new() -> Self {
-        History {
-            stride: 1,
-            points: Vec::new(),
+impl Plan {
+    fn new(setup: &Setup, options: &TrainOptions) -> Result<Plan, TrainError> {
+        let n = setup.names.len();
+        if setup.init.len() != n {
+            return Err(TrainError::Options(format!(
+                "{} initial values for {n} params",
+                setup.init.len()
+            )));
         }
-    }
-
-    fn push(&mut self, epoch: usize, cost: f64) {
-        if !epoch.is_multiple_of(self.stride) {
-            return;
+        let optimizer = effective_optimizer(&setup.spec, options.lr)?;
+        if optimizer == Optimizer::Newton {
+            newton_fits(n).map_err(|e| TrainError::Options(format!("{e}: use sgd or adam")))?;
         }
-        self.points.push((epoch as f64, cost));
-        if self.points.len() >= 2 * Self::CAP {
-            let mut i = 0;
-            self.points.retain(|_| {
-                i += 1;
-                i % 2 == 1
-            });
-            self.stride *= 2;
-        }
+        let epochs = options.epochs.unwrap_or(setup.spec.epochs);
+        let every = match options.every {
+            Some(0) => {
+                return Err(TrainError::Options(
+                    "--every must be at least 1".to_string(),
+                ))
+            }
+            Some(e) => e,
+            None => (epochs / 10).max(1),
+        };
+        Ok(Plan {
+            optimizer,
+            epochs,
+            every,
+        })
     }
 }
 
-/// Writes one line of the epoch output, keeping a progress bar (if any) out
-/// of the way.
-fn emit(out: &mut dyn Write, bar: Option<&ProgressBar>, line: &str) -> io::Result<()> {
-    match bar {
-        Some(bar) => bar.suspend(|| {
-            writeln!(out, "{line}")?;
-            out.flush()
-        }),
-        None => writeln!(out, "{line}"),
-    }
-}
-
-fn progress_bar(epochs: usize) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(epochs as u64), ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("{wide_bar} {pos}/{len} epochs, {elapsed} elapsed, eta {eta}")
-    {
-        bar.set_style(style);
-    }
-    bar
-}
-
-/// Trains: runs the optimizer of `setup.spec` (after the `options`
-/// overrides) for its epochs, writing the output to `out`, the log, JSON and
+/// Trains as `ddx train` does: runs the optimizer of `setup.spec` (after
+/// the `options` overrides) for its epochs with [`run`], writing the epoch
+/// lines and the final result (text or JSON) to `out`, and the log and
 /// plot as the options ask. `fit` supplies the data panel of the plot.
 ///
 /// Each epoch evaluates the cost and gradient at the current params, prints
@@ -365,30 +374,7 @@ pub fn train(
     fit: Option<Fit<'_>>,
     out: &mut dyn Write,
 ) -> Result<TrainResult, TrainError> {
-    let n = setup.names.len();
-    if setup.init.len() != n {
-        return Err(TrainError::Options(format!(
-            "{} initial values for {n} params",
-            setup.init.len()
-        )));
-    }
-    let optimizer = effective_optimizer(&setup.spec, options.lr)?;
-    if optimizer == Optimizer::Newton && n > NEWTON_MAX_PARAMS {
-        return Err(TrainError::Options(format!(
-            "newton supports at most {NEWTON_MAX_PARAMS} params, this model has {n}: \
-             use sgd or adam"
-        )));
-    }
-    let epochs = options.epochs.unwrap_or(setup.spec.epochs);
-    let every = match options.every {
-        Some(0) => {
-            return Err(TrainError::Options(
-                "--every must be at least 1".to_string(),
-            ))
-        }
-        Some(e) => e,
-        None => (epochs / 10).max(1),
-    };
+    let plan = Plan::new(setup, options)?;
     if let Some(path) = &options.plot {
         plot::Format::from_path(path).map_err(TrainError::Plot)?;
         // a plot that cannot be written is reported before training, not after
@@ -403,30 +389,38 @@ pub fn train(
         None => None,
     };
     let print_epochs = !options.quiet && !options.json;
-    let bar = (options.progress && print_epochs && epochs > 0 && io::stderr().is_terminal())
-        .then(|| progress_bar(epochs));
+    let bar = (options.progress && print_epochs && plan.epochs > 0 && io::stderr().is_terminal())
+        .then_some(plan.epochs);
 
     let mut buffered = BufWriter::new(out);
-    let mut history = options.plot.as_ref().map(|_| History::new());
-    let start = Instant::now();
-    let run = run_epochs(
-        objective,
-        setup,
-        optimizer,
-        epochs,
-        every,
-        print_epochs,
-        bar.as_ref(),
-        log.as_mut(),
-        history.as_mut(),
-        &mut buffered,
-    );
-    let train_seconds = start.elapsed().as_secs_f64();
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
+    let mut history = options.plot.as_ref().map(|_| LossHistory::new());
+    let run_result = {
+        let mut lines =
+            print_epochs.then(|| EpochLines::new(&mut buffered, &setup.names, plan.every, bar));
+        let mut observers: Vec<&mut dyn Observer> = Vec::new();
+        if let Some(l) = lines.as_mut() {
+            observers.push(l);
+        }
+        if let Some(l) = log.as_mut() {
+            observers.push(l);
+        }
+        if let Some(h) = history.as_mut() {
+            observers.push(h);
+        }
+        let r = run(
+            objective,
+            setup,
+            plan.optimizer,
+            plan.epochs,
+            &mut observers,
+        );
+        if let Some(l) = lines {
+            l.finish();
+        }
+        r
+    };
     let log_done = log.map(|l| l.finish());
-    let (params, cost, loop_epochs) = match run {
+    let mut result = match run_result {
         Ok(v) => v,
         Err(e) => {
             // Keep what was printed before the failure; the failure wins.
@@ -437,17 +431,7 @@ pub fn train(
     if let Some(done) = log_done {
         done?;
     }
-    let result = TrainResult {
-        names: setup.names.clone(),
-        params,
-        loss_name: setup.loss_name.clone(),
-        cost,
-        epochs,
-        optimizer,
-        compile_seconds: options.compile_seconds,
-        train_seconds,
-        loop_epochs,
-    };
+    result.compile_seconds = options.compile_seconds;
     let text = if options.json {
         format!("{}\n", report::json(&result))
     } else {
@@ -472,21 +456,19 @@ fn write_reason(e: &io::Error) -> String {
     }
 }
 
-/// The training loop proper; returns the final params, the cost there and
-/// the epochs the objective's compiled loop ran.
-#[allow(clippy::too_many_arguments)]
-fn run_epochs(
+/// The training loop proper: runs `optimizer` on `objective` for `epochs`
+/// epochs from the params of `setup`, reporting each epoch to the
+/// `observers` (in order), and returns the result (its `compile_seconds`
+/// 0). Epochs no observer needs to see run in the objective's compiled loop
+/// when it has one ([`Objective::advance_sgd`]).
+pub fn run(
     objective: &mut dyn Objective,
     setup: &Setup,
     optimizer: Optimizer,
     epochs: usize,
-    every: usize,
-    print: bool,
-    bar: Option<&ProgressBar>,
-    mut log: Option<&mut report::LogFile>,
-    mut history: Option<&mut History>,
-    out: &mut dyn Write,
-) -> Result<(Vec<f64>, f64, usize), TrainError> {
+    observers: &mut [&mut dyn Observer],
+) -> Result<TrainResult, TrainError> {
+    let start = Instant::now();
     let n = setup.names.len();
     let names = &setup.names;
     let mut params = setup.init.clone();
@@ -515,25 +497,20 @@ fn run_epochs(
             detail: objective.diagnose(at),
         })
     };
-    let last = epochs.saturating_sub(1);
-    // Epochs that report nothing may run in the objective's own loop.
-    let unobserved = log.is_none() && history.is_none();
     let mut epoch = 0;
     let mut loop_epochs = 0;
     while epoch < epochs {
-        if let (true, Stepper::Sgd(sgd)) = (unobserved, &mut stepper) {
-            // up to (not including) the next epoch that prints
-            let until = if !print {
-                epochs
-            } else if epoch % every == 0 {
-                epoch
-            } else {
-                (epoch / every + 1).saturating_mul(every).min(last)
-            };
+        // Epochs that no observer needs to see may run in the objective's
+        // own loop: up to (not including) the next one that is needed.
+        let needed: Option<usize> = observers
+            .iter()
+            .map(|o| o.next_needed(epoch, epochs))
+            .try_fold(epochs, |m, e| e.map(|e| m.min(e)));
+        if let (Some(until), Stepper::Sgd(sgd)) = (needed, &mut stepper) {
             let taken = objective.advance_sgd(&mut params, sgd, until - epoch);
             loop_epochs += taken;
-            if let Some(bar) = bar {
-                bar.inc(taken as u64);
+            for o in observers.iter_mut() {
+                o.skipped(taken);
             }
             epoch += taken;
             if epoch == epochs {
@@ -546,15 +523,17 @@ fn run_epochs(
                 .ok_or(TrainError::NoHessian)?,
             _ => objective.eval(&params, &mut grad),
         };
-        let bad = !cost.is_finite() || grad.iter().any(|g| !g.is_finite());
-        if print && (bad || epoch % every == 0 || epoch == last) {
-            emit(out, bar, &report::epoch_line(epoch, cost, names, &grad))
-                .map_err(TrainError::Output)?;
+        let seen = Epoch {
+            epoch,
+            epochs,
+            cost,
+            grad: &grad,
+            finite: cost.is_finite() && grad.iter().all(|g| g.is_finite()),
+        };
+        for o in observers.iter_mut() {
+            o.evaluated(&seen)?;
         }
-        if bad {
-            if let Some(log) = log.as_deref_mut() {
-                let _ = log.row(epoch, cost, &grad, None);
-            }
+        if !seen.finite {
             return Err(diverged(
                 objective,
                 epoch,
@@ -589,14 +568,8 @@ fn run_epochs(
             let what = format!("the step made {} {}", names[i], full(params[i]));
             return Err(diverged(objective, epoch, what, &before));
         }
-        if let Some(log) = log.as_deref_mut() {
-            log.row(epoch, cost, &grad, Some(&params))?;
-        }
-        if let Some(h) = history.as_deref_mut() {
-            h.push(epoch, cost);
-        }
-        if let Some(bar) = bar {
-            bar.inc(1);
+        for o in observers.iter_mut() {
+            o.stepped(&seen, &params)?;
         }
         epoch += 1;
     }
@@ -605,7 +578,17 @@ fn run_epochs(
         let what = format!("the cost at the final params is {}", full(cost));
         return Err(diverged(objective, epochs, what, &params));
     }
-    Ok((params, cost, loop_epochs))
+    Ok(TrainResult {
+        names: setup.names.clone(),
+        params,
+        loss_name: setup.loss_name.clone(),
+        cost,
+        epochs,
+        optimizer,
+        compile_seconds: 0.0,
+        train_seconds: start.elapsed().as_secs_f64(),
+        loop_epochs,
+    })
 }
 
 /// `the cost is inf`, `the gradient is not finite (m grad NaN)`, or both.
@@ -632,8 +615,8 @@ const CURVE_POINTS: usize = 200;
 /// Most data points drawn on the plot (evenly spaced rows beyond).
 const PLOT_POINTS: usize = 10_000;
 
-fn plot_data(result: &TrainResult, history: History, fit: Option<Fit<'_>>) -> plot::PlotData {
-    let mut loss = history.points;
+fn plot_data(result: &TrainResult, history: LossHistory, fit: Option<Fit<'_>>) -> plot::PlotData {
+    let mut loss = history.into_points();
     // The cost at the final params closes the curve.
     loss.push((result.epochs as f64, result.cost));
     let fit = fit.map(|mut f| {
@@ -855,19 +838,5 @@ mod tests {
         extra.name = "z".to_string();
         mdl.data.push(extra);
         assert_eq!(fit_columns(&mdl), None);
-    }
-
-    #[test]
-    fn history_stays_bounded_and_keeps_the_start() {
-        let mut h = History::new();
-        for e in 0..100_000 {
-            h.push(e, e as f64);
-        }
-        assert!(h.points.len() < 2 * History::CAP);
-        assert!(h.points.len() >= History::CAP / 2);
-        assert_eq!(h.points[0], (0.0, 0.0));
-        // Evenly spaced at the current stride.
-        let s = h.stride as f64;
-        assert!(h.points.windows(2).all(|w| w[1].0 - w[0].0 == s));
     }
 }

@@ -5,6 +5,9 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+
 use super::format::{format_3g, full};
 use super::{TrainError, TrainResult};
 
@@ -59,15 +62,16 @@ pub fn log_row(epoch: usize, cost: f64, grad: &[f64], after: Option<&[f64]>) -> 
     s
 }
 
-/// The `--log` file, written as training runs.
-pub(crate) struct LogFile {
+/// The `--log` file, written as training runs: an [`super::Observer`]
+/// that writes a row per epoch.
+pub struct LogFile {
     out: BufWriter<File>,
     path: PathBuf,
 }
 
 impl LogFile {
     /// Creates (truncates) the file and writes the header.
-    pub(crate) fn create(path: &Path, names: &[String]) -> Result<LogFile, TrainError> {
+    pub fn create(path: &Path, names: &[String]) -> Result<LogFile, TrainError> {
         let mut log = LogFile {
             out: BufWriter::new(File::create(path).map_err(|e| file_error(path, e))?),
             path: path.to_path_buf(),
@@ -76,7 +80,8 @@ impl LogFile {
         Ok(log)
     }
 
-    pub(crate) fn row(
+    /// Writes one row ([`log_row`]).
+    pub fn row(
         &mut self,
         epoch: usize,
         cost: f64,
@@ -86,12 +91,32 @@ impl LogFile {
         writeln!(self.out, "{}", log_row(epoch, cost, grad, after)).map_err(|e| self.error(e))
     }
 
-    pub(crate) fn finish(mut self) -> Result<(), TrainError> {
+    /// Flushes the file: a write error surfaces here at the latest.
+    pub fn finish(mut self) -> Result<(), TrainError> {
         self.out.flush().map_err(|e| self.error(e))
     }
 
     fn error(&self, source: io::Error) -> TrainError {
         file_error(&self.path, source)
+    }
+}
+
+impl super::Observer for LogFile {
+    /// Every epoch is a row.
+    fn next_needed(&self, _epoch: usize, _epochs: usize) -> Option<usize> {
+        None
+    }
+
+    fn evaluated(&mut self, e: &super::Epoch<'_>) -> Result<(), TrainError> {
+        if !e.finite {
+            // the divergence is the error to report, not a failed last row
+            let _ = self.row(e.epoch, e.cost, e.grad, None);
+        }
+        Ok(())
+    }
+
+    fn stepped(&mut self, e: &super::Epoch<'_>, after: &[f64]) -> Result<(), TrainError> {
+        self.row(e.epoch, e.cost, e.grad, Some(after))
     }
 }
 
@@ -139,22 +164,68 @@ pub fn final_text(result: &TrainResult) -> String {
 /// compiled training loop). Non-finite numbers (not produced by a
 /// successful run) become `null`.
 pub fn json(result: &TrainResult) -> String {
-    let num = |x: f64| serde_json::Value::from(x).to_string();
-    let params: Vec<String> = result
-        .names
-        .iter()
-        .zip(&result.params)
-        .map(|(n, p)| format!("{}: {}", serde_json::Value::from(n.as_str()), num(*p)))
-        .collect();
-    format!(
-        "{{\"params\": {{{}}}, \"cost\": {}, \"epochs\": {}, \"compile_seconds\": {}, \"train_seconds\": {}, \"loop_epochs\": {}}}",
-        params.join(", "),
-        num(result.cost),
-        result.epochs,
-        num(result.compile_seconds),
-        num(result.train_seconds),
-        result.loop_epochs,
-    )
+    let json = JsonResult {
+        params: JsonParams(&result.names, &result.params),
+        cost: result.cost,
+        epochs: result.epochs,
+        compile_seconds: result.compile_seconds,
+        train_seconds: result.train_seconds,
+        loop_epochs: result.loop_epochs,
+    };
+    let mut buf = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, Spaced);
+    // strings and numbers into memory: serialising cannot fail
+    let _ = json.serialize(&mut ser);
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+/// `ddx train --json`, in field order.
+#[derive(Serialize)]
+struct JsonResult<'a> {
+    params: JsonParams<'a>,
+    cost: f64,
+    epochs: usize,
+    compile_seconds: f64,
+    train_seconds: f64,
+    loop_epochs: usize,
+}
+
+/// Param names and values, as one object in declaration order.
+struct JsonParams<'a>(&'a [String], &'a [f64]);
+
+impl Serialize for JsonParams<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (name, value) in self.0.iter().zip(self.1) {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
+/// One line, with a space after each `:` and `,`: `{"a": 1, "b": [2, 3]}`.
+struct Spaced;
+
+impl serde_json::ser::Formatter for Spaced {
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
+        }
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
+        }
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
 }
 
 #[cfg(test)]
@@ -190,6 +261,26 @@ mod tests {
         assert_eq!(
             log_row(7, f64::INFINITY, &[f64::NAN, 1.0], None),
             "7,inf,NaN,1.0,,"
+        );
+    }
+
+    #[test]
+    fn json_is_one_spaced_line() {
+        let result = TrainResult {
+            names: vec!["m".to_string(), "b\"".to_string()],
+            params: vec![0.5, -1e-300],
+            loss_name: "C".to_string(),
+            cost: f64::NAN,
+            epochs: 3,
+            optimizer: crate::program::Optimizer::Newton,
+            compile_seconds: 0.25,
+            train_seconds: 1.0,
+            loop_epochs: 0,
+        };
+        assert_eq!(
+            json(&result),
+            "{\"params\": {\"m\": 0.5, \"b\\\"\": -1e-300}, \"cost\": null, \"epochs\": 3, \
+             \"compile_seconds\": 0.25, \"train_seconds\": 1.0, \"loop_epochs\": 0}"
         );
     }
 }
