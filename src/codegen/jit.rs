@@ -98,11 +98,12 @@ impl Drop for Code {
 /// A JIT module being filled with functions: the Cranelift module (in its
 /// [`Code`], so that its memory is freed if compilation fails), the
 /// contexts reused for each function, and the host functions declared so
-/// far.
+/// far. The contexts are boxed: a `Context` is 7 KB, which every move of
+/// the module would copy.
 pub(super) struct JitModule {
     code: Code,
-    ctx: Context,
-    fctx: FunctionBuilderContext,
+    ctx: Box<Context>,
+    fctx: Box<FunctionBuilderContext>,
     hosts: Hosts,
     /// Keep the optimised CLIF and machine code of each function.
     inspect: bool,
@@ -117,11 +118,11 @@ impl JitModule {
         let mut jit = JITBuilder::with_isa(isa(fast)?, default_libcall_names());
         jit.symbol_lookup_fn(Box::new(host::lookup));
         let module = JITModule::new(jit);
-        let ctx = module.make_context();
+        let ctx = Box::new(module.make_context());
         Ok(JitModule {
             code: Code(Some(module)),
             ctx,
-            fctx: FunctionBuilderContext::new(),
+            fctx: Box::new(FunctionBuilderContext::new()),
             hosts: Hosts::default(),
             inspect,
             listings: Vec::new(),
