@@ -9,15 +9,20 @@ use cranelift_codegen::{Context, FinalizedRelocTarget};
 use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Module};
 
-/// `(name, clif, asm)` of the function just defined in `ctx`.
-pub(super) fn listing(
-    module: &JITModule,
-    ctx: &Context,
-    name: &'static str,
-) -> (&'static str, String, String) {
+/// What `--stage clif` and `--stage asm` print, for one function.
+#[derive(Clone, Debug)]
+pub(super) struct Listing {
+    pub(super) name: String,
+    pub(super) clif: String,
+    pub(super) asm: String,
+}
+
+/// The listing of the function `name` just defined in `ctx`.
+pub(super) fn listing(module: &JITModule, ctx: &Context, name: String) -> Listing {
     let clif = ctx.func.display().to_string();
     let Some(code) = ctx.compiled_code() else {
-        return (name, clif, String::from("; no machine code\n"));
+        let asm = String::from("; no machine code\n");
+        return Listing { name, clif, asm };
     };
     // Call targets: the relocations name the host functions.
     let mut relocs: Vec<(u32, String)> = Vec::new();
@@ -36,7 +41,8 @@ pub(super) fn listing(
         };
         relocs.push((r.offset, target));
     }
-    (name, clif, disassemble(code.code_buffer(), &relocs))
+    let asm = disassemble(code.code_buffer(), &relocs);
+    Listing { name, clif, asm }
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -21,14 +21,16 @@ use cranelift_codegen::ir::{
     types, AbiParam, BlockArg, FuncRef, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind,
     Type, Value,
 };
-use cranelift_frontend::{FunctionBuilder, Variable};
+use cranelift_frontend::FunctionBuilder;
 use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Linkage, Module};
 
+use self::row_loop::Range;
 use super::host;
-use crate::eval::BLOCK_ROWS;
 use crate::graph::{BinOp, UnOp};
-use crate::schedule::{Inst, Loop, Op, Schedule, Slot};
+use crate::schedule::{Inst, Op, Schedule, Slot};
+
+mod row_loop;
 
 const F64: Type = types::F64;
 const F64X2: Type = types::F64X2;
@@ -60,61 +62,6 @@ impl Hosts {
         self.ids.insert(name, id);
         Ok(id)
     }
-}
-
-/// Where the rows of one body evaluation come from.
-#[derive(Clone, Copy)]
-enum Rows {
-    /// Two consecutive rows (one `f64x2`) at this byte offset (plus a
-    /// constant) into every column.
-    Pair(Value, i32),
-    /// One row (scalar `f64`) at this byte offset.
-    One(Value),
-}
-
-impl Rows {
-    fn ty(self) -> Type {
-        match self {
-            Rows::Pair(..) => F64X2,
-            Rows::One(_) => F64,
-        }
-    }
-}
-
-/// The rows a loop runs over.
-#[derive(Clone, Copy)]
-enum Range {
-    /// All `n` rows; the totals become the accumulators' slots.
-    All(Value),
-    /// Rows `row_lo..row_hi`; block partial sums are stored to `partials`.
-    Part {
-        row_lo: Value,
-        row_hi: Value,
-        partials: Value,
-    },
-}
-
-/// The row-invariant operands of a loop, stored in a stack slot.
-struct Invariants {
-    /// Address of the loop's frame slot; `offsets` are relative to it.
-    base: Value,
-    offsets: HashMap<Slot, i32>,
-    /// The slots in `offsets`, in order of first use.
-    order: Vec<Slot>,
-    /// Splatted values of the slots, when few enough to stay in registers
-    /// (`None`: they are loaded from the frame at each use).
-    splats: Option<HashMap<Slot, Value>>,
-}
-
-/// Loops with at most this many row-invariant operands keep them in
-/// registers (splatted once per call); larger ones read them from the
-/// loop's frame slot, leaving the registers to the accumulators.
-const REGISTER_INVARIANTS: usize = 6;
-
-/// Flags of the accesses to a loop's frame slot (on the stack, never
-/// trapping; vector accesses may be unaligned).
-fn frame_flags() -> MemFlagsData {
-    MemFlagsData::new().with_notrap()
 }
 
 /// The slots an instruction reads.
@@ -191,10 +138,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         mut self,
         index: usize,
     ) -> Result<(), Box<cranelift_module::ModuleError>> {
-        let entry = self.b.create_block();
-        self.b.append_block_params_for_function_params(entry);
-        self.b.switch_to_block(entry);
-        let args = self.b.block_params(entry).to_vec();
+        let args = self.entry();
         let [p_env, p_cols, row_lo, row_hi, p_partials] = args[..] else {
             unreachable!("the loop signature has five parameters")
         };
@@ -240,10 +184,7 @@ impl<'a, 'b> Translator<'a, 'b> {
 
     /// Emits the whole function and finalizes the builder.
     pub(crate) fn translate(mut self) -> Result<(), Box<cranelift_module::ModuleError>> {
-        let entry = self.b.create_block();
-        self.b.append_block_params_for_function_params(entry);
-        self.b.switch_to_block(entry);
-        let args = self.b.block_params(entry).to_vec();
+        let args = self.entry();
         let [p_params, p_cols, n, p_pre, p_out] = args[..] else {
             unreachable!("the kernel signature has five parameters")
         };
@@ -257,6 +198,14 @@ impl<'a, 'b> Translator<'a, 'b> {
         }
         self.b.ins().return_(&[]);
         self.finish()
+    }
+
+    /// Starts the function at its entry block; returns its arguments.
+    fn entry(&mut self) -> Vec<Value> {
+        let entry = self.b.create_block();
+        self.b.append_block_params_for_function_params(entry);
+        self.b.switch_to_block(entry);
+        self.b.block_params(entry).to_vec()
     }
 
     /// Seals the blocks and finalizes the function, or returns the first
@@ -306,10 +255,7 @@ impl<'a, 'b> Translator<'a, 'b> {
         rows: usize,
     ) -> Result<(), Box<cranelift_module::ModuleError>> {
         let ptr = self.ptr;
-        let entry = self.b.create_block();
-        self.b.append_block_params_for_function_params(entry);
-        self.b.switch_to_block(entry);
-        let args = self.b.block_params(entry).to_vec();
+        let args = self.entry();
         let [p_params, p_cols, _, p_pre, p_buf, epochs, lr, mu] = args[..] else {
             unreachable!("the SGD loop signature has eight parameters")
         };
@@ -605,337 +551,6 @@ impl<'a, 'b> Translator<'a, 'b> {
                     self.host(name, &[x, y], ty)
                 }
             },
-        }
-    }
-
-    /// A row-invariant operand of a loop body (a vector, or a scalar in the
-    /// tail): constants are built in place, other values are loaded from the
-    /// loop's frame slot, where they are stored splatted, so that no
-    /// register is held across the loop for them.
-    fn invariant(&mut self, s: Slot, inv: &Invariants, ty: Type) -> Value {
-        if let Some(c) = self.consts[s.index()] {
-            return self.constant(c, ty);
-        }
-        if let Some(splats) = &inv.splats {
-            let v = splats[&s];
-            return if ty == F64 {
-                self.b.ins().extractlane(v, 0)
-            } else {
-                v
-            };
-        }
-        // Stored splatted: one plain load (lane 0 for scalars).
-        self.b
-            .ins()
-            .load(ty, frame_flags(), inv.base, inv.offsets[&s])
-    }
-
-    /// Evaluates the loop body for two rows (one `f64x2` per slot) or one.
-    fn body(
-        &mut self,
-        lp: &Loop,
-        rows: Rows,
-        inv: &Invariants,
-        bases: &HashMap<usize, Value>,
-    ) -> HashMap<Slot, Value> {
-        let mut local: HashMap<Slot, Value> = HashMap::with_capacity(lp.body.len());
-        let column_flags = MemFlagsData::new().with_notrap().with_readonly();
-        let ty = rows.ty();
-        for inst in &lp.body {
-            for s in operands(&inst.op) {
-                if let std::collections::hash_map::Entry::Vacant(e) = local.entry(s) {
-                    e.insert(self.invariant(s, inv, ty));
-                }
-            }
-            let get = |s: Slot| -> Value { local[&s] };
-            let v = match inst.op {
-                Op::Column(c) => {
-                    let base = bases[&c];
-                    match rows {
-                        Rows::Pair(offset, extra) => {
-                            let addr = self.b.ins().iadd(base, offset);
-                            self.b.ins().load(F64X2, column_flags, addr, extra)
-                        }
-                        Rows::One(offset) => {
-                            let addr = self.b.ins().iadd(base, offset);
-                            self.b.ins().load(F64, column_flags, addr, 0)
-                        }
-                    }
-                }
-                Op::Unary(op, a) => {
-                    let a = get(a);
-                    self.unary(op, a, ty)
-                }
-                Op::Binary(op, a, c) => {
-                    let (x, y) = (get(a), get(c));
-                    let k = self.consts[c.index()];
-                    self.binary(op, x, y, k, ty)
-                }
-                Op::Const(_) | Op::Param(_) | Op::Pre(_) | Op::Rows => {
-                    unreachable!("row-invariant instructions are not in loops")
-                }
-            };
-            local.insert(inst.dst, v);
-        }
-        local
-    }
-
-    /// One loop over the rows of `range`, in blocks of `BLOCK_ROWS`, four
-    /// lanes each.
-    fn row_loop(&mut self, lp: &Loop, p_cols: Value, range: Range) {
-        let ptr = self.ptr;
-        let (first, n) = match range {
-            Range::All(n) => (None, n),
-            Range::Part { row_lo, row_hi, .. } => (Some(row_lo), row_hi),
-        };
-        // Row-invariant operands go to a stack slot, column base pointers
-        // are loaded once.
-        let defined: std::collections::HashSet<Slot> = lp.body.iter().map(|i| i.dst).collect();
-        let mut offsets: HashMap<Slot, i32> = HashMap::new();
-        let mut order: Vec<Slot> = Vec::new();
-        let mut bases: HashMap<usize, Value> = HashMap::new();
-        for inst in &lp.body {
-            for s in operands(&inst.op) {
-                if !defined.contains(&s)
-                    && self.consts[s.index()].is_none()
-                    && !offsets.contains_key(&s)
-                {
-                    offsets.insert(s, (16 * offsets.len()) as i32);
-                    order.push(s);
-                }
-            }
-            if let Op::Column(c) = inst.op {
-                if let std::collections::hash_map::Entry::Vacant(e) = bases.entry(c) {
-                    let base =
-                        self.b
-                            .ins()
-                            .load(ptr, MemFlagsData::trusted(), p_cols, (8 * c) as i32);
-                    e.insert(base);
-                }
-            }
-        }
-
-        // One frame slot per loop, addressed from one base register: the
-        // lanes of each accumulator after a block (32 bytes each), then,
-        // for loops with many of them, the row-invariant operands (splatted,
-        // 16 bytes each): keeping those out of registers leaves the
-        // registers to the accumulators of the inner loop.
-        let k = lp.accumulators.len();
-        let lanes_at = |j: usize, lane: usize| (32 * j + 8 * lane) as i32;
-        let inv_at = (32 * k) as i32;
-        let frame = self.b.create_sized_stack_slot(StackSlotData::new(
-            StackSlotKind::ExplicitSlot,
-            (32 * k + 16 * order.len()) as u32,
-            4,
-        ));
-        let base = self.b.ins().stack_addr(ptr, frame, 0);
-        let mut inv = Invariants {
-            base,
-            offsets: offsets.into_iter().map(|(s, o)| (s, o + inv_at)).collect(),
-            order,
-            splats: None,
-        };
-        let mut splats = HashMap::new();
-        for &s in &inv.order {
-            let v = self.scalar(s);
-            let v = self.b.ins().splat(F64X2, v);
-            if inv.order.len() <= REGISTER_INVARIANTS {
-                splats.insert(s, v);
-            } else {
-                self.b.ins().store(frame_flags(), v, base, inv.offsets[&s]);
-            }
-        }
-        if inv.order.len() <= REGISTER_INVARIANTS {
-            inv.splats = Some(splats);
-        }
-        let zero = self.b.ins().f64const(0.0);
-        let zero_v = self.b.ins().splat(F64X2, zero);
-        let acc_a: Vec<Variable> = (0..k).map(|_| self.b.declare_var(F64X2)).collect();
-        let acc_b: Vec<Variable> = (0..k).map(|_| self.b.declare_var(F64X2)).collect();
-        // The running totals (one add per block) stay in variables.
-        let totals: Vec<Variable> = (0..k).map(|_| self.b.declare_var(F64)).collect();
-        for &t in &totals {
-            self.b.def_var(t, zero);
-        }
-        let block_start = self.b.declare_var(ptr);
-        let block_end = self.b.declare_var(ptr);
-        let row = self.b.declare_var(ptr);
-        let start = match first {
-            Some(lo) => lo,
-            None => self.b.ins().iconst(ptr, 0),
-        };
-        self.b.def_var(block_start, start);
-        // Where the next block's partial sums go (ranges only).
-        let part_at = self.b.declare_var(ptr);
-        if let Range::Part { partials, .. } = range {
-            self.b.def_var(part_at, partials);
-        }
-
-        let outer_head = self.b.create_block();
-        let outer_body = self.b.create_block();
-        let inner_head = self.b.create_block();
-        let inner_body = self.b.create_block();
-        let after_inner = self.b.create_block();
-        let tail_entry = self.b.create_block();
-        let tail = self.b.create_block();
-        let tail_exit = self.b.create_block();
-        let combine = self.b.create_block();
-        let exit = self.b.create_block();
-
-        self.b.ins().jump(outer_head, &[]);
-
-        // while block_start < n
-        self.b.switch_to_block(outer_head);
-        let bs = self.b.use_var(block_start);
-        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, bs, n);
-        self.b.ins().brif(more, outer_body, &[], exit, &[]);
-
-        // block_end = min(block_start + BLOCK_ROWS, n); lanes = 0
-        self.b.switch_to_block(outer_body);
-        let bs = self.b.use_var(block_start);
-        let be = self.b.ins().iadd_imm_s(bs, BLOCK_ROWS as i64);
-        let be = self.b.ins().umin(be, n);
-        self.b.def_var(block_end, be);
-        self.b.def_var(row, bs);
-        for j in 0..k {
-            self.b.def_var(acc_a[j], zero_v);
-            self.b.def_var(acc_b[j], zero_v);
-        }
-        self.b.ins().jump(inner_head, &[]);
-
-        // while row + 4 <= block_end
-        self.b.switch_to_block(inner_head);
-        let r = self.b.use_var(row);
-        let r4 = self.b.ins().iadd_imm_s(r, 4);
-        let be = self.b.use_var(block_end);
-        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, r4, be);
-        self.b.ins().brif(fits, inner_body, &[], after_inner, &[]);
-
-        // rows r, r+1 -> lanes 0, 1; rows r+2, r+3 -> lanes 2, 3
-        self.b.switch_to_block(inner_body);
-        let r = self.b.use_var(row);
-        let offset = self.b.ins().ishl_imm_u(r, 3);
-        let va = self.body(lp, Rows::Pair(offset, 0), &inv, &bases);
-        let vb = self.body(lp, Rows::Pair(offset, 16), &inv, &bases);
-        for (j, acc) in lp.accumulators.iter().enumerate() {
-            let a = self.b.use_var(acc_a[j]);
-            let a = self.b.ins().fadd(a, va[&acc.src]);
-            self.b.def_var(acc_a[j], a);
-            let c = self.b.use_var(acc_b[j]);
-            let c = self.b.ins().fadd(c, vb[&acc.src]);
-            self.b.def_var(acc_b[j], c);
-        }
-        let r4 = self.b.ins().iadd_imm_s(r, 4);
-        self.b.def_var(row, r4);
-        // The loop's test again at the bottom (one branch per iteration).
-        let r8 = self.b.ins().iadd_imm_s(r, 8);
-        let be = self.b.use_var(block_end);
-        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, r8, be);
-        self.b.ins().brif(fits, inner_body, &[], after_inner, &[]);
-
-        // The lanes as scalars. Without a tail (the rows of the block are a
-        // multiple of 4) they stay in registers; otherwise they go to the
-        // frame (lane i of accumulator j at 32j + 8i), where the last 1 to
-        // 3 rows are added one at a time, row r to lane r % 4 (blocks start
-        // at multiples of 4), and come back.
-        self.b.switch_to_block(after_inner);
-        let lanes: Vec<[Variable; 4]> = (0..k)
-            .map(|_| std::array::from_fn(|_| self.b.declare_var(F64)))
-            .collect();
-        for j in 0..k {
-            let a = self.b.use_var(acc_a[j]);
-            let c = self.b.use_var(acc_b[j]);
-            for (lane, (v, i)) in [(a, 0), (a, 1), (c, 0), (c, 1)].into_iter().enumerate() {
-                let x = self.b.ins().extractlane(v, i);
-                self.b.def_var(lanes[j][lane], x);
-            }
-        }
-        let r = self.b.use_var(row);
-        let be = self.b.use_var(block_end);
-        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, r, be);
-        self.b.ins().brif(more, tail_entry, &[], combine, &[]);
-
-        self.b.switch_to_block(tail_entry);
-        for j in 0..k {
-            let a = self.b.use_var(acc_a[j]);
-            let c = self.b.use_var(acc_b[j]);
-            self.b.ins().store(frame_flags(), a, base, lanes_at(j, 0));
-            self.b.ins().store(frame_flags(), c, base, lanes_at(j, 2));
-        }
-        self.b.ins().jump(tail, &[]);
-
-        self.b.switch_to_block(tail);
-        let r = self.b.use_var(row);
-        let offset = self.b.ins().ishl_imm_u(r, 3);
-        let v = self.body(lp, Rows::One(offset), &inv, &bases);
-        let lane = self.b.ins().band_imm_u(r, 3);
-        let lane_offset = self.b.ins().ishl_imm_u(lane, 3);
-        let lane_base = self.b.ins().iadd(base, lane_offset);
-        for (j, acc) in lp.accumulators.iter().enumerate() {
-            let old = self
-                .b
-                .ins()
-                .load(F64, frame_flags(), lane_base, lanes_at(j, 0));
-            let new = self.b.ins().fadd(old, v[&acc.src]);
-            self.b
-                .ins()
-                .store(frame_flags(), new, lane_base, lanes_at(j, 0));
-        }
-        let r1 = self.b.ins().iadd_imm_s(r, 1);
-        self.b.def_var(row, r1);
-        let be = self.b.use_var(block_end);
-        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, r1, be);
-        self.b.ins().brif(more, tail, &[], tail_exit, &[]);
-
-        self.b.switch_to_block(tail_exit);
-        for (j, vars) in lanes.iter().enumerate() {
-            for (lane, &var) in vars.iter().enumerate() {
-                let x = self
-                    .b
-                    .ins()
-                    .load(F64, frame_flags(), base, lanes_at(j, lane));
-                self.b.def_var(var, x);
-            }
-        }
-        self.b.ins().jump(combine, &[]);
-
-        // total += ((l0 + l1) + l2) + l3 (or the partial sum stored for
-        // the caller to add in block order); next block
-        self.b.switch_to_block(combine);
-        let out_at = match range {
-            Range::All(_) => None,
-            Range::Part { .. } => Some(self.b.use_var(part_at)),
-        };
-        for (j, vars) in lanes.iter().enumerate() {
-            let [l0, l1, l2, l3] = vars.map(|var| self.b.use_var(var));
-            let s01 = self.b.ins().fadd(l0, l1);
-            let s012 = self.b.ins().fadd(s01, l2);
-            let part = self.b.ins().fadd(s012, l3);
-            match out_at {
-                Some(p) => {
-                    self.b
-                        .ins()
-                        .store(MemFlagsData::trusted(), part, p, (8 * j) as i32);
-                }
-                None => {
-                    let t = self.b.use_var(totals[j]);
-                    let t = self.b.ins().fadd(t, part);
-                    self.b.def_var(totals[j], t);
-                }
-            }
-        }
-        if let Some(p) = out_at {
-            let next = self.b.ins().iadd_imm_s(p, (8 * k) as i64);
-            self.b.def_var(part_at, next);
-        }
-        let be = self.b.use_var(block_end);
-        self.b.def_var(block_start, be);
-        self.b.ins().jump(outer_head, &[]);
-
-        self.b.switch_to_block(exit);
-        for (j, acc) in lp.accumulators.iter().enumerate() {
-            let t = self.b.use_var(totals[j]);
-            self.scalars[acc.dst.index()] = Some(t);
         }
     }
 }

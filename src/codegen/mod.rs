@@ -16,20 +16,18 @@
 mod disasm;
 mod emit;
 mod host;
+mod jit;
 mod threads;
 
 pub use threads::Threads;
 
 use std::sync::{Mutex, OnceLock};
 
-use cranelift_codegen::ir::{types, AbiParam};
-use cranelift_codegen::isa::OwnedTargetIsa;
-use cranelift_codegen::settings::{self, Configurable};
-use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
-use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
+use cranelift_module::FuncId;
 use thiserror::Error;
 
+use self::disasm::Listing;
+use self::jit::{Abi, Code, JitModule};
 use crate::diff;
 use crate::graph::{BinOp, Graph, NodeId, SymId, UnOp};
 use crate::program::Model;
@@ -177,28 +175,6 @@ struct LoopCode {
     _code: Mutex<Code>,
 }
 
-/// Code memory of a kernel, freed when dropped.
-struct Code(Option<JITModule>);
-
-impl Drop for Code {
-    fn drop(&mut self) {
-        if let Some(module) = self.0.take() {
-            // SAFETY: the module's functions are only reachable through the
-            // `Kernel` that owns this `Code`; it is being dropped, so no
-            // function pointer of the module is used or running any more.
-            unsafe { module.free_memory() };
-        }
-    }
-}
-
-/// What `--stage clif` and `--stage asm` print, for one function.
-#[derive(Clone, Debug)]
-struct Listing {
-    name: &'static str,
-    clif: String,
-    asm: String,
-}
-
 /// A compiled kernel: native code computing a fixed list of outputs.
 /// Dropping it frees its code memory.
 pub struct Kernel {
@@ -223,46 +199,6 @@ impl std::fmt::Debug for Kernel {
             .field("outputs", &self.schedule.outputs.len())
             .finish()
     }
-}
-
-/// The native ISA with ddx's flags, built once per process; `fast` selects
-/// the single-pass register allocator (see [`FAST_REGALLOC_OPS`]).
-fn isa(fast: bool) -> Result<OwnedTargetIsa, CodegenError> {
-    static ISA: OnceLock<Result<OwnedTargetIsa, String>> = OnceLock::new();
-    static FAST: OnceLock<Result<OwnedTargetIsa, String>> = OnceLock::new();
-    let cell = if fast { &FAST } else { &ISA };
-    cell.get_or_init(|| {
-        let mut flags = settings::builder();
-        let set = |f: &mut settings::Builder, k: &str, v: &str| {
-            f.set(k, v).map_err(|e| format!("setting {k}={v}: {e}"))
-        };
-        set(&mut flags, "opt_level", "speed")?;
-        set(&mut flags, "is_pic", "false")?;
-        set(&mut flags, "use_colocated_libcalls", "false")?;
-        let verify = if cfg!(debug_assertions) {
-            "true"
-        } else {
-            "false"
-        };
-        set(&mut flags, "enable_verifier", verify)?;
-        if fast {
-            set(&mut flags, "regalloc_algorithm", "single_pass")?;
-        }
-        let isa_builder = cranelift_native::builder().map_err(|e| e.to_string())?;
-        isa_builder
-            .finish(settings::Flags::new(flags))
-            .map_err(|e| e.to_string())
-    })
-    .clone()
-    .map_err(CodegenError::Isa)
-}
-
-/// An empty JIT module resolving ddx's host functions; `fast` selects the
-/// single-pass register allocator.
-fn jit_module(fast: bool) -> Result<Code, CodegenError> {
-    let mut jit = JITBuilder::with_isa(isa(fast)?, default_libcall_names());
-    jit.symbol_lookup_fn(Box::new(host::lookup));
-    Ok(Code(Some(JITModule::new(jit))))
 }
 
 /// Compiles `outputs` (each row-invariant: a scalar, or built from
@@ -298,50 +234,20 @@ pub fn compile_with(
     }
     let fast = options.fast_regalloc.unwrap_or(ops > FAST_REGALLOC_OPS);
 
-    let mut code = jit_module(fast)?;
-    let module = code.0.as_mut().expect("module present until drop");
-    let mut ctx = module.make_context();
-    let mut fctx = FunctionBuilderContext::new();
-    let mut hosts = emit::Hosts::default();
-    let mut listings = Vec::new();
-    let cg = |e: cranelift_module::ModuleError| CodegenError::Cranelift(format!("{e:?}"));
-
-    let mut define = |module: &mut JITModule,
-                      sched: &Schedule,
-                      name: &'static str|
-     -> Result<FuncId, CodegenError> {
-        module.clear_context(&mut ctx);
-        let ptr = module.target_config().pointer_type();
-        for _ in 0..5 {
-            ctx.func.signature.params.push(AbiParam::new(ptr));
-        }
-        let id = module
-            .declare_function(name, Linkage::Local, &ctx.func.signature)
-            .map_err(cg)?;
-        let builder = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-        emit::Translator::new(builder, module, &mut hosts, sched)
-            .translate()
-            .map_err(|e| cg(*e))?;
-        ctx.set_disasm(options.inspect);
-        module.define_function(id, &mut ctx).map_err(cg)?;
-        if options.inspect {
-            listings.push(disasm::listing(module, &ctx, name));
-        }
-        Ok(id)
-    };
+    let mut jit = JitModule::new(fast, options.inspect)?;
     let prep_id = match &prep_schedule {
-        Some(s) => Some(define(module, s, "ddx_prep")?),
+        Some(s) => Some(jit.define("ddx_prep", Abi::Kernel, s, |t| t.translate())?),
         None => None,
     };
-    let main_id = define(module, &schedule, "ddx_kernel")?;
-    module.finalize_definitions().map_err(cg)?;
+    let main_id = jit.define("ddx_kernel", Abi::Kernel, &schedule, |t| t.translate())?;
+    let (code, listings) = jit.finish()?;
     let as_fn = |id: FuncId| -> KernelFn {
-        let p = module.get_finalized_function(id);
+        let p = code.address(id);
         // SAFETY: `p` is the finalized code of a function defined above with
-        // exactly the signature of `KernelFn` (five pointer-sized arguments,
-        // no result, the platform's C calling convention); it stays valid
-        // until the module is freed, which happens only when the `Kernel`
-        // holding this pointer is dropped.
+        // exactly the signature of `KernelFn` (`Abi::Kernel`: five
+        // pointer-sized arguments, no result, the platform's C calling
+        // convention); it stays valid until the module is freed, which
+        // happens only when the `Kernel` holding this pointer is dropped.
         unsafe { std::mem::transmute::<*const u8, KernelFn>(p) }
     };
     let main = as_fn(main_id);
@@ -353,10 +259,7 @@ pub fn compile_with(
         n_params: layout.params.len(),
         schedule,
         prep_schedule,
-        listings: listings
-            .into_iter()
-            .map(|(name, clif, asm)| Listing { name, clif, asm })
-            .collect(),
+        listings,
         loops: OnceLock::new(),
         _code: Mutex::new(code),
     })
@@ -366,52 +269,33 @@ pub fn compile_with(
 /// blocks (`emit::Translator::translate_loop`).
 fn compile_loops(main: &Schedule, prep: Option<&Schedule>) -> Result<LoopCode, CodegenError> {
     let ops = kernel_ops(main) + prep.map_or(0, kernel_ops);
-    let mut code = jit_module(ops > FAST_REGALLOC_OPS)?;
-    let module = code.0.as_mut().expect("module present until drop");
-    let mut ctx = module.make_context();
-    let mut fctx = FunctionBuilderContext::new();
-    let mut hosts = emit::Hosts::default();
-    let cg = |e: cranelift_module::ModuleError| CodegenError::Cranelift(format!("{e:?}"));
-    let mut ids = (Vec::new(), Vec::new());
-    for (which, sched) in [(0, Some(main)), (1, prep)] {
-        let Some(sched) = sched else { continue };
-        for index in 0..sched.loops.len() {
-            module.clear_context(&mut ctx);
-            let ptr = module.target_config().pointer_type();
-            for _ in 0..5 {
-                ctx.func.signature.params.push(AbiParam::new(ptr));
-            }
-            let name = format!("ddx_loop_{which}_{index}");
-            let id = module
-                .declare_function(&name, Linkage::Local, &ctx.func.signature)
-                .map_err(cg)?;
-            let builder = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-            emit::Translator::new(builder, module, &mut hosts, sched)
-                .translate_loop(index)
-                .map_err(|e| cg(*e))?;
-            module.define_function(id, &mut ctx).map_err(cg)?;
-            if which == 0 {
-                ids.0.push(id);
-            } else {
-                ids.1.push(id);
-            }
-        }
-    }
-    module.finalize_definitions().map_err(cg)?;
-    let as_fn = |id: &FuncId| -> LoopFn {
-        let p = module.get_finalized_function(*id);
+    let mut jit = JitModule::new(ops > FAST_REGALLOC_OPS, false)?;
+    let mut define = |which: usize, sched: &Schedule| -> Result<Vec<FuncId>, CodegenError> {
+        (0..sched.loops.len())
+            .map(|index| {
+                let name = format!("ddx_loop_{which}_{index}");
+                jit.define(&name, Abi::Kernel, sched, |t| t.translate_loop(index))
+            })
+            .collect()
+    };
+    let main_ids = define(0, main)?;
+    let prep_ids = match prep {
+        Some(prep) => define(1, prep)?,
+        None => Vec::new(),
+    };
+    let (code, _) = jit.finish()?;
+    let as_fn = |&id: &FuncId| -> LoopFn {
+        let p = code.address(id);
         // SAFETY: `p` is the finalized code of a function defined above with
-        // exactly the signature of `LoopFn` (five pointer-sized arguments,
-        // no result, the platform's C calling convention); it stays valid
-        // until the module is freed, which happens only when the `LoopCode`
-        // holding this pointer is dropped.
+        // exactly the signature of `LoopFn` (`Abi::Kernel`: five
+        // pointer-sized arguments, no result, the platform's C calling
+        // convention); it stays valid until the module is freed, which
+        // happens only when the `LoopCode` holding this pointer is dropped.
         unsafe { std::mem::transmute::<*const u8, LoopFn>(p) }
     };
-    let main_fns = ids.0.iter().map(as_fn).collect();
-    let prep_fns = ids.1.iter().map(as_fn).collect();
     Ok(LoopCode {
-        main: main_fns,
-        prep: prep_fns,
+        main: main_ids.iter().map(as_fn).collect(),
+        prep: prep_ids.iter().map(as_fn).collect(),
         _code: Mutex::new(code),
     })
 }
@@ -426,48 +310,71 @@ fn compile_sgd(
     inspect: bool,
 ) -> Result<(SgdCode, Option<Listing>), CodegenError> {
     let ops = kernel_ops(main);
-    let mut code = jit_module(ops > FAST_REGALLOC_OPS)?;
-    let module = code.0.as_mut().expect("module present until drop");
-    let mut ctx = module.make_context();
-    let mut fctx = FunctionBuilderContext::new();
-    let mut hosts = emit::Hosts::default();
-    let cg = |e: cranelift_module::ModuleError| CodegenError::Cranelift(format!("{e:?}"));
-    let ptr = module.target_config().pointer_type();
-    let sig = &mut ctx.func.signature;
-    sig.params.extend([AbiParam::new(ptr); 6]);
-    sig.params.extend([AbiParam::new(types::F64); 2]);
-    sig.returns.push(AbiParam::new(ptr));
-    let id = module
-        .declare_function("ddx_sgd", Linkage::Local, &ctx.func.signature)
-        .map_err(cg)?;
-    let builder = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-    emit::Translator::new(builder, module, &mut hosts, main)
-        .translate_sgd(n_params, momentum, rows)
-        .map_err(|e| cg(*e))?;
-    ctx.set_disasm(inspect);
-    module.define_function(id, &mut ctx).map_err(cg)?;
-    let listing = inspect.then(|| {
-        let (name, clif, asm) = disasm::listing(module, &ctx, "ddx_sgd");
-        Listing { name, clif, asm }
-    });
-    module.finalize_definitions().map_err(cg)?;
-    let p = module.get_finalized_function(id);
+    let mut jit = JitModule::new(ops > FAST_REGALLOC_OPS, inspect)?;
+    let id = jit.define("ddx_sgd", Abi::Sgd, main, |t| {
+        t.translate_sgd(n_params, momentum, rows)
+    })?;
+    let (code, listings) = jit.finish()?;
+    let p = code.address(id);
     // SAFETY: `p` is the finalized code of the function defined above with
-    // exactly the signature of `SgdFn` (six pointer-sized arguments, two
-    // f64, a pointer-sized result, the platform's C calling convention);
-    // it stays valid until the module is freed, which happens only when the
-    // `SgdCode` holding this pointer is dropped.
+    // exactly the signature of `SgdFn` (`Abi::Sgd`: six pointer-sized
+    // arguments, two f64, a pointer-sized result, the platform's C calling
+    // convention); it stays valid until the module is freed, which happens
+    // only when the `SgdCode` holding this pointer is dropped.
     let run = unsafe { std::mem::transmute::<*const u8, SgdFn>(p) };
     let code = SgdCode {
         run,
         _code: Mutex::new(code),
     };
-    Ok((code, listing))
+    Ok((code, listings.into_iter().next()))
 }
 
 /// Column pointers and precomputed values of one data set, on the stack
 /// for small kernels.
 const STACK: usize = 16;
+
+/// `len` values for one kernel call: on the stack when there are at most
+/// [`STACK`] of them, so that calls of small kernels do not allocate.
+struct Scratch<T> {
+    stack: [T; STACK],
+    heap: Vec<T>,
+    len: usize,
+}
+
+impl<T: Copy> Scratch<T> {
+    /// `len` copies of `fill`.
+    fn new(len: usize, fill: T) -> Scratch<T> {
+        let heap = if len <= STACK {
+            Vec::new()
+        } else {
+            vec![fill; len]
+        };
+        Scratch {
+            stack: [fill; STACK],
+            heap,
+            len,
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [T] {
+        if self.len <= STACK {
+            &mut self.stack[..self.len]
+        } else {
+            &mut self.heap
+        }
+    }
+}
+
+impl Scratch<*const f64> {
+    /// The base pointer of each column.
+    fn columns(columns: &[&[f64]]) -> Scratch<*const f64> {
+        let mut ptrs = Scratch::new(columns.len(), std::ptr::null());
+        for (p, c) in ptrs.as_mut_slice().iter_mut().zip(columns) {
+            *p = c.as_ptr();
+        }
+        ptrs
+    }
+}
 
 impl Kernel {
     /// Number of outputs written by [`Kernel::call`].
@@ -583,26 +490,10 @@ impl Kernel {
     ) -> Result<(), KernelError> {
         let n = self.check_columns(columns)?;
         self.check_call(params, out)?;
-        let n_pre = self.schedule.pre.len();
-        let mut ptr_stack = [std::ptr::null::<f64>(); STACK];
-        let mut ptr_heap = Vec::new();
-        let ptrs: &mut [*const f64] = if columns.len() <= STACK {
-            &mut ptr_stack[..columns.len()]
-        } else {
-            ptr_heap.resize(columns.len(), std::ptr::null());
-            &mut ptr_heap
-        };
-        for (p, c) in ptrs.iter_mut().zip(columns) {
-            *p = c.as_ptr();
-        }
-        let mut pre_stack = [0.0f64; STACK];
-        let mut pre_heap = Vec::new();
-        let pre: &mut [f64] = if n_pre <= STACK {
-            &mut pre_stack[..n_pre]
-        } else {
-            pre_heap.resize(n_pre, 0.0);
-            &mut pre_heap
-        };
+        let mut ptrs = Scratch::columns(columns);
+        let ptrs = ptrs.as_mut_slice();
+        let mut pre = Scratch::new(self.schedule.pre.len(), 0.0);
+        let pre = pre.as_mut_slice();
         if let Some(prep) = self.prep {
             run(prep, &[], ptrs, n, &[], pre);
         }

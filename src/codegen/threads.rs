@@ -17,7 +17,7 @@
 
 use rayon::prelude::*;
 
-use super::LoopFn;
+use super::{LoopFn, Scratch};
 use crate::eval::BLOCK_ROWS;
 use crate::schedule::{Op, Schedule};
 
@@ -100,9 +100,6 @@ impl Threads {
     }
 }
 
-/// Column pointers, on the stack for up to this many columns.
-const STACK: usize = 16;
-
 /// Runs one loop function over rows `lo..hi` (whole blocks from `lo`, a
 /// multiple of `BLOCK_ROWS`), storing the partial sums of its blocks to
 /// `partials` (`k` per block).
@@ -125,17 +122,8 @@ fn run_loop(
         partials.fill(f64::NAN);
         return;
     }
-    let mut ptr_stack = [std::ptr::null::<f64>(); STACK];
-    let mut ptr_heap = Vec::new();
-    let ptrs: &mut [*const f64] = if columns.len() <= STACK {
-        &mut ptr_stack[..columns.len()]
-    } else {
-        ptr_heap.resize(columns.len(), std::ptr::null());
-        &mut ptr_heap
-    };
-    for (p, c) in ptrs.iter_mut().zip(columns) {
-        *p = c.as_ptr();
-    }
+    let mut ptrs = Scratch::columns(columns);
+    let ptrs = ptrs.as_mut_slice();
     // SAFETY: `f` was compiled from one loop of the schedule whose
     // `slot_count` is `env.len()` (checked by `run`): it reads `env[s]` only
     // for slots s of that schedule, `columns[c][r]` only for c below the
