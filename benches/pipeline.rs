@@ -10,7 +10,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use ddx::check::check;
-use ddx::derivatives::{differentiate, DiffOptions};
+use ddx::commands::diff::{differentiate, DiffOptions};
 use ddx::diagnostic::Source;
 use ddx::pipeline::compile_model;
 use ddx::program::Unit;

@@ -6,12 +6,11 @@
 
 pub mod check;
 pub mod codegen;
-pub mod derivatives;
+pub mod commands;
 pub mod diagnostic;
 pub mod diff;
 pub mod eval;
 pub mod fault;
-pub mod gradcheck;
 pub mod graph;
 pub mod pipeline;
 pub mod print;

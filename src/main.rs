@@ -8,9 +8,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use ddx::derivatives::{differentiate, parse_at, DiffOptions};
+use ddx::commands::diff::{differentiate, parse_at, DiffOptions};
+use ddx::commands::{Refusal, TrainRequest};
 use ddx::diagnostic::{io_reason, Diagnostic, Source};
-use ddx::pipeline::{Refusal, TrainRequest};
 use ddx::program::{Model, Unit};
 use ddx::syntax::MAX_SOURCE_BYTES;
 use ddx::train::TrainOptions;
@@ -299,7 +299,7 @@ fn run_diff(
     let (src, dir) = read_expr_or_file(input)?;
     let unit = check(&src, dir.as_deref())?;
     if wrt.is_empty() {
-        ddx::pipeline::require_variables(&unit, true).map_err(|r| Failure::refused(r, &src))?;
+        ddx::commands::require_variables(&unit, true).map_err(|r| Failure::refused(r, &src))?;
     }
     let at = match at {
         Some(a) => parse_at(&a).map_err(|e| Failure::Usage(e.0))?,
@@ -317,7 +317,7 @@ fn run_diff(
 /// A checked model file, or an error if the input is an expression.
 fn read_model(arg: &str, command: &str) -> Result<(Model, Source), Failure> {
     let (src, dir) = read_file(arg)?;
-    match ddx::pipeline::model_for(&src, dir.as_deref(), command, arg) {
+    match ddx::commands::model_for(&src, dir.as_deref(), command, arg) {
         Ok(m) => Ok((m, src)),
         Err(r) => Err(Failure::refused(r, &src)),
     }
@@ -354,7 +354,7 @@ fn run_train(args: TrainArgs) -> Result<(), Failure> {
     };
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
-    let result = ddx::pipeline::train_model(model, request, &mut w);
+    let result = ddx::commands::train_model(model, request, &mut w);
     use std::io::Write;
     let flushed = w.flush();
     match result {
@@ -365,13 +365,13 @@ fn run_train(args: TrainArgs) -> Result<(), Failure> {
 
 fn run_check(file: &str) -> Result<(), Failure> {
     let (mut model, src) = read_model(file, "check")?;
-    let report = ddx::pipeline::gradcheck(&mut model).map_err(|r| Failure::refused(r, &src))?;
+    let report = ddx::commands::gradcheck(&mut model).map_err(|r| Failure::refused(r, &src))?;
     let mut text = report.to_string();
     if !text.ends_with('\n') {
         text.push('\n');
     }
     out(&text)?;
-    ddx::pipeline::gradcheck_verdict(&report, &model).map_err(|r| Failure::refused(r, &src))
+    ddx::commands::gradcheck_verdict(&report, &model).map_err(|r| Failure::refused(r, &src))
 }
 
 fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
@@ -387,12 +387,12 @@ fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
     }
     let unit = check(&src, dir.as_deref())?;
     if let Stage::Grad = stage {
-        ddx::pipeline::require_variables(&unit, false).map_err(|r| Failure::refused(r, &src))?;
+        ddx::commands::require_variables(&unit, false).map_err(|r| Failure::refused(r, &src))?;
     }
     match stage {
         Stage::Ast => unreachable!("handled above"),
         Stage::Graph => {
-            let (g, roots) = ddx::pipeline::named_roots(&unit);
+            let (g, roots) = ddx::commands::named_roots(&unit);
             out(&ddx::print::dump(g, &roots))?;
         }
         Stage::Grad => {
@@ -401,7 +401,7 @@ fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
             out(&d.to_text(true))?;
         }
         Stage::Schedule | Stage::Clif | Stage::Asm => {
-            let inspected = ddx::pipeline::inspect(unit).map_err(|r| Failure::refused(r, &src))?;
+            let inspected = ddx::commands::inspect(unit).map_err(|r| Failure::refused(r, &src))?;
             let (kernel, names, sgd_loop) = (inspected.kernel, inspected.names, inspected.sgd_loop);
             match stage {
                 Stage::Schedule => {

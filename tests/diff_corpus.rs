@@ -8,7 +8,7 @@
 //! two tools' counting conventions).
 
 use ddx::check::check;
-use ddx::derivatives::{differentiate, DiffOptions};
+use ddx::commands::diff::{differentiate, DiffOptions};
 use ddx::diagnostic::Source;
 use ddx::eval::eval_scalar;
 use ddx::graph::{Graph, NodeId};

@@ -3,7 +3,7 @@
 //! tree-based differentiation explodes.
 
 use ddx::check::check;
-use ddx::derivatives::{differentiate, DiffOptions};
+use ddx::commands::diff::{differentiate, DiffOptions};
 use ddx::diagnostic::Source;
 
 fn ops(name: &str, text: &str) -> (usize, usize) {

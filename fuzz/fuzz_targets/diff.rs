@@ -2,7 +2,7 @@
 //! expression mode every printed derivative is itself valid input.
 #![no_main]
 
-use ddx::derivatives::{differentiate, DiffOptions};
+use ddx::commands::diff::{differentiate, DiffOptions};
 use ddx::diagnostic::Source;
 use ddx::program::Unit;
 use libfuzzer_sys::fuzz_target;

@@ -4,7 +4,7 @@
 #![no_main]
 
 use ddx::codegen::{compile, initial_params, model_columns, model_layout};
-use ddx::derivatives::{differentiate, DiffOptions};
+use ddx::commands::diff::{differentiate, DiffOptions};
 use ddx::eval::eval;
 use ddx::graph::NodeId;
 use ddx::pipeline::{derive, trains_with_newton};
