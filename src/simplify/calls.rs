@@ -27,12 +27,9 @@ impl Simplifier<'_> {
         // odd and even functions of a negated argument
         let (c, rest) = self.split_coef(a);
         if c < 0.0 {
-            let odd = matches!(
-                op,
-                UnOp::Sin | UnOp::Tan | UnOp::Asin | UnOp::Atan | UnOp::Sinh | UnOp::Tanh
-            );
-            let even = matches!(op, UnOp::Cos | UnOp::Cosh | UnOp::Abs);
-            if odd || even {
+            let parity = parity(op);
+            let odd = parity == Parity::Odd;
+            if parity != Parity::Neither {
                 let pos = self.scaled(-c, rest);
                 let f = self.g.raw(Node::Unary(op, pos));
                 return if odd {
@@ -76,5 +73,34 @@ impl Simplifier<'_> {
         let mut f = outside;
         f.push((red, Exp::Num(1.0)));
         self.mk_prod(coef, f)
+    }
+}
+
+/// Symmetry of a function under a negated argument.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Parity {
+    /// `f(-u) = -f(u)`
+    Odd,
+    /// `f(-u) = f(u)`
+    Even,
+    /// Neither, or not used by the simplifier.
+    Neither,
+}
+
+/// The parity `mk_call` moves a negation out of a call by.
+fn parity(op: UnOp) -> Parity {
+    match op {
+        UnOp::Sin | UnOp::Tan | UnOp::Asin | UnOp::Atan | UnOp::Sinh | UnOp::Tanh => Parity::Odd,
+        UnOp::Cos | UnOp::Cosh | UnOp::Abs => Parity::Even,
+        UnOp::Neg
+        | UnOp::Acos
+        | UnOp::Exp
+        | UnOp::Ln
+        | UnOp::Sqrt
+        | UnOp::Sigmoid
+        | UnOp::Relu
+        | UnOp::Softplus
+        | UnOp::Sign
+        | UnOp::Step => Parity::Neither,
     }
 }
