@@ -1,5 +1,5 @@
 //! The operators of the language, declared once in the table of
-//! [`operators!`]: each operator's enum variant, its name in the language
+//! `operators!`: each operator's enum variant, its name in the language
 //! (and the name it is called by, if any), its mnemonic and its value rule.
 //!
 //! The table generates the enums [`UnOp`], [`BinOp`] and [`Reduction`],
