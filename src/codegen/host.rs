@@ -8,15 +8,13 @@ use crate::graph::{BinOp, UnOp};
 
 /// The host function of a unary operator: its symbol name and address.
 pub(crate) fn unary(op: UnOp) -> (&'static str, *const u8) {
-    let (name, f) = op.host();
-    (name, f as *const u8)
+    op.host()
 }
 
 /// The host function of a binary operator: its symbol name and address.
 /// Every operator has one; the JIT calls only those it does not inline.
 pub(crate) fn binary(op: BinOp) -> Option<(&'static str, *const u8)> {
-    let (name, f) = op.host();
-    Some((name, f as *const u8))
+    Some(op.host())
 }
 
 /// The address of a host function by symbol name (the JIT's symbol lookup).

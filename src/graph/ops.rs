@@ -28,6 +28,60 @@ use std::fmt;
 /// graph dump and its host function (`ddx_` + mnemonic).
 macro_rules! operators {
     (
+        @operator $(#[$doc:meta])* $T:ident($($arg:ident),*) {
+            $($v:ident: $(fn $fname:literal)? $($sym:literal as $mn:literal)? => $val:expr,)*
+        }
+    ) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+        pub enum $T {
+            $(#[doc = concat!("`", $($fname)? $($sym)?, "`")] $v,)*
+        }
+
+        impl $T {
+            /// Every operator of this arity, in enum order.
+            pub const ALL: &'static [$T] = &[$($T::$v),*];
+
+            /// The operator symbol or function name (`-` for negation).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($T::$v => $($fname)? $($sym)?,)*
+                }
+            }
+
+            /// The operator's identifier: its name in the graph dump and,
+            /// after `ddx_`, its host function's.
+            pub fn mnemonic(self) -> &'static str {
+                match self {
+                    $($T::$v => $($fname)? $($mn)?,)*
+                }
+            }
+
+            /// The value rule.
+            pub fn eval(self, $($arg: f64),*) -> f64 {
+                match self {
+                    $($T::$v => $val,)*
+                }
+            }
+
+            /// The host function the JIT calls for this operator: its symbol
+            /// name and the address of an `extern "C" fn(f64, ...) -> f64`.
+            /// It calls [`Self::eval`], so the JIT and the interpreter agree
+            /// bit for bit, and it cannot panic.
+            pub(crate) fn host(self) -> (&'static str, *const u8) {
+                extern "C" fn host<const OP: usize>($($arg: f64),*) -> f64 {
+                    $T::ALL[OP].eval($($arg),*)
+                }
+                match self {
+                    $($T::$v => (
+                        concat!("ddx_", $($fname)? $($mn)?),
+                        host::<{ $T::$v as usize }> as *const u8,
+                    ),)*
+                }
+            }
+        }
+    };
+    (
         $(#[$udoc:meta])*
         unary $x:ident {
             $($uv:ident: $(fn $ufn:literal)? $($usym:literal as $umn:literal)?
@@ -43,106 +97,22 @@ macro_rules! operators {
             $($rv:ident: fn $rfn:literal,)*
         }
     ) => {
-        $(#[$udoc])*
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
-        pub enum UnOp {
-            $(#[doc = concat!("`", $($ufn)? $($usym)?, "`")] $uv,)*
+        operators! {
+            @operator $(#[$udoc])* UnOp($x) {
+                $($uv: $(fn $ufn)? $($usym as $umn)? => $uval,)*
+            }
         }
 
-        $(#[$bdoc])*
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
-        pub enum BinOp {
-            $(#[doc = concat!("`", $($bfn)? $($bsym)?, "`")] $bv,)*
+        operators! {
+            @operator $(#[$bdoc])* BinOp($a, $b) {
+                $($bv: $(fn $bfn)? $($bsym as $bmn)? => $bval,)*
+            }
         }
 
         $(#[$rdoc])*
         #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
         pub enum Reduction {
             $(#[doc = concat!("`", $rfn, "`")] $rv,)*
-        }
-
-        impl UnOp {
-            /// Every unary operator, in enum order.
-            pub const ALL: &'static [UnOp] = &[$(UnOp::$uv),*];
-
-            /// All functions callable by name (everything but `Neg`).
-            pub const FUNCTIONS: &'static [UnOp] = &[$($(named!($ufn, UnOp::$uv),)?)*];
-
-            /// The name the language uses for this function (`-` for negation).
-            pub fn name(self) -> &'static str {
-                match self {
-                    $(UnOp::$uv => $($ufn)? $($usym)?,)*
-                }
-            }
-
-            /// The operator's identifier: its name in the graph dump and,
-            /// after `ddx_`, its host function's.
-            pub fn mnemonic(self) -> &'static str {
-                match self {
-                    $(UnOp::$uv => $($ufn)? $($umn)?,)*
-                }
-            }
-
-            /// The value rule.
-            pub fn eval(self, $x: f64) -> f64 {
-                match self {
-                    $(UnOp::$uv => $uval,)*
-                }
-            }
-
-            /// The host function the JIT calls for this operator: its symbol
-            /// name and address. It calls [`Self::eval`], so the JIT and
-            /// the interpreter agree bit for bit, and cannot panic.
-            pub(crate) fn host(self) -> (&'static str, extern "C" fn(f64) -> f64) {
-                match self {
-                    $(UnOp::$uv => {
-                        extern "C" fn host(x: f64) -> f64 {
-                            UnOp::$uv.eval(x)
-                        }
-                        (concat!("ddx_", $($ufn)? $($umn)?), host)
-                    })*
-                }
-            }
-        }
-
-        impl BinOp {
-            /// Every binary operator, in enum order.
-            pub const ALL: &'static [BinOp] = &[$(BinOp::$bv),*];
-
-            /// The operator symbol or function name.
-            pub fn name(self) -> &'static str {
-                match self {
-                    $(BinOp::$bv => $($bfn)? $($bsym)?,)*
-                }
-            }
-
-            /// The operator's identifier: its name in the graph dump and,
-            /// after `ddx_`, its host function's.
-            pub fn mnemonic(self) -> &'static str {
-                match self {
-                    $(BinOp::$bv => $($bfn)? $($bmn)?,)*
-                }
-            }
-
-            /// The value rule.
-            pub fn eval(self, $a: f64, $b: f64) -> f64 {
-                match self {
-                    $(BinOp::$bv => $bval,)*
-                }
-            }
-
-            /// The host function the JIT calls for this operator: its symbol
-            /// name and address (see [`UnOp::host`]).
-            pub(crate) fn host(self) -> (&'static str, extern "C" fn(f64, f64) -> f64) {
-                match self {
-                    $(BinOp::$bv => {
-                        extern "C" fn host(a: f64, b: f64) -> f64 {
-                            BinOp::$bv.eval(a, b)
-                        }
-                        (concat!("ddx_", $($bfn)? $($bmn)?), host)
-                    })*
-                }
-            }
         }
 
         impl Reduction {
@@ -152,6 +122,11 @@ macro_rules! operators {
                     $(Reduction::$rv => $rfn,)*
                 }
             }
+        }
+
+        impl UnOp {
+            /// All functions callable by name (everything but `Neg`).
+            pub const FUNCTIONS: &'static [UnOp] = &[$($(named!($ufn, UnOp::$uv),)?)*];
         }
 
         impl Func {
