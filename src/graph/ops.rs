@@ -69,8 +69,11 @@ macro_rules! operators {
             /// It calls [`Self::eval`], so the JIT and the interpreter agree
             /// bit for bit, and it cannot panic.
             pub(crate) fn host(self) -> (&'static str, *const u8) {
+                // One instance per operator: `op` is a constant, as in a
+                // function written for it.
                 extern "C" fn host<const OP: usize>($($arg: f64),*) -> f64 {
-                    $T::ALL[OP].eval($($arg),*)
+                    let op = const { $T::ALL[OP] };
+                    op.eval($($arg),*)
                 }
                 match self {
                     $($T::$v => (
