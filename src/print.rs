@@ -260,24 +260,10 @@ impl<'g> Printer<'g> {
             }
             Node::Unary(op, a) => {
                 if latex {
-                    match op {
-                        UnOp::Sqrt => {
-                            pieces.push(Item::Text("\\sqrt{"));
-                            pieces.push(Item::Node(a));
-                            pieces.push(Item::Text("}"));
-                        }
-                        UnOp::Abs => {
-                            pieces.push(Item::Text("\\left|"));
-                            pieces.push(Item::Node(a));
-                            pieces.push(Item::Text("\\right|"));
-                        }
-                        _ => {
-                            pieces.push(Item::Owned(latex_function(op.name())));
-                            pieces.push(Item::Text("\\left("));
-                            pieces.push(Item::Node(a));
-                            pieces.push(Item::Text("\\right)"));
-                        }
-                    }
+                    let (open, close) = latex_call(op);
+                    pieces.push(Item::Owned(open));
+                    pieces.push(Item::Node(a));
+                    pieces.push(Item::Text(close));
                 } else {
                     pieces.push(Item::Owned(format!("{}(", op.name())));
                     pieces.push(Item::Node(a));
@@ -386,11 +372,25 @@ pub(crate) fn latex_name(name: &str) -> String {
     }
 }
 
-fn latex_function(name: &str) -> String {
-    match name {
-        "sin" | "cos" | "tan" | "sinh" | "cosh" | "tanh" | "exp" | "ln" => format!("\\{name}"),
-        "asin" | "acos" | "atan" => format!("\\arc{}", &name[1..]),
-        _ => format!("\\operatorname{{{name}}}"),
+/// The LaTeX before and after the argument of a one-argument function.
+fn latex_call(op: UnOp) -> (String, &'static str) {
+    let name = op.name();
+    match op {
+        UnOp::Neg => unreachable!("negation prints as a leading minus"),
+        UnOp::Sqrt => ("\\sqrt{".to_string(), "}"),
+        UnOp::Abs => ("\\left|".to_string(), "\\right|"),
+        UnOp::Sin
+        | UnOp::Cos
+        | UnOp::Tan
+        | UnOp::Sinh
+        | UnOp::Cosh
+        | UnOp::Tanh
+        | UnOp::Exp
+        | UnOp::Ln => (format!("\\{name}\\left("), "\\right)"),
+        UnOp::Asin | UnOp::Acos | UnOp::Atan => (format!("\\arc{}\\left(", &name[1..]), "\\right)"),
+        UnOp::Sigmoid | UnOp::Relu | UnOp::Softplus | UnOp::Sign | UnOp::Step => {
+            (format!("\\operatorname{{{name}}}\\left("), "\\right)")
+        }
     }
 }
 
@@ -498,20 +498,10 @@ pub fn dump(g: &Graph, roots: &[(String, NodeId)]) -> String {
                 format!("{kind} {}", sym.name)
             }
             Node::Unary(op, a) => {
-                let name = if op == UnOp::Neg { "neg" } else { op.name() };
-                format!("{name} %{}", number[&a])
+                format!("{} %{}", op.mnemonic(), number[&a])
             }
             Node::Binary(op, a, b) => {
-                let name = match op {
-                    BinOp::Add => "add",
-                    BinOp::Sub => "sub",
-                    BinOp::Mul => "mul",
-                    BinOp::Div => "div",
-                    BinOp::Pow => "pow",
-                    BinOp::Min => "min",
-                    BinOp::Max => "max",
-                };
-                format!("{name} %{}, %{}", number[&a], number[&b])
+                format!("{} %{}, %{}", op.mnemonic(), number[&a], number[&b])
             }
             Node::Reduce(r, a) => format!("{} %{}", r.name(), number[&a]),
         };

@@ -4,64 +4,19 @@
 
 use crate::check::suggest::nearest;
 use crate::diagnostic::Diagnostic;
-use crate::graph::{self, Graph, NodeId, Reduction, UnOp};
-use crate::syntax::ast::{self, ExprId, ExprKind, File, NameId, Span};
+use crate::graph::{Graph, NodeId};
+use crate::syntax::ast::{ExprId, ExprKind, File, NameId, Span};
 
-/// A callable name of the language.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Func {
-    /// A one-argument function.
-    Unary(UnOp),
-    /// A two-argument function (`min`, `max`, `pow`).
-    Binary(graph::BinOp),
-    /// A row reduction (`sum`, `mean`).
-    Reduce(Reduction),
-}
-
-impl Func {
-    /// How many arguments the function takes.
-    pub fn arity(self) -> usize {
-        match self {
-            Func::Binary(_) => 2,
-            _ => 1,
-        }
-    }
-}
+pub use crate::graph::ops::Func;
 
 /// The function called `name`, if there is one (`log` is `ln`, `pow` is `^`).
 pub fn function(name: &str) -> Option<Func> {
-    Some(match name {
-        "log" => Func::Unary(UnOp::Ln),
-        "pow" => Func::Binary(graph::BinOp::Pow),
-        "min" => Func::Binary(graph::BinOp::Min),
-        "max" => Func::Binary(graph::BinOp::Max),
-        "sum" => Func::Reduce(Reduction::Sum),
-        "mean" => Func::Reduce(Reduction::Mean),
-        _ => {
-            return UnOp::FUNCTIONS
-                .iter()
-                .find(|f| f.name() == name)
-                .map(|&f| Func::Unary(f))
-        }
-    })
+    Func::from_name(name)
 }
 
 /// Every function name, in the order the language documents them.
 pub fn function_names() -> Vec<&'static str> {
-    let mut v: Vec<&'static str> = UnOp::FUNCTIONS.iter().map(|f| f.name()).collect();
-    v.extend(["log", "min", "max", "pow", "sum", "mean"]);
-    v
-}
-
-/// The graph operator of a surface operator.
-fn binop(op: ast::BinOp) -> graph::BinOp {
-    match op {
-        ast::BinOp::Add => graph::BinOp::Add,
-        ast::BinOp::Sub => graph::BinOp::Sub,
-        ast::BinOp::Mul => graph::BinOp::Mul,
-        ast::BinOp::Div => graph::BinOp::Div,
-        ast::BinOp::Pow => graph::BinOp::Pow,
-    }
+    Func::ALL.iter().map(|&(name, _)| name).collect()
 }
 
 /// Resolves the function of a call, checking its name and arity.
@@ -130,7 +85,7 @@ pub fn lower(
             ExprKind::Binary(op, _, _) => {
                 let b = pop(&mut values);
                 let a = pop(&mut values);
-                g.binary(binop(op), a, b)
+                g.binary(op, a, b)
             }
             ExprKind::Call { name, .. } => {
                 let f = callee(file, id)?;
@@ -215,7 +170,7 @@ pub fn const_eval(file: &File, root: ExprId, what: &str) -> Result<f64, Diagnost
             ExprKind::Binary(op, _, _) => {
                 let b = pop(&mut values);
                 let a = pop(&mut values);
-                binop(op).eval(a, b)
+                op.eval(a, b)
             }
             ExprKind::Call { .. } => match callee(file, id)? {
                 Func::Unary(op) => {

@@ -84,16 +84,31 @@ pub fn kernel_ops(s: &Schedule) -> usize {
 
 /// Unary operators computed inline (no call to the host).
 fn inline_unary(op: UnOp) -> bool {
-    matches!(
-        op,
-        UnOp::Neg | UnOp::Abs | UnOp::Sqrt | UnOp::Relu | UnOp::Sign | UnOp::Step
-    )
+    match op {
+        UnOp::Neg | UnOp::Abs | UnOp::Sqrt | UnOp::Relu | UnOp::Sign | UnOp::Step => true,
+        UnOp::Sin
+        | UnOp::Cos
+        | UnOp::Tan
+        | UnOp::Asin
+        | UnOp::Acos
+        | UnOp::Atan
+        | UnOp::Sinh
+        | UnOp::Cosh
+        | UnOp::Tanh
+        | UnOp::Exp
+        | UnOp::Ln
+        | UnOp::Sigmoid
+        | UnOp::Softplus => false,
+    }
 }
 
 /// Binary operators computed inline (`pow` only for the exponents -1 and 2,
 /// counted as a call here).
 fn inline_binary(op: BinOp) -> bool {
-    !matches!(op, BinOp::Pow)
+    match op {
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Min | BinOp::Max => true,
+        BinOp::Pow => false,
+    }
 }
 
 /// Why a kernel call was refused: a length does not match the kernel.

@@ -1,168 +1,224 @@
-//! The operators of the language: their names, arities and value rules.
+//! The operators of the language, declared once in the table of
+//! `operators!`: each operator's enum variant, its name in the language
+//! (and the name it is called by, if any), its mnemonic and its value rule.
 //!
-//! Each operator's value rule lives here, in one match arm; its derivative
-//! rule lives in one match arm of `crate::diff`. The interpreter, the
-//! constant folder and the JIT's host functions all call these functions, so
-//! every stage computes bit-for-bit the same value.
+//! The table generates the enums [`UnOp`], [`BinOp`] and [`Reduction`],
+//! their `name`, `mnemonic` and `eval` methods, the host functions the JIT
+//! calls (`host`), [`UnOp::FUNCTIONS`], and the functions callable by name
+//! ([`Func::ALL`], [`Func::from_name`]). Every other fact about an operator
+//! (its derivative in `crate::diff`, its printing in `crate::print`, the
+//! simplifier's parity table, the JIT's inline choices) is an exhaustive
+//! `match`, so a new operator makes the compiler point at each of them
+//! (see docs/architecture.md, "Adding a function").
+//!
+//! The interpreter, the constant folder and the JIT's host functions all
+//! call the value rules here, so every stage computes bit for bit the same
+//! value.
 
 use std::fmt;
 
-/// A unary operator or function of one argument.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
-pub enum UnOp {
-    Neg,
-    Sin,
-    Cos,
-    Tan,
-    Asin,
-    Acos,
-    Atan,
-    Sinh,
-    Cosh,
-    Tanh,
-    Exp,
-    Ln,
-    Sqrt,
-    Abs,
-    Sigmoid,
-    Relu,
-    Softplus,
-    Sign,
-    Step,
-}
-
-/// A binary operator or function of two arguments.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
-pub enum BinOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Pow,
-    Min,
-    Max,
-}
-
-/// A reduction over the rows of the data.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
-pub enum Reduction {
-    Sum,
-    Mean,
-}
-
-impl UnOp {
-    /// All functions callable by name (everything but `Neg`).
-    pub const FUNCTIONS: [UnOp; 18] = [
-        UnOp::Sin,
-        UnOp::Cos,
-        UnOp::Tan,
-        UnOp::Asin,
-        UnOp::Acos,
-        UnOp::Atan,
-        UnOp::Sinh,
-        UnOp::Cosh,
-        UnOp::Tanh,
-        UnOp::Exp,
-        UnOp::Ln,
-        UnOp::Sqrt,
-        UnOp::Abs,
-        UnOp::Sigmoid,
-        UnOp::Relu,
-        UnOp::Softplus,
-        UnOp::Sign,
-        UnOp::Step,
-    ];
-
-    /// The name the language uses for this function (`-` for negation).
-    pub fn name(self) -> &'static str {
-        match self {
-            UnOp::Neg => "-",
-            UnOp::Sin => "sin",
-            UnOp::Cos => "cos",
-            UnOp::Tan => "tan",
-            UnOp::Asin => "asin",
-            UnOp::Acos => "acos",
-            UnOp::Atan => "atan",
-            UnOp::Sinh => "sinh",
-            UnOp::Cosh => "cosh",
-            UnOp::Tanh => "tanh",
-            UnOp::Exp => "exp",
-            UnOp::Ln => "ln",
-            UnOp::Sqrt => "sqrt",
-            UnOp::Abs => "abs",
-            UnOp::Sigmoid => "sigmoid",
-            UnOp::Relu => "relu",
-            UnOp::Softplus => "softplus",
-            UnOp::Sign => "sign",
-            UnOp::Step => "step",
+/// The operator table's grammar; one entry per operator, in enum order
+/// (the order is part of the structural hash of a node: append new
+/// operators at the end of their section).
+///
+/// An entry is `Variant: fn "name" => value` for a function called by its
+/// name, or `Variant: "symbol" as "mnemonic" => value` for an operator
+/// written as a symbol; `| "alias"` adds another name the function is
+/// called by. The mnemonic (a function's name) names the operator in the
+/// graph dump and its host function (`ddx_` + mnemonic).
+macro_rules! operators {
+    (
+        @operator $(#[$doc:meta])* $T:ident($($arg:ident),*) {
+            $($v:ident: $(fn $fname:literal)? $($sym:literal as $mn:literal)? => $val:expr,)*
         }
-    }
-
-    /// The value rule.
-    pub fn eval(self, x: f64) -> f64 {
-        match self {
-            UnOp::Neg => -x,
-            UnOp::Sin => x.sin(),
-            UnOp::Cos => x.cos(),
-            UnOp::Tan => x.tan(),
-            UnOp::Asin => x.asin(),
-            UnOp::Acos => x.acos(),
-            UnOp::Atan => x.atan(),
-            UnOp::Sinh => x.sinh(),
-            UnOp::Cosh => x.cosh(),
-            UnOp::Tanh => x.tanh(),
-            UnOp::Exp => x.exp(),
-            UnOp::Ln => x.ln(),
-            UnOp::Sqrt => x.sqrt(),
-            UnOp::Abs => x.abs(),
-            UnOp::Sigmoid => sigmoid(x),
-            UnOp::Relu => relu(x),
-            UnOp::Softplus => softplus(x),
-            UnOp::Sign => sign(x),
-            UnOp::Step => step(x),
+    ) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+        pub enum $T {
+            $(#[doc = concat!("`", $($fname)? $($sym)?, "`")] $v,)*
         }
+
+        impl $T {
+            /// Every operator of this arity, in enum order.
+            pub const ALL: &'static [$T] = &[$($T::$v),*];
+
+            /// The operator symbol or function name (`-` for negation).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($T::$v => $($fname)? $($sym)?,)*
+                }
+            }
+
+            /// The operator's identifier: its name in the graph dump and,
+            /// after `ddx_`, its host function's.
+            pub fn mnemonic(self) -> &'static str {
+                match self {
+                    $($T::$v => $($fname)? $($mn)?,)*
+                }
+            }
+
+            /// The value rule.
+            pub fn eval(self, $($arg: f64),*) -> f64 {
+                match self {
+                    $($T::$v => $val,)*
+                }
+            }
+
+            /// The host function the JIT calls for this operator: its symbol
+            /// name and the address of an `extern "C" fn(f64, ...) -> f64`.
+            /// It calls [`Self::eval`], so the JIT and the interpreter agree
+            /// bit for bit, and it cannot panic.
+            pub(crate) fn host(self) -> (&'static str, *const u8) {
+                // One instance per operator: `op` is a constant, as in a
+                // function written for it.
+                extern "C" fn host<const OP: usize>($($arg: f64),*) -> f64 {
+                    let op = const { $T::ALL[OP] };
+                    op.eval($($arg),*)
+                }
+                match self {
+                    $($T::$v => (
+                        concat!("ddx_", $($fname)? $($mn)?),
+                        host::<{ $T::$v as usize }> as *const u8,
+                    ),)*
+                }
+            }
+        }
+    };
+    (
+        $(#[$udoc:meta])*
+        unary $x:ident {
+            $($uv:ident: $(fn $ufn:literal)? $($usym:literal as $umn:literal)?
+                $(| $ualias:literal)? => $uval:expr,)*
+        }
+        $(#[$bdoc:meta])*
+        binary $a:ident, $b:ident {
+            $($bv:ident: $(fn $bfn:literal)? $($bsym:literal as $bmn:literal)?
+                $(| $balias:literal)? => $bval:expr,)*
+        }
+        $(#[$rdoc:meta])*
+        reduction {
+            $($rv:ident: fn $rfn:literal,)*
+        }
+    ) => {
+        operators! {
+            @operator $(#[$udoc])* UnOp($x) {
+                $($uv: $(fn $ufn)? $($usym as $umn)? => $uval,)*
+            }
+        }
+
+        operators! {
+            @operator $(#[$bdoc])* BinOp($a, $b) {
+                $($bv: $(fn $bfn)? $($bsym as $bmn)? => $bval,)*
+            }
+        }
+
+        $(#[$rdoc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+        pub enum Reduction {
+            $(#[doc = concat!("`", $rfn, "`")] $rv,)*
+        }
+
+        impl Reduction {
+            /// The function name: `sum` or `mean`.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Reduction::$rv => $rfn,)*
+                }
+            }
+        }
+
+        impl UnOp {
+            /// All functions callable by name (everything but `Neg`).
+            pub const FUNCTIONS: &'static [UnOp] = &[$($(named!($ufn, UnOp::$uv),)?)*];
+        }
+
+        impl Func {
+            /// Every function name with its function, in the order the
+            /// language documents them: the one-argument functions, their
+            /// other names, the two-argument functions, their other names,
+            /// the reductions.
+            pub const ALL: &'static [(&'static str, Func)] = &[
+                $($(($ufn, Func::Unary(UnOp::$uv)),)?)*
+                $($(($ualias, Func::Unary(UnOp::$uv)),)?)*
+                $($(($bfn, Func::Binary(BinOp::$bv)),)?)*
+                $($(($balias, Func::Binary(BinOp::$bv)),)?)*
+                $(($rfn, Func::Reduce(Reduction::$rv)),)*
+            ];
+        }
+    };
+}
+
+/// `$value`, for a table entry that has `$name`: keeps the functions called
+/// by name out of the operators.
+macro_rules! named {
+    ($name:literal, $value:expr) => {
+        $value
+    };
+}
+
+operators! {
+    /// A unary operator or function of one argument.
+    unary x {
+        Neg: "-" as "neg" => -x,
+        Sin: fn "sin" => x.sin(),
+        Cos: fn "cos" => x.cos(),
+        Tan: fn "tan" => x.tan(),
+        Asin: fn "asin" => x.asin(),
+        Acos: fn "acos" => x.acos(),
+        Atan: fn "atan" => x.atan(),
+        Sinh: fn "sinh" => x.sinh(),
+        Cosh: fn "cosh" => x.cosh(),
+        Tanh: fn "tanh" => x.tanh(),
+        Exp: fn "exp" => x.exp(),
+        Ln: fn "ln" | "log" => x.ln(),
+        Sqrt: fn "sqrt" => x.sqrt(),
+        Abs: fn "abs" => x.abs(),
+        Sigmoid: fn "sigmoid" => sigmoid(x),
+        Relu: fn "relu" => relu(x),
+        Softplus: fn "softplus" => softplus(x),
+        Sign: fn "sign" => sign(x),
+        Step: fn "step" => step(x),
+    }
+    /// A binary operator or function of two arguments.
+    binary a, b {
+        Add: "+" as "add" => a + b,
+        Sub: "-" as "sub" => a - b,
+        Mul: "*" as "mul" => a * b,
+        Div: "/" as "div" => a / b,
+        Pow: "^" as "pow" | "pow" => pow(a, b),
+        Min: fn "min" => min(a, b),
+        Max: fn "max" => max(a, b),
+    }
+    /// A reduction over the rows of the data.
+    reduction {
+        Sum: fn "sum",
+        Mean: fn "mean",
     }
 }
 
-impl BinOp {
-    /// True for `+ * min max`.
-    pub fn is_commutative(self) -> bool {
-        matches!(self, BinOp::Add | BinOp::Mul | BinOp::Min | BinOp::Max)
-    }
-
-    /// The operator symbol or function name.
-    pub fn name(self) -> &'static str {
-        match self {
-            BinOp::Add => "+",
-            BinOp::Sub => "-",
-            BinOp::Mul => "*",
-            BinOp::Div => "/",
-            BinOp::Pow => "^",
-            BinOp::Min => "min",
-            BinOp::Max => "max",
-        }
-    }
-
-    /// The value rule.
-    pub fn eval(self, a: f64, b: f64) -> f64 {
-        match self {
-            BinOp::Add => a + b,
-            BinOp::Sub => a - b,
-            BinOp::Mul => a * b,
-            BinOp::Div => a / b,
-            BinOp::Pow => pow(a, b),
-            BinOp::Min => min(a, b),
-            BinOp::Max => max(a, b),
-        }
-    }
+/// A function callable by name: what `name(args)` computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Func {
+    /// A one-argument function.
+    Unary(UnOp),
+    /// A two-argument function (`min`, `max`, `pow`).
+    Binary(BinOp),
+    /// A row reduction (`sum`, `mean`).
+    Reduce(Reduction),
 }
 
-impl Reduction {
-    /// The function name: `sum` or `mean`.
-    pub fn name(self) -> &'static str {
+impl Func {
+    /// The function called `name`, if there is one (`log` is `ln`, `pow`
+    /// is `^`).
+    pub fn from_name(name: &str) -> Option<Func> {
+        Func::ALL.iter().find(|(n, _)| *n == name).map(|&(_, f)| f)
+    }
+
+    /// How many arguments the function takes.
+    pub fn arity(self) -> usize {
         match self {
-            Reduction::Sum => "sum",
-            Reduction::Mean => "mean",
+            Func::Unary(_) | Func::Reduce(_) => 1,
+            Func::Binary(_) => 2,
         }
     }
 }

@@ -64,28 +64,9 @@ pub struct Ident {
     pub span: Span,
 }
 
-/// A binary operator of the surface syntax.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum BinOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Pow,
-}
-
-impl BinOp {
-    /// The operator as written.
-    pub fn symbol(self) -> &'static str {
-        match self {
-            BinOp::Add => "+",
-            BinOp::Sub => "-",
-            BinOp::Mul => "*",
-            BinOp::Div => "/",
-            BinOp::Pow => "^",
-        }
-    }
-}
+/// A binary operator: the parser builds `+ - * / ^` (the operator table of
+/// [`crate::graph::ops`] declares them).
+pub use crate::graph::BinOp;
 
 /// What an expression is.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -313,13 +294,9 @@ impl File {
                         out.push('(');
                         stack.push(Work::Text(")"));
                         stack.push(Work::Expr(b));
-                        stack.push(Work::Text(match op {
-                            BinOp::Add => " + ",
-                            BinOp::Sub => " - ",
-                            BinOp::Mul => " * ",
-                            BinOp::Div => " / ",
-                            BinOp::Pow => " ^ ",
-                        }));
+                        stack.push(Work::Text(" "));
+                        stack.push(Work::Text(op.name()));
+                        stack.push(Work::Text(" "));
                         stack.push(Work::Expr(a));
                     }
                     ExprKind::Call { name, .. } => {

@@ -1,7 +1,8 @@
 //! A minimal expression parser for the tests of the graph passes, so that
 //! they can be written as strings, independently of the real front end.
 
-use ddx::graph::{BinOp, Graph, NodeId, Reduction, SymbolKind, UnOp};
+use ddx::graph::ops::Func;
+use ddx::graph::{BinOp, Graph, NodeId, SymbolKind};
 
 /// Parses `src` into `g`; identifiers become free symbols unless declared.
 pub fn parse(g: &mut Graph, src: &str) -> NodeId {
@@ -126,21 +127,11 @@ impl P<'_> {
                         args.push(self.expr());
                     }
                     assert!(self.eat(')'));
-                    let name = if name == "log" {
-                        "ln".to_string()
-                    } else {
-                        name
-                    };
-                    if let Some(f) = UnOp::FUNCTIONS.iter().find(|f| f.name() == name) {
-                        return self.g.call(*f, args[0]);
-                    }
-                    return match name.as_str() {
-                        "min" => self.g.binary(BinOp::Min, args[0], args[1]),
-                        "max" => self.g.binary(BinOp::Max, args[0], args[1]),
-                        "pow" => self.g.binary(BinOp::Pow, args[0], args[1]),
-                        "sum" => self.g.reduce(Reduction::Sum, args[0]),
-                        "mean" => self.g.reduce(Reduction::Mean, args[0]),
-                        _ => panic!("unknown function {name}"),
+                    return match Func::from_name(&name) {
+                        Some(Func::Unary(op)) => self.g.call(op, args[0]),
+                        Some(Func::Binary(op)) => self.g.binary(op, args[0], args[1]),
+                        Some(Func::Reduce(r)) => self.g.reduce(r, args[0]),
+                        None => panic!("unknown function {name}"),
                     };
                 }
                 if name == "pi" {
