@@ -24,12 +24,12 @@ fn main() {
     let mut outputs = Vec::new();
     for _ in 0..runs {
         let mut g2 = g.clone();
-        let grad = ddx::diff::gradient(&mut g2, loss, &[m, b]);
+        let grad = ddx::differentiate::gradient(&mut g2, loss, &[m, b]);
         outputs = vec![loss, grad[0], grad[1]];
         std::hint::black_box(&g2);
     }
     let clone_diff = t.elapsed() / runs;
-    let grad = ddx::diff::gradient(&mut g, loss, &[m, b]);
+    let grad = ddx::differentiate::gradient(&mut g, loss, &[m, b]);
     assert_eq!(outputs, vec![loss, grad[0], grad[1]]);
     let t = Instant::now();
     for _ in 0..runs {

@@ -38,6 +38,6 @@ fn main() {
         .call(&[0.9, 0.1], &model_columns(&model), &mut out)
         .expect("call");
     println!("== outputs at m = 0.9, b = 0.1\n{out:?}\n");
-    let report = ddx::commands::check::check_model(&mut model).expect("check");
+    let report = ddx::commands::gradient_check::check_model(&mut model).expect("check");
     println!("== check\n{report}");
 }

@@ -13,7 +13,7 @@
 //! finite is where the chain rule broke.
 //!
 //! Values are computed with the interpreter's rules ([`crate::graph::ops`]
-//! and [`crate::eval`]'s summation order), which the compiled kernel follows
+//! and [`crate::interpret`]'s summation order), which the compiled kernel follows
 //! bit for bit, so the fault found is the kernel's.
 
 use std::collections::HashMap;
@@ -22,7 +22,7 @@ use std::ops::Range;
 
 use crate::codegen::model_layout;
 use crate::diagnostic::{Diagnostic, Severity};
-use crate::eval::eval;
+use crate::interpret::eval;
 use crate::graph::{Graph, Node, NodeId, SymId, SymbolKind};
 use crate::print::{format_number, Printer, Style};
 use crate::program::Model;
@@ -216,7 +216,7 @@ pub fn locate_gradient(model: &Model, params: &[f64]) -> Option<Fault> {
     let mut g = model.graph.clone();
     let mut derivs: Vec<Vec<NodeId>> = Vec::with_capacity(steps.len());
     for s in &steps {
-        let raw = crate::diff::gradient(&mut g, s.node, &syms);
+        let raw = crate::differentiate::gradient(&mut g, s.node, &syms);
         derivs.push(crate::simplify::simplify(&mut g, &raw));
     }
     let roots: Vec<NodeId> = derivs.iter().flatten().copied().collect();

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use crate::codegen::{compile, model_layout, Bound, CodegenError, Kernel, KernelError, Threads};
-use crate::diff::gradient;
+use crate::differentiate::gradient;
 use crate::graph::{NodeId, Reduction, SymId};
 use crate::program::Model;
 use crate::simplify::simplify;

@@ -13,10 +13,10 @@
 //! with every value in its own slot (`%N`, assigned once). A per-row node
 //! used by two loops is computed in each of them, in a slot of its own.
 //!
-//! Reduction semantics (the interpreter in [`crate::eval`] implements the
+//! Reduction semantics (the interpreter in [`crate::interpret`] implements the
 //! same rules, and the JIT follows them bit for bit):
 //! - an accumulator holds the ordered sum of its per-row value (the one
-//!   summation order is [`crate::eval::OrderedSum`]);
+//!   summation order is [`crate::interpret::OrderedSum`]);
 //! - `mean(e)` is that sum divided by the row count `n` (as `f64`);
 //! - `sum(c)` of a row-invariant `c` is `c * n`; `mean(c)` is `c`.
 //!

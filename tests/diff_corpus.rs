@@ -10,7 +10,7 @@
 use ddx::check::check;
 use ddx::commands::diff::{differentiate, DiffOptions};
 use ddx::diagnostic::Source;
-use ddx::eval::eval_scalar;
+use ddx::interpret::eval_scalar;
 use ddx::graph::{Graph, NodeId};
 use ddx::program::Unit;
 

@@ -5,8 +5,8 @@
 mod common;
 
 use common::exprs::{lower, BINOPS, E};
-use ddx::diff::gradient;
-use ddx::eval::eval_scalar;
+use ddx::differentiate::gradient;
+use ddx::interpret::eval_scalar;
 use ddx::graph::{BinOp, Graph, NodeId, SymId, SymbolKind, UnOp};
 use ddx::simplify::simplify;
 use proptest::prelude::*;

@@ -3,7 +3,7 @@
 mod common;
 
 use ddx::codegen::{model_columns, model_layout, model_outputs};
-use ddx::commands::check::{check, check_model, TOLERANCE};
+use ddx::commands::gradient_check::{check, check_model, TOLERANCE};
 
 #[test]
 fn seed_model_gradient_agrees() {

@@ -6,8 +6,8 @@
 mod common;
 
 use common::testparse::parse;
-use ddx::diff::gradient;
-use ddx::eval::eval;
+use ddx::differentiate::gradient;
+use ddx::interpret::eval;
 use ddx::graph::Graph;
 use ddx::print::{to_latex, to_text};
 use ddx::simplify::{simplify, simplify_one};

@@ -8,7 +8,7 @@ use ddx::codegen::{
     compile, compile_model, compile_with, hessian, model_columns, model_layout, model_outputs,
     CodegenError, Kernel, KernelError, Options,
 };
-use ddx::eval::{eval, BLOCK_ROWS};
+use ddx::interpret::{eval, BLOCK_ROWS};
 use ddx::graph::{BinOp, Graph, Reduction, SymbolKind, UnOp};
 use ddx::schedule::{Layout, LayoutError};
 
@@ -261,14 +261,14 @@ fn expression_mode_compiles_without_a_loop() {
     let xy = g.mul(xn, yn);
     let s = g.call(UnOp::Sin, xn);
     let f = g.add(xy, s);
-    let grad = ddx::diff::gradient(&mut g, f, &[x, y]);
+    let grad = ddx::differentiate::gradient(&mut g, f, &[x, y]);
     let outputs = [f, grad[0], grad[1]];
     let layout = Layout::scalars(&[x, y]);
     let kernel = compile(&g, &outputs, &layout).unwrap();
     assert!(kernel.schedule().loops.is_empty());
     let mut out = [0.0; 3];
     kernel.call(&[0.5, 3.0], &[], &mut out).unwrap();
-    let want = ddx::eval::eval_scalar(&g, &outputs, &[(x, 0.5), (y, 3.0)]).unwrap();
+    let want = ddx::interpret::eval_scalar(&g, &outputs, &[(x, 0.5), (y, 3.0)]).unwrap();
     assert_same(&out, &want, "f = x*y + sin(x)");
     assert_eq!(out[2], 0.5);
 }

@@ -7,7 +7,7 @@ mod common;
 use common::exprs::{lower, BINOPS, E};
 use common::{assert_same, symbols, with_gradient};
 use ddx::codegen::{compile, compile_with, Options};
-use ddx::eval::{eval, eval_scalar, BLOCK_ROWS};
+use ddx::interpret::{eval, eval_scalar, BLOCK_ROWS};
 use ddx::graph::{Graph, NodeId, Reduction, SymId, SymbolKind, UnOp};
 use ddx::schedule::Layout;
 use ddx::train::Sgd;
@@ -174,8 +174,8 @@ proptest! {
             .collect();
         let f = lower(&mut g, &e, &vars, &[]);
         // f, its gradient and the second derivatives by the first variable.
-        let grad = ddx::diff::gradient(&mut g, f, &vars);
-        let second = ddx::diff::gradient(&mut g, grad[0], &vars);
+        let grad = ddx::differentiate::gradient(&mut g, f, &vars);
+        let second = ddx::differentiate::gradient(&mut g, grad[0], &vars);
         let outputs: Vec<NodeId> = std::iter::once(f).chain(grad).chain(second).collect();
         let pairs: Vec<(SymId, f64)> = vars.iter().copied().zip(values.iter().copied()).collect();
         let want = eval_scalar(&g, &outputs, &pairs).expect("interpreter");

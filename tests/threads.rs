@@ -6,7 +6,7 @@ mod common;
 
 use common::{assert_same, nested_model, seed_graph, symbols, with_gradient};
 use ddx::codegen::{compile, compile_with, Options, Threads};
-use ddx::eval::{eval, BLOCK_ROWS};
+use ddx::interpret::{eval, BLOCK_ROWS};
 use ddx::graph::{BinOp, Graph, NodeId, Reduction, UnOp};
 use ddx::schedule::Layout;
 

@@ -5,7 +5,7 @@
 
 use ddx::codegen::{compile, initial_params, model_columns, model_layout};
 use ddx::commands::diff::{differentiate, DiffOptions};
-use ddx::eval::eval;
+use ddx::interpret::eval;
 use ddx::graph::NodeId;
 use ddx::pipeline::{derive, trains_with_newton};
 use ddx::program::Unit;

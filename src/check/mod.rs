@@ -18,14 +18,14 @@
 pub mod csv;
 mod lower;
 mod suggest;
-mod train;
+mod train_line;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 pub use lower::{function, function_names, Func};
 pub use suggest::nearest;
-pub use train::MAX_EPOCHS;
+pub use train_line::MAX_EPOCHS;
 
 use crate::diagnostic::{Diagnostic, Source};
 use crate::graph::{Graph, Node, NodeId, SymbolKind};
@@ -281,7 +281,7 @@ impl<'f> ModelChecker<'f> {
                             at(self.src, Span::new(first.span.start, first.span.end))
                         )));
                     }
-                    self.train = Some(train::train_spec(
+                    self.train = Some(train_line::train_spec(
                         file, self.src, optimizer, args, stmt.span,
                     )?);
                 }

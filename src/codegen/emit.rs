@@ -3,7 +3,7 @@
 //! The function has the C ABI
 //! `fn(params: *const f64, columns: *const *const f64, n: usize, pre: *const f64, out: *mut f64)`.
 //! Scalar blocks become straight-line code; each row loop runs the blocks
-//! and lanes of [`crate::eval::OrderedSum`]: two `f64x2` accumulators per
+//! and lanes of [`crate::interpret::OrderedSum`]: two `f64x2` accumulators per
 //! reduction hold lanes `[l0, l1]` and `[l2, l3]`, one iteration handles four
 //! rows, and the last one to three rows of the data are added one at a
 //! time, each to its lane.

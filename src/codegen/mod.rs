@@ -28,7 +28,7 @@ use thiserror::Error;
 
 use self::disasm::Listing;
 use self::jit::{Abi, Code, JitModule};
-use crate::diff;
+use crate::differentiate;
 use crate::graph::{BinOp, Graph, NodeId, SymId, UnOp};
 use crate::program::Model;
 pub use crate::schedule::Layout;
@@ -743,7 +743,7 @@ pub fn model_layout(model: &Model) -> Layout {
 /// tests compile raw graphs; [`crate::pipeline`] is what `ddx` runs).
 pub fn model_outputs(model: &mut Model) -> Vec<NodeId> {
     let params: Vec<SymId> = model.params.iter().map(|p| p.sym).collect();
-    let grad = diff::gradient(&mut model.graph, model.loss.node, &params);
+    let grad = differentiate::gradient(&mut model.graph, model.loss.node, &params);
     std::iter::once(model.loss.node).chain(grad).collect()
 }
 
@@ -752,7 +752,7 @@ pub fn model_outputs(model: &mut Model) -> Vec<NodeId> {
 pub fn hessian(g: &mut Graph, gradient: &[NodeId], params: &[SymId]) -> Vec<NodeId> {
     gradient
         .iter()
-        .flat_map(|&d| diff::gradient(g, d, params))
+        .flat_map(|&d| differentiate::gradient(g, d, params))
         .collect()
 }
 

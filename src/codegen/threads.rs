@@ -1,7 +1,7 @@
 //! Kernels on several threads.
 //!
 //! The rows are cut into the blocks of the one summation order
-//! ([`crate::eval::OrderedSum`]): each loop of a schedule is compiled a
+//! ([`crate::interpret::OrderedSum`]): each loop of a schedule is compiled a
 //! second time as a function over a range of blocks that stores each
 //! block's partial sum (`((l0 + l1) + l2) + l3`) instead of adding it to a
 //! total. The blocks are shared out to the threads in contiguous chunks;
@@ -18,7 +18,7 @@
 use rayon::prelude::*;
 
 use super::{LoopFn, Scratch};
-use crate::eval::BLOCK_ROWS;
+use crate::interpret::BLOCK_ROWS;
 use crate::schedule::{Op, Schedule};
 
 /// Data sets with fewer blocks than this run single-threaded.

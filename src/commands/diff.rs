@@ -5,7 +5,7 @@ use rustc_hash::FxHashMap as HashMap;
 
 use serde::{Serialize, Serializer};
 
-use crate::diff::gradient;
+use crate::differentiate::gradient;
 use crate::graph::{Graph, NodeId, SymId, SymbolKind};
 use crate::print::{self, format_number, Style};
 use crate::program::Unit;
@@ -301,7 +301,7 @@ impl Derivatives {
             columns: self.data.iter().map(|d| d.0).collect(),
         };
         let columns: Vec<&[f64]> = self.data.iter().map(|d| d.1.as_slice()).collect();
-        crate::eval::eval(g, &[node], &layout, &[], &columns)
+        crate::interpret::eval(g, &[node], &layout, &[], &columns)
             .ok()
             .map(|v| v[0])
     }

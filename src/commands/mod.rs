@@ -3,7 +3,7 @@
 //! of `ddx train` and `ddx emit` (this file). Every refusal is a
 //! [`Refusal`] the command line renders with the input's source.
 
-pub mod check;
+pub mod gradient_check;
 pub mod diff;
 
 use std::io::{self, Write};
@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::codegen::{compile_with, model_layout, CodegenError, Kernel, Threads};
-use crate::commands::check::{CheckError, CheckReport};
+use crate::commands::gradient_check::{CheckError, CheckReport};
 use crate::commands::diff::{differentiate, DiffOptions};
 use crate::diagnostic::{Diagnostic, Source};
 use crate::graph::{Graph, NodeId};
@@ -214,7 +214,7 @@ fn plot_fit(model: &Model, f: FitColumns, pred: NodeId) -> Fit<'_> {
         x: &model.data[f.input].values,
         y: &model.data[f.target].values,
         predict: Box::new(move |params: &[f64], x: f64| {
-            crate::eval::eval(g, &[pred], &layout, params, &[&[x]])
+            crate::interpret::eval(g, &[pred], &layout, params, &[&[x]])
                 .map(|v| v[0])
                 .unwrap_or(f64::NAN)
         }),
@@ -244,7 +244,7 @@ fn train_refusal(e: TrainError, model: &Model) -> Refusal {
 /// `ddx check` on a checked model: the gradient check at the initial
 /// params, or why it could not run.
 pub fn gradcheck(model: &mut Model) -> Result<CheckReport, Refusal> {
-    crate::commands::check::check_model(model).map_err(|e| {
+    crate::commands::gradient_check::check_model(model).map_err(|e| {
         let (span, what) = (model.loss.span.clone(), format!("loss {}", model.loss.name));
         match e {
             CheckError::Codegen(e) => compile_refusal(e, span, &what),

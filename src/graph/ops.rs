@@ -6,7 +6,7 @@
 //! their `name`, `mnemonic` and `eval` methods, the host functions the JIT
 //! calls (`host`), [`UnOp::FUNCTIONS`], and the functions callable by name
 //! ([`Func::ALL`], [`Func::from_name`]). Every other fact about an operator
-//! (its derivative in `crate::diff`, its printing in `crate::print`, the
+//! (its derivative in `crate::differentiate`, its printing in `crate::print`, the
 //! simplifier's parity table, the JIT's inline choices) is an exhaustive
 //! `match`, so a new operator makes the compiler point at each of them
 //! (see docs/architecture.md, "Adding a function").

@@ -155,7 +155,7 @@ pub fn symbols(g: &mut Graph, params: usize, columns: usize) -> (Vec<SymId>, Vec
 
 /// Loss and gradient of `loss` over the layout.
 pub fn with_gradient(g: &mut Graph, loss: NodeId, layout: &Layout) -> Vec<NodeId> {
-    let grad = ddx::diff::gradient(g, loss, &layout.params);
+    let grad = ddx::differentiate::gradient(g, loss, &layout.params);
     std::iter::once(loss).chain(grad).collect()
 }
 

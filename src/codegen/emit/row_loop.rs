@@ -1,5 +1,5 @@
 //! One loop over the rows of the data, in blocks of `BLOCK_ROWS`, four
-//! lanes each ([`crate::eval::OrderedSum`]), emitted phase by phase by a
+//! lanes each ([`crate::interpret::OrderedSum`]), emitted phase by phase by a
 //! [`RowLoop`]: the row-invariant operands, the vector body (four rows an
 //! iteration, lanes `[l0, l1]` and `[l2, l3]`), the tail (the last one to
 //! three rows of a block, each added to its lane) and the combination of
@@ -17,7 +17,7 @@ use cranelift_codegen::ir::{
 use cranelift_frontend::Variable;
 
 use super::{operands, Translator, F64, F64X2};
-use crate::eval::BLOCK_ROWS;
+use crate::interpret::BLOCK_ROWS;
 use crate::schedule::{Loop, Op, Slot};
 
 /// The rows a loop runs over.

@@ -15,7 +15,7 @@ use std::fmt;
 use thiserror::Error;
 
 use crate::codegen::{self, CodegenError, KernelError, Layout};
-use crate::eval::{self, EvalError};
+use crate::interpret::{self, EvalError};
 use crate::graph::{Graph, NodeId};
 use crate::program::Model;
 
@@ -129,7 +129,7 @@ pub fn check(
     let bound = kernel.bind(columns)?;
     let mut out = vec![0.0; outputs.len()];
     bound.call(params, &mut out)?;
-    let reference = eval::eval(g, outputs, layout, params, columns)?;
+    let reference = interpret::eval(g, outputs, layout, params, columns)?;
     let interpreter_agrees = out
         .iter()
         .zip(&reference)
