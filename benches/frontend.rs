@@ -5,9 +5,9 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ddx::check::check;
-use ddx::diagnostic::Source;
-use ddx::syntax::parse;
+use ddx::check;
+use ddx::parse;
+use ddx::Source;
 
 #[path = "support/seed.rs"]
 mod seed;
@@ -76,7 +76,7 @@ fn csv(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(bytes));
     g.bench_function("check", |b| {
         b.iter(|| match check(&source, None).unwrap() {
-            ddx::program::Unit::Model(m) => assert_eq!(m.rows, rows),
+            ddx::Unit::Model(m) => assert_eq!(m.rows, rows),
             _ => unreachable!(),
         })
     });

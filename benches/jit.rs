@@ -9,10 +9,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use ddx::check::check;
-use ddx::codegen::{compile, model_layout, model_outputs};
-use ddx::diagnostic::Source;
-use ddx::program::{Model, Unit};
+use ddx::check;
+use ddx::Source;
+use ddx::{compile, model_layout, model_outputs};
+use ddx::{Model, Unit};
 
 /// The seed model (examples/regression.ddx) with the given data.
 fn seed(xs: Vec<f64>, ys: Vec<f64>) -> Model {

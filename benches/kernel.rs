@@ -20,9 +20,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ddx::codegen::Threads;
-use ddx::pipeline::{compile_model, KernelObjective};
-use ddx::train::Objective;
+use ddx::Objective;
+use ddx::Threads;
+use ddx::{compile_model, KernelObjective};
 
 #[path = "support/seed.rs"]
 mod seed;

@@ -9,11 +9,11 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use ddx::check::check;
-use ddx::commands::diff::{differentiate, DiffOptions};
-use ddx::diagnostic::Source;
-use ddx::pipeline::compile_model;
-use ddx::program::Unit;
+use ddx::check;
+use ddx::compile_model;
+use ddx::Source;
+use ddx::Unit;
+use ddx::{derivatives, DiffOptions};
 
 const FAMILIES: [(&str, &str); 4] = [
     ("sin40", include_str!("../tests/data/swell/sin40.txt")),
@@ -47,7 +47,7 @@ fn diff(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| {
                 let unit = check(black_box(&src), None).expect("checks");
-                let d = differentiate(unit, &DiffOptions::default()).expect("differentiates");
+                let d = derivatives(unit, &DiffOptions::default()).expect("differentiates");
                 black_box(d.items.len())
             })
         });

@@ -14,9 +14,9 @@ use std::hint::black_box;
 use std::io;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use ddx::pipeline::{compile_model, KernelObjective};
-use ddx::program::{Optimizer, TrainSpec};
-use ddx::train::{format_3g, train, Objective, Setup, Sgd, TrainOptions};
+use ddx::{compile_model, KernelObjective};
+use ddx::{format_3g, train, Objective, Setup, Sgd, TrainOptions};
+use ddx::{Optimizer, TrainSpec};
 
 #[path = "support/seed.rs"]
 mod seed;
@@ -109,7 +109,7 @@ fn bench_kernel(c: &mut Criterion) {
         let mut sgd = Sgd::new(0.01, 0.0);
         // past the tier threshold: the loop is compiled
         let mut p = [0.9, 0.1];
-        objective.advance_sgd(&mut p, &mut sgd, ddx::pipeline::LOOP_AFTER_EPOCHS);
+        objective.advance_sgd(&mut p, &mut sgd, ddx::LOOP_AFTER_EPOCHS);
         b.iter(|| {
             let mut p = [0.9, 0.1];
             let taken = objective.advance_sgd(&mut p, &mut sgd, black_box(1000));

@@ -3,11 +3,11 @@
 
 use std::time::Instant;
 
-use ddx::check::check;
-use ddx::codegen::{compile, model_layout};
-use ddx::diagnostic::Source;
-use ddx::program::Unit;
-use ddx::schedule::Schedule;
+use ddx::check;
+use ddx::Schedule;
+use ddx::Source;
+use ddx::Unit;
+use ddx::{compile, model_layout};
 
 fn main() {
     // the seed model, from examples/regression.ddx
@@ -24,12 +24,12 @@ fn main() {
     let mut outputs = Vec::new();
     for _ in 0..runs {
         let mut g2 = g.clone();
-        let grad = ddx::differentiate::gradient(&mut g2, loss, &[m, b]);
+        let grad = ddx::gradient(&mut g2, loss, &[m, b]);
         outputs = vec![loss, grad[0], grad[1]];
         std::hint::black_box(&g2);
     }
     let clone_diff = t.elapsed() / runs;
-    let grad = ddx::differentiate::gradient(&mut g, loss, &[m, b]);
+    let grad = ddx::gradient(&mut g, loss, &[m, b]);
     assert_eq!(outputs, vec![loss, grad[0], grad[1]]);
     let t = Instant::now();
     for _ in 0..runs {

@@ -2,10 +2,10 @@
 //! stay flat: `cargo run --release --example kernel_churn [COUNT]`
 //! (default 10,000).
 
-use ddx::check::check;
-use ddx::codegen::{compile, model_layout, model_outputs};
-use ddx::diagnostic::Source;
-use ddx::program::Unit;
+use ddx::check;
+use ddx::Source;
+use ddx::Unit;
+use ddx::{compile, model_layout, model_outputs};
 
 fn resident_kib() -> Option<usize> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;

@@ -3,10 +3,10 @@
 //!
 //! `cargo run --example seed_kernel`
 
-use ddx::check::check;
-use ddx::codegen::{compile_with, model_columns, model_layout, model_outputs, Options};
-use ddx::diagnostic::Source;
-use ddx::program::{Model, Unit};
+use ddx::check;
+use ddx::Source;
+use ddx::{compile_with, model_columns, model_layout, model_outputs, CodegenOptions};
+use ddx::{Model, Unit};
 
 /// The seed model, from examples/regression.ddx.
 fn seed() -> Model {
@@ -21,9 +21,9 @@ fn main() {
     let mut model = seed();
     let outputs = model_outputs(&mut model);
     let layout = model_layout(&model);
-    let options = Options {
+    let options = CodegenOptions {
         inspect: true,
-        ..Options::default()
+        ..CodegenOptions::default()
     };
     let kernel = compile_with(&model.graph, &outputs, &layout, &options).expect("compile");
     let names = ["C", "dC/dm", "dC/db"].map(String::from);
@@ -38,6 +38,6 @@ fn main() {
         .call(&[0.9, 0.1], &model_columns(&model), &mut out)
         .expect("call");
     println!("== outputs at m = 0.9, b = 0.1\n{out:?}\n");
-    let report = ddx::commands::gradient_check::check_model(&mut model).expect("check");
+    let report = ddx::check_model_gradient(&mut model).expect("check");
     println!("== check\n{report}");
 }

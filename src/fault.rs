@@ -22,8 +22,8 @@ use std::ops::Range;
 
 use crate::codegen::model_layout;
 use crate::diagnostic::{Diagnostic, Severity};
-use crate::interpret::eval;
 use crate::graph::{Graph, Node, NodeId, SymId, SymbolKind};
+use crate::interpret::eval;
 use crate::print::{format_number, Printer, Style};
 use crate::program::Model;
 

@@ -84,15 +84,6 @@ impl OrderedSum {
     }
 }
 
-/// The [`OrderedSum`] of a slice.
-pub fn ordered_sum(values: &[f64]) -> f64 {
-    let mut s = OrderedSum::new();
-    for &v in values {
-        s.push(v);
-    }
-    s.finish()
-}
-
 /// Why an evaluation could not run.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum EvalError {
@@ -284,6 +275,15 @@ impl Interp<'_> {
 mod tests {
     use super::*;
     use crate::graph::{SymbolKind, UnOp};
+
+    /// The [`OrderedSum`] of a slice.
+    fn ordered_sum(values: &[f64]) -> f64 {
+        let mut s = OrderedSum::new();
+        for &v in values {
+            s.push(v);
+        }
+        s.finish()
+    }
 
     #[test]
     fn ordered_sum_follows_lanes_and_blocks() {

@@ -1,21 +1,87 @@
 //! ddx: symbolic differentiation and Cranelift code generation.
 //!
-//! The pipeline: [`syntax`] (lexer, parser) -> [`check`] (names, lowering to
-//! one [`graph::Graph`]) -> [`diff`] -> [`simplify`] -> [`schedule`] ->
-//! [`print`] / [`eval`] / [`codegen`] -> [`train`].
+//! Text goes through one pipeline, one module per stage:
+//!
+//! ```text
+//! syntax (lexer, parser) -> check (names, rules, lowering) -> one Graph
+//!   -> differentiate (reverse mode) -> simplify -> schedule
+//!   -> print | interpret (the reference interpreter) | codegen (Cranelift)
+//!   -> pipeline (a model's compiled loss and gradient) -> train
+//! ```
+//!
+//! `commands` holds what each subcommand of the `ddx` binary computes, as
+//! data the command line renders. The modules are private; this page lists
+//! what the library offers.
+//!
+//! # Example
+//!
+//! Parse a model, differentiate its loss, compile loss and gradient to
+//! native code, and call the kernel on the model's data:
+//!
+//! ```
+//! use ddx::{check, compile_model, initial_params, model_columns, Source, Unit};
+//!
+//! let text = "data x = [1, 2, 3], y = [2, 4, 6]\n\
+//!             param w = 0.5\n\
+//!             loss C = mean((w*x - y)^2)\n";
+//! let Unit::Model(mut model) = check(&Source::new("fit.ddx", text), None).unwrap() else {
+//!     unreachable!("a model file")
+//! };
+//! // differentiate, simplify and compile (no Hessian)
+//! let compiled = compile_model(&mut model, false).unwrap();
+//! assert_eq!(ddx::to_text(&model.graph, compiled.derived.gradient[0]), "2*mean(x*(w*x - y))");
+//!
+//! let columns = model_columns(&model);
+//! let kernel = compiled.kernel.bind(&columns).unwrap();
+//! let mut out = [0.0; 2]; // the loss, then dC/dw
+//! kernel.call(&initial_params(&model), &mut out).unwrap();
+//! // w = 0.5: the residuals are -1.5, -3, -4.5
+//! assert_eq!(out[0], (1.5f64 * 1.5 + 3.0 * 3.0 + 4.5 * 4.5) / 3.0);
+//! assert_eq!(out[1], 2.0 * (1.0 * -1.5 + 2.0 * -3.0 + 3.0 * -4.5) / 3.0);
+//! ```
 
-pub mod check;
-pub mod codegen;
-pub mod commands;
-pub mod diagnostic;
-pub mod differentiate;
-pub mod interpret;
-pub mod fault;
-pub mod graph;
-pub mod pipeline;
-pub mod print;
-pub mod program;
-pub mod schedule;
-pub mod simplify;
-pub mod syntax;
-pub mod train;
+mod check;
+mod codegen;
+mod commands;
+mod diagnostic;
+mod differentiate;
+mod fault;
+mod graph;
+mod interpret;
+mod pipeline;
+mod print;
+mod program;
+mod schedule;
+mod simplify;
+mod syntax;
+mod train;
+
+pub use check::{check, check_file, MAX_EPOCHS};
+pub use codegen::{
+    compile, compile_with, hessian, initial_params, model_columns, model_layout, model_outputs,
+    Bound, CodegenError, CodegenOptions, Kernel, KernelError, Threads,
+};
+pub use commands::diff::{derivatives, parse_at, Derivative, Derivatives, DiffOptions, UsageError};
+pub use commands::gradient_check::{
+    check_gradient, check_model_gradient, CheckError, CheckReport, ParamCheck, TOLERANCE,
+};
+pub use commands::{
+    check_report, check_verdict, inspect, model_for, named_roots, require_variables, train_model,
+    Inspected, Refusal, TrainRequest,
+};
+pub use diagnostic::{io_reason, Diagnostic, Label, Severity, Source};
+pub use differentiate::{derivative, gradient};
+pub use graph::{ops::Func, BinOp, Graph, Node, NodeId, Reduction, SymId, SymbolKind, UnOp};
+pub use interpret::{eval, eval_scalar, EvalError, BLOCK_ROWS};
+pub use pipeline::{compile_model, derive, Compiled, Derived, KernelObjective, LOOP_AFTER_EPOCHS};
+pub use print::{dump, to_latex, to_text};
+pub use program::{Binding, DataColumn, Function, Model, Optimizer, Param, TrainSpec, Unit};
+pub use schedule::{Layout, LayoutError, Schedule};
+pub use simplify::{simplify, simplify_one};
+pub use syntax::ast::{write_number, File as SyntaxTree};
+pub use syntax::{decode, parse, MAX_SOURCE_BYTES};
+pub use train::plot::{PLOT_SIZE_LOSS_ONLY, PLOT_SIZE_WITH_FIT};
+pub use train::{
+    format_3g, format_g, train, Divergence, Fit, Objective, Setup, Sgd, TrainError, TrainOptions,
+    TrainResult, NEWTON_MAX_PARAMS,
+};

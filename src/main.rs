@@ -8,12 +8,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use ddx::commands::diff::{differentiate, parse_at, DiffOptions};
-use ddx::commands::{Refusal, TrainRequest};
-use ddx::diagnostic::{io_reason, Diagnostic, Source};
-use ddx::program::{Model, Unit};
-use ddx::syntax::MAX_SOURCE_BYTES;
-use ddx::train::TrainOptions;
+use ddx::TrainOptions;
+use ddx::MAX_SOURCE_BYTES;
+use ddx::{derivatives, parse_at, DiffOptions};
+use ddx::{io_reason, Diagnostic, Source};
+use ddx::{Model, Unit};
+use ddx::{Refusal, TrainRequest};
 
 #[derive(Parser)]
 #[command(
@@ -112,18 +112,14 @@ fn at_least_one(s: &str) -> Result<u64, String> {
     }
 }
 
-/// `--epochs`: a whole number, at most [`ddx::check::MAX_EPOCHS`].
+/// `--epochs`: a whole number, at most [`ddx::MAX_EPOCHS`].
 fn whole_number(s: &str) -> Result<usize, String> {
     match s.trim().parse::<u64>() {
-        Ok(n) if n as f64 <= ddx::check::MAX_EPOCHS => Ok(n as usize),
-        Ok(_) => Err(format!(
-            "ddx trains at most {:e} epochs",
-            ddx::check::MAX_EPOCHS
-        )),
-        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => Err(format!(
-            "ddx trains at most {:e} epochs",
-            ddx::check::MAX_EPOCHS
-        )),
+        Ok(n) if n as f64 <= ddx::MAX_EPOCHS => Ok(n as usize),
+        Ok(_) => Err(format!("ddx trains at most {:e} epochs", ddx::MAX_EPOCHS)),
+        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => {
+            Err(format!("ddx trains at most {:e} epochs", ddx::MAX_EPOCHS))
+        }
         Err(_) => Err("expected a whole number, like 1000".into()),
     }
 }
@@ -252,7 +248,7 @@ fn read_file(arg: &str) -> Result<(Source, Option<PathBuf>), Failure> {
         let dir = path.parent().map(Path::to_path_buf);
         (arg.to_string(), bytes, dir)
     };
-    match ddx::syntax::decode(&name, bytes) {
+    match ddx::decode(&name, bytes) {
         Ok(src) => Ok((src, dir)),
         Err((d, src)) => Err(Failure::Source(Box::new(d), src)),
     }
@@ -276,7 +272,7 @@ fn read_expr_or_file(arg: &str) -> Result<(Source, Option<PathBuf>), Failure> {
             || arg.rsplit_once('.').is_some_and(|(stem, ext)| {
                 !stem.is_empty() && ext.chars().all(|c| c.is_ascii_alphabetic()) && !ext.is_empty()
             }));
-    if looks_like_path && ddx::syntax::parse(arg).is_err() {
+    if looks_like_path && ddx::parse(arg).is_err() {
         return Err(Failure::Usage(format!(
             "cannot read {arg}: no such file (and it is not an expression either)"
         )));
@@ -285,7 +281,7 @@ fn read_expr_or_file(arg: &str) -> Result<(Source, Option<PathBuf>), Failure> {
 }
 
 fn check(src: &Source, dir: Option<&Path>) -> Result<Unit, Failure> {
-    ddx::check::check(src, dir).map_err(|d| Failure::Source(Box::new(d), src.clone()))
+    ddx::check(src, dir).map_err(|d| Failure::Source(Box::new(d), src.clone()))
 }
 
 fn run_diff(
@@ -299,14 +295,14 @@ fn run_diff(
     let (src, dir) = read_expr_or_file(input)?;
     let unit = check(&src, dir.as_deref())?;
     if wrt.is_empty() {
-        ddx::commands::require_variables(&unit, true).map_err(|r| Failure::refused(r, &src))?;
+        ddx::require_variables(&unit, true).map_err(|r| Failure::refused(r, &src))?;
     }
     let at = match at {
         Some(a) => parse_at(&a).map_err(|e| Failure::Usage(e.0))?,
         None => Vec::new(),
     };
     let opts = DiffOptions { wrt, order, at };
-    let d = differentiate(unit, &opts).map_err(|e| Failure::Usage(e.0))?;
+    let d = derivatives(unit, &opts).map_err(|e| Failure::Usage(e.0))?;
     match format {
         Format::Text => out(&d.to_text(cse)),
         Format::Latex => out(&d.to_latex(cse)),
@@ -317,7 +313,7 @@ fn run_diff(
 /// A checked model file, or an error if the input is an expression.
 fn read_model(arg: &str, command: &str) -> Result<(Model, Source), Failure> {
     let (src, dir) = read_file(arg)?;
-    match ddx::commands::model_for(&src, dir.as_deref(), command, arg) {
+    match ddx::model_for(&src, dir.as_deref(), command, arg) {
         Ok(m) => Ok((m, src)),
         Err(r) => Err(Failure::refused(r, &src)),
     }
@@ -354,7 +350,7 @@ fn run_train(args: TrainArgs) -> Result<(), Failure> {
     };
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
-    let result = ddx::commands::train_model(model, request, &mut w);
+    let result = ddx::train_model(model, request, &mut w);
     use std::io::Write;
     let flushed = w.flush();
     match result {
@@ -365,20 +361,19 @@ fn run_train(args: TrainArgs) -> Result<(), Failure> {
 
 fn run_check(file: &str) -> Result<(), Failure> {
     let (mut model, src) = read_model(file, "check")?;
-    let report = ddx::commands::gradcheck(&mut model).map_err(|r| Failure::refused(r, &src))?;
+    let report = ddx::check_report(&mut model).map_err(|r| Failure::refused(r, &src))?;
     let mut text = report.to_string();
     if !text.ends_with('\n') {
         text.push('\n');
     }
     out(&text)?;
-    ddx::commands::gradcheck_verdict(&report, &model).map_err(|r| Failure::refused(r, &src))
+    ddx::check_verdict(&report, &model).map_err(|r| Failure::refused(r, &src))
 }
 
 fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
     let (src, dir) = read_expr_or_file(input)?;
     if let Stage::Ast = stage {
-        let file =
-            ddx::syntax::parse(&src.text).map_err(|d| Failure::Source(Box::new(d), src.clone()))?;
+        let file = ddx::parse(&src.text).map_err(|d| Failure::Source(Box::new(d), src.clone()))?;
         if file.stmts.is_empty() {
             // the checker's "the input is empty", rather than no output
             check(&src, dir.as_deref())?;
@@ -387,21 +382,20 @@ fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
     }
     let unit = check(&src, dir.as_deref())?;
     if let Stage::Grad = stage {
-        ddx::commands::require_variables(&unit, false).map_err(|r| Failure::refused(r, &src))?;
+        ddx::require_variables(&unit, false).map_err(|r| Failure::refused(r, &src))?;
     }
     match stage {
         Stage::Ast => unreachable!("handled above"),
         Stage::Graph => {
-            let (g, roots) = ddx::commands::named_roots(&unit);
-            out(&ddx::print::dump(g, &roots))?;
+            let (g, roots) = ddx::named_roots(&unit);
+            out(&ddx::dump(g, &roots))?;
         }
         Stage::Grad => {
-            let d =
-                differentiate(unit, &DiffOptions::default()).map_err(|e| Failure::Usage(e.0))?;
+            let d = derivatives(unit, &DiffOptions::default()).map_err(|e| Failure::Usage(e.0))?;
             out(&d.to_text(true))?;
         }
         Stage::Schedule | Stage::Clif | Stage::Asm => {
-            let inspected = ddx::commands::inspect(unit).map_err(|r| Failure::refused(r, &src))?;
+            let inspected = ddx::inspect(unit).map_err(|r| Failure::refused(r, &src))?;
             let (kernel, names, sgd_loop) = (inspected.kernel, inspected.names, inspected.sgd_loop);
             match stage {
                 Stage::Schedule => {
@@ -427,7 +421,7 @@ fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
                         out(&format!(
                             "; function ddx_sgd: the training loop, compiled for these {rows} rows \
                              after {} epochs (docs/training.md)\n{}",
-                            ddx::pipeline::LOOP_AFTER_EPOCHS,
+                            ddx::LOOP_AFTER_EPOCHS,
                             if clif { c } else { a }
                         ))?;
                     }

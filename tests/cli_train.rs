@@ -1045,7 +1045,7 @@ fn the_compiled_sgd_loop_trains_exactly_like_the_per_epoch_path() {
         .and_then(|e| e.parse().ok())
         .unwrap_or_else(|| panic!("no divergence epoch in {err}"));
     assert!(
-        epoch > ddx::pipeline::LOOP_AFTER_EPOCHS,
+        epoch > ddx::LOOP_AFTER_EPOCHS,
         "the divergence must come after the loop is compiled: {err}"
     );
 }

@@ -7,12 +7,12 @@
 //! operations than SymPy's `simplify(diff(f))` (within the rounding of the
 //! two tools' counting conventions).
 
-use ddx::check::check;
-use ddx::commands::diff::{differentiate, DiffOptions};
-use ddx::diagnostic::Source;
-use ddx::interpret::eval_scalar;
-use ddx::graph::{Graph, NodeId};
-use ddx::program::Unit;
+use ddx::check;
+use ddx::eval_scalar;
+use ddx::Source;
+use ddx::Unit;
+use ddx::{derivatives, DiffOptions};
+use ddx::{Graph, NodeId};
 
 struct Entry {
     expr: String,
@@ -35,7 +35,7 @@ fn corpus() -> Vec<Entry> {
         .collect()
 }
 
-fn function(src: &str) -> ddx::program::Function {
+fn function(src: &str) -> ddx::Function {
     match check(&Source::new("<corpus>", src), None).expect("corpus entry parses") {
         Unit::Expr(f) => f,
         Unit::Model(_) => panic!("corpus entries are expressions"),
@@ -89,9 +89,9 @@ fn derivatives_match_finite_differences_and_round_trip() {
             wrt: vec![e.var.clone()],
             ..DiffOptions::default()
         };
-        let d = differentiate(Unit::Expr(f), &opts).expect("differentiates");
+        let d = derivatives(Unit::Expr(f), &opts).expect("differentiates");
         let item = &d.items[0];
-        let text = ddx::print::to_text(&d.graph, item.expr);
+        let text = ddx::to_text(&d.graph, item.expr);
         let back = function(&format!("g = {text}"));
         for point in POINTS {
             let f0 = value(&fg, froot, &point);
@@ -136,7 +136,7 @@ fn derivatives_are_no_larger_than_sympys() {
             wrt: vec![e.var.clone()],
             ..DiffOptions::default()
         };
-        let d = differentiate(Unit::Expr(f), &opts).expect("differentiates");
+        let d = derivatives(Unit::Expr(f), &opts).expect("differentiates");
         let ours = d.graph.meta(d.items[0].expr).size;
         ours_total += ours;
         theirs_total += e.sympy_ops;
@@ -147,7 +147,7 @@ fn derivatives_are_no_larger_than_sympys() {
         // (it blocks cancellations elsewhere); ddx's `sigmoid` has its own rule
         let logistic = e.expr.starts_with("1/(1+exp(-(");
         if ours > e.sympy_ops + 1 && !(logistic && ours <= e.sympy_ops + 2) {
-            let text = ddx::print::to_text(&d.graph, d.items[0].expr);
+            let text = ddx::to_text(&d.graph, d.items[0].expr);
             report.push(format!(
                 "{} d/d{}: {text} has {ours} ops, SymPy {}",
                 e.expr, e.var, e.sympy_ops

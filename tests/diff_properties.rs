@@ -5,10 +5,10 @@
 mod common;
 
 use common::exprs::{lower, BINOPS, E};
-use ddx::differentiate::gradient;
-use ddx::interpret::eval_scalar;
-use ddx::graph::{BinOp, Graph, NodeId, SymId, SymbolKind, UnOp};
-use ddx::simplify::simplify;
+use ddx::eval_scalar;
+use ddx::gradient;
+use ddx::simplify;
+use ddx::{BinOp, Graph, NodeId, SymId, SymbolKind, UnOp};
 use proptest::prelude::*;
 
 /// The variables `x` and `y`, the generated expressions' only symbols.
@@ -128,10 +128,10 @@ proptest! {
 /// Evaluates a printed expression after parsing it back with the real front
 /// end.
 fn reparse_value(text: &str, x: f64, y: f64) -> f64 {
-    let src = ddx::diagnostic::Source::new("<printed>", format!("f = {text}"));
-    let unit = ddx::check::check(&src, None)
+    let src = ddx::Source::new("<printed>", format!("f = {text}"));
+    let unit = ddx::check(&src, None)
         .unwrap_or_else(|d| panic!("printed text does not parse: {text}\n{}", d.render(&src)));
-    let ddx::program::Unit::Expr(f) = unit else {
+    let ddx::Unit::Expr(f) = unit else {
         panic!("printed text is not an expression: {text}")
     };
     let mut values = Vec::new();
@@ -156,7 +156,7 @@ proptest! {
         let d = gradient(&mut c.g, s, &[c.x])[0];
         let d = simplify(&mut c.g, &[d])[0];
         for node in [c.f, s, d] {
-            let text = ddx::print::to_text(&c.g, node);
+            let text = ddx::to_text(&c.g, node);
             let want = at(&c, node, x, y);
             let got = reparse_value(&text, x, y);
             // the text may group a product differently (`a*(b/c)` prints as

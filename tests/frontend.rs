@@ -3,11 +3,11 @@
 
 use std::path::Path;
 
-use ddx::check::check;
-use ddx::diagnostic::Source;
-use ddx::graph::{Node, SymbolKind};
-use ddx::program::{Optimizer, Unit};
-use ddx::syntax::parse;
+use ddx::check;
+use ddx::parse;
+use ddx::Source;
+use ddx::{Node, SymbolKind};
+use ddx::{Optimizer, Unit};
 use proptest::prelude::*;
 
 /// The fully parenthesised AST dump of a source, one statement per line.
@@ -32,7 +32,7 @@ fn err(src: &str) -> String {
     err_named("model.ddx", src)
 }
 
-fn model(src: &str) -> ddx::program::Model {
+fn model(src: &str) -> ddx::Model {
     let source = Source::new("model.ddx", src);
     match check(&source, Some(Path::new("tests/data"))) {
         Ok(Unit::Model(m)) => m,
@@ -41,7 +41,7 @@ fn model(src: &str) -> ddx::program::Model {
     }
 }
 
-fn function(src: &str) -> ddx::program::Function {
+fn function(src: &str) -> ddx::Function {
     let source = Source::new("<expr>", src);
     match check(&source, None) {
         Ok(Unit::Expr(f)) => f,
@@ -264,10 +264,7 @@ fn functions_lower_to_their_operators() {
         "sigmoid", "sign", "sin", "sinh", "softplus", "sqrt", "step", "tan", "tanh",
     ];
     assert_eq!(seen.into_iter().collect::<Vec<_>>(), want);
-    let ln = f
-        .graph
-        .clone()
-        .call(ddx::graph::UnOp::Ln, f.graph.sym(f.vars[0]));
+    let ln = f.graph.clone().call(ddx::UnOp::Ln, f.graph.sym(f.vars[0]));
     assert!(g.topo_order(&[f.root]).contains(&ln));
 }
 
@@ -696,14 +693,14 @@ mod errors {
 
     #[test]
     fn invalid_utf8() {
-        let (d, source) = ddx::syntax::decode("bad.ddx", b"y = x\n+ \xff\xfe 2".to_vec())
-            .expect_err("invalid UTF-8");
+        let (d, source) =
+            ddx::decode("bad.ddx", b"y = x\n+ \xff\xfe 2".to_vec()).expect_err("invalid UTF-8");
         insta::assert_snapshot!(d.render(&source));
     }
 
     #[test]
     fn valid_utf8_decodes() {
-        let s = ddx::syntax::decode("ok.ddx", "# café\ny = x".as_bytes().to_vec()).unwrap();
+        let s = ddx::decode("ok.ddx", "# café\ny = x".as_bytes().to_vec()).unwrap();
         assert_eq!(s.text, "# café\ny = x");
     }
 }
@@ -807,7 +804,7 @@ fn ten_megabyte_expression() {
     small_stack(move || {
         let file = parse(&src).expect("parses");
         assert!(file.to_string().len() > src.len());
-        let Ok(Unit::Expr(f)) = ddx::check::check_file(&file, &src, None) else {
+        let Ok(Unit::Expr(f)) = ddx::check_file(&file, &src, None) else {
             panic!("did not check")
         };
         assert_eq!(f.vars.len(), 2);
@@ -921,7 +918,7 @@ proptest! {
 
     #[test]
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-        match ddx::syntax::decode("p", bytes) {
+        match ddx::decode("p", bytes) {
             Ok(s) => never_panics(&s.text),
             Err((d, s)) => { let _ = d.render(&s); }
         }
@@ -984,7 +981,7 @@ fn tree() -> impl Strategy<Value = T> {
 
 fn num_text(v: f64) -> String {
     let mut s = String::new();
-    ddx::syntax::ast::write_number(&mut s, v);
+    ddx::write_number(&mut s, v);
     s
 }
 

@@ -2,13 +2,13 @@
 
 mod common;
 
-use ddx::codegen::{model_columns, model_layout, model_outputs};
-use ddx::commands::gradient_check::{check, check_model, TOLERANCE};
+use ddx::{check_gradient, check_model_gradient, TOLERANCE};
+use ddx::{model_columns, model_layout, model_outputs};
 
 #[test]
 fn seed_model_gradient_agrees() {
     let mut model = common::seed_model();
-    let report = check_model(&mut model).unwrap();
+    let report = check_model_gradient(&mut model).unwrap();
     assert!(report.passed(), "{report}");
     assert_eq!(report.params.len(), 2);
     assert_eq!(report.rows, 8);
@@ -31,7 +31,7 @@ fn a_wrong_gradient_is_reported() {
     // The derivatives of m and b swapped: both must disagree.
     let swapped = [outputs[0], outputs[2], outputs[1]];
     let names = ["m".to_string(), "b".to_string()];
-    let report = check(
+    let report = check_gradient(
         &model.graph,
         "C",
         &swapped,

@@ -6,11 +6,11 @@
 mod common;
 
 use common::testparse::parse;
-use ddx::differentiate::gradient;
-use ddx::interpret::eval;
-use ddx::graph::Graph;
-use ddx::print::{to_latex, to_text};
-use ddx::simplify::{simplify, simplify_one};
+use ddx::eval;
+use ddx::gradient;
+use ddx::Graph;
+use ddx::{simplify, simplify_one};
+use ddx::{to_latex, to_text};
 
 // ---- simplify and differentiate ---------------------------------------------
 

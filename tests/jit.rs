@@ -4,13 +4,20 @@
 mod common;
 
 use common::{assert_same, nested_model, seed_model, symbols, with_gradient};
-use ddx::codegen::{
-    compile, compile_model, compile_with, hessian, model_columns, model_layout, model_outputs,
-    CodegenError, Kernel, KernelError, Options,
+use ddx::{
+    compile, compile_with, hessian, model_columns, model_layout, model_outputs, CodegenError,
+    CodegenOptions, Kernel, KernelError,
 };
-use ddx::interpret::{eval, BLOCK_ROWS};
-use ddx::graph::{BinOp, Graph, Reduction, SymbolKind, UnOp};
-use ddx::schedule::{Layout, LayoutError};
+use ddx::{eval, BLOCK_ROWS};
+use ddx::{BinOp, Graph, Reduction, SymbolKind, UnOp};
+use ddx::{Layout, LayoutError};
+
+/// A model's loss and unsimplified gradient, compiled: `out[0]` is the
+/// loss, `out[1 + i]` the derivative with respect to param `i`.
+fn compile_model(model: &mut ddx::Model) -> Result<Kernel, CodegenError> {
+    let outputs = model_outputs(model);
+    compile(&model.graph, &outputs, &model_layout(model))
+}
 
 fn read_reference(name: &str) -> String {
     std::fs::read_to_string(format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR")))
@@ -98,9 +105,9 @@ fn nested_and_data_only_reductions() {
         &g,
         &outputs,
         &layout,
-        &Options {
+        &CodegenOptions {
             precompute_data: false,
-            ..Options::default()
+            ..CodegenOptions::default()
         },
     )
     .unwrap();
@@ -261,14 +268,14 @@ fn expression_mode_compiles_without_a_loop() {
     let xy = g.mul(xn, yn);
     let s = g.call(UnOp::Sin, xn);
     let f = g.add(xy, s);
-    let grad = ddx::differentiate::gradient(&mut g, f, &[x, y]);
+    let grad = ddx::gradient(&mut g, f, &[x, y]);
     let outputs = [f, grad[0], grad[1]];
     let layout = Layout::scalars(&[x, y]);
     let kernel = compile(&g, &outputs, &layout).unwrap();
     assert!(kernel.schedule().loops.is_empty());
     let mut out = [0.0; 3];
     kernel.call(&[0.5, 3.0], &[], &mut out).unwrap();
-    let want = ddx::interpret::eval_scalar(&g, &outputs, &[(x, 0.5), (y, 3.0)]).unwrap();
+    let want = ddx::eval_scalar(&g, &outputs, &[(x, 0.5), (y, 3.0)]).unwrap();
     assert_same(&out, &want, "f = x*y + sin(x)");
     assert_eq!(out[2], 0.5);
 }
@@ -371,9 +378,9 @@ fn inspection_shows_clif_and_assembly() {
         &g,
         &outputs,
         &layout,
-        &Options {
+        &CodegenOptions {
             inspect: true,
-            ..Options::default()
+            ..CodegenOptions::default()
         },
     )
     .unwrap();

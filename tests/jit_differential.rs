@@ -6,11 +6,11 @@ mod common;
 
 use common::exprs::{lower, BINOPS, E};
 use common::{assert_same, symbols, with_gradient};
-use ddx::codegen::{compile, compile_with, Options};
-use ddx::interpret::{eval, eval_scalar, BLOCK_ROWS};
-use ddx::graph::{Graph, NodeId, Reduction, SymId, SymbolKind, UnOp};
-use ddx::schedule::Layout;
-use ddx::train::Sgd;
+use ddx::Layout;
+use ddx::Sgd;
+use ddx::{compile, compile_with, CodegenOptions};
+use ddx::{eval, eval_scalar, BLOCK_ROWS};
+use ddx::{Graph, NodeId, Reduction, SymId, SymbolKind, UnOp};
 use proptest::prelude::*;
 use proptest::sample::select;
 
@@ -111,7 +111,7 @@ fn check_model(
             g,
             outputs,
             layout,
-            &Options {
+            &CodegenOptions {
                 precompute_data,
                 inspect: false,
                 fast_regalloc: Some(fast),
@@ -174,8 +174,8 @@ proptest! {
             .collect();
         let f = lower(&mut g, &e, &vars, &[]);
         // f, its gradient and the second derivatives by the first variable.
-        let grad = ddx::differentiate::gradient(&mut g, f, &vars);
-        let second = ddx::differentiate::gradient(&mut g, grad[0], &vars);
+        let grad = ddx::gradient(&mut g, f, &vars);
+        let second = ddx::gradient(&mut g, grad[0], &vars);
         let outputs: Vec<NodeId> = std::iter::once(f).chain(grad).chain(second).collect();
         let pairs: Vec<(SymId, f64)> = vars.iter().copied().zip(values.iter().copied()).collect();
         let want = eval_scalar(&g, &outputs, &pairs).expect("interpreter");
@@ -217,7 +217,7 @@ proptest! {
 /// stopping before an epoch whose loss, gradient or new params are not all
 /// finite; returns the epochs taken.
 fn step_one_call_at_a_time(
-    bound: &ddx::codegen::Bound<'_, '_>,
+    bound: &ddx::Bound<'_, '_>,
     params: &mut [f64],
     sgd: &mut Sgd,
     epochs: usize,

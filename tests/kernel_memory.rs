@@ -3,7 +3,7 @@
 
 mod common;
 
-use ddx::codegen::{compile, model_columns, model_layout, model_outputs};
+use ddx::{compile, model_columns, model_layout, model_outputs};
 
 /// Resident set size in bytes, from /proc/self/statm (Linux only).
 fn resident() -> Option<usize> {

@@ -154,7 +154,7 @@ fn a_sum_of_a_million_terms() {
 #[test]
 fn a_source_over_the_size_limit_is_refused_unread() {
     let dir = scratch("too_large");
-    let text = vec![b'x'; ddx::syntax::MAX_SOURCE_BYTES + 1];
+    let text = vec![b'x'; ddx::MAX_SOURCE_BYTES + 1];
     let r = run(&dir, &["diff", "-"], &text, 20);
     assert_eq!(
         r.failed(2),

@@ -5,10 +5,10 @@
 mod common;
 
 use common::{assert_same, nested_model, seed_graph, symbols, with_gradient};
-use ddx::codegen::{compile, compile_with, Options, Threads};
-use ddx::interpret::{eval, BLOCK_ROWS};
-use ddx::graph::{BinOp, Graph, NodeId, Reduction, UnOp};
-use ddx::schedule::Layout;
+use ddx::Layout;
+use ddx::{compile, compile_with, CodegenOptions, Threads};
+use ddx::{eval, BLOCK_ROWS};
+use ddx::{BinOp, Graph, NodeId, Reduction, UnOp};
 
 /// Deterministic data in [-3, 3) with some exact zeros and repeats.
 fn column(n: usize, seed: u64) -> Vec<f64> {
@@ -40,9 +40,9 @@ fn check(g: &Graph, outputs: &[NodeId], layout: &Layout, params: &[f64], loops: 
         g,
         outputs,
         layout,
-        &Options {
+        &CodegenOptions {
             precompute_data: false,
-            ..Options::default()
+            ..CodegenOptions::default()
         },
     )
     .unwrap();

@@ -9,8 +9,8 @@ use common::seed_data;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use ddx::program::{Optimizer, TrainSpec};
-use ddx::train::{format_g, train, Fit, Objective, Setup, TrainError, TrainOptions, TrainResult};
+use ddx::{format_g, train, Fit, Objective, Setup, TrainError, TrainOptions, TrainResult};
+use ddx::{Optimizer, TrainSpec};
 
 fn read(name: &str) -> String {
     common::cli::read(common::cli::data(name))
@@ -647,7 +647,7 @@ fn bad_options_are_errors_with_status_2() {
 
 #[test]
 fn newton_refuses_too_many_params_before_training() {
-    let n = ddx::train::NEWTON_MAX_PARAMS + 1;
+    let n = ddx::NEWTON_MAX_PARAMS + 1;
     let mut big = setup(Optimizer::Newton, 3);
     big.names = (0..n).map(|i| format!("w{i}")).collect();
     big.init = vec![0.0; n];
@@ -697,7 +697,7 @@ fn svg_plot_is_a_valid_svg_of_the_expected_size() {
     let _ = fs::remove_file(&path);
     train_with_plot(&path, true);
     let text = fs::read_to_string(&path).unwrap();
-    assert_eq!(svg_size(&text), ddx::train::plot::SIZE_WITH_FIT);
+    assert_eq!(svg_size(&text), ddx::PLOT_SIZE_WITH_FIT);
     // Both panels, with the column names on the axes and data points drawn.
     for needle in [
         "dosage",
@@ -718,21 +718,21 @@ fn png_plot_is_a_valid_png_of_the_expected_size() {
     let _ = fs::remove_file(&path);
     train_with_plot(&path, true);
     let bytes = fs::read(&path).unwrap();
-    assert_eq!(png_size(&bytes), ddx::train::plot::SIZE_WITH_FIT);
+    assert_eq!(png_size(&bytes), ddx::PLOT_SIZE_WITH_FIT);
 
     let path = scratch("loss.png");
     let _ = fs::remove_file(&path);
     train_with_plot(&path, false);
     assert_eq!(
         png_size(&fs::read(&path).unwrap()),
-        ddx::train::plot::SIZE_LOSS_ONLY
+        ddx::PLOT_SIZE_LOSS_ONLY
     );
 
     let path = scratch("loss.svg");
     let _ = fs::remove_file(&path);
     train_with_plot(&path, false);
     let text = fs::read_to_string(&path).unwrap();
-    assert_eq!(svg_size(&text), ddx::train::plot::SIZE_LOSS_ONLY);
+    assert_eq!(svg_size(&text), ddx::PLOT_SIZE_LOSS_ONLY);
     assert!(!text.contains("<circle"));
 }
 

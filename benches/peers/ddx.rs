@@ -21,12 +21,12 @@ use std::hint::black_box;
 use std::io;
 use std::time::Instant;
 
-use ddx::check::check;
-use ddx::codegen::Threads;
-use ddx::diagnostic::Source;
-use ddx::pipeline::{compile_model, KernelObjective};
-use ddx::program::Unit;
-use ddx::train::{train, Objective, Setup, TrainOptions};
+use ddx::check;
+use ddx::Source;
+use ddx::Threads;
+use ddx::Unit;
+use ddx::{compile_model, KernelObjective};
+use ddx::{train, Objective, Setup, TrainOptions};
 
 #[path = "../support/seed.rs"]
 mod seed;
@@ -71,7 +71,7 @@ fn main() {
         black_box(r.cost);
     });
     // warm: past the tier threshold, the SGD loop is compiled
-    for _ in 0..=ddx::pipeline::LOOP_AFTER_EPOCHS / 1000 {
+    for _ in 0..=ddx::LOOP_AFTER_EPOCHS / 1000 {
         train(&mut obj, &setup, &quiet, None, &mut io::sink()).unwrap();
     }
     let train_1000 = median(31, 200, || {

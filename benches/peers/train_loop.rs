@@ -12,8 +12,8 @@
 use std::io;
 use std::time::Instant;
 
-use ddx::pipeline::{compile_model, KernelObjective, LOOP_AFTER_EPOCHS};
-use ddx::train::{train, Objective, Setup, Sgd, TrainOptions};
+use ddx::{compile_model, KernelObjective, LOOP_AFTER_EPOCHS};
+use ddx::{train, Objective, Setup, Sgd, TrainOptions};
 
 #[path = "../support/seed.rs"]
 mod seed;

@@ -2,9 +2,9 @@
 //! this file with `#[path]`: checked as `ddx` checks it, and on many rows.
 #![allow(dead_code)]
 
-use ddx::check::check;
-use ddx::diagnostic::Source;
-use ddx::program::{Model, Unit};
+use ddx::check;
+use ddx::Source;
+use ddx::{Model, Unit};
 
 /// The text of examples/regression.ddx.
 pub(crate) const SEED: &str = include_str!("../../examples/regression.ddx");

@@ -3,9 +3,8 @@
 
 use std::path::PathBuf;
 
-use ddx::diagnostic::Source;
-use ddx::program::Unit;
-use ddx::syntax::ast::StmtKind;
+use ddx::Source;
+use ddx::Unit;
 
 /// An empty folder that CSV paths are resolved against: every relative
 /// path is "file not found".
@@ -20,30 +19,27 @@ fn empty_dir() -> PathBuf {
 /// outside the empty folder (an absolute path or `..`), which the fuzzer
 /// must not read.
 pub fn checked(data: &[u8]) -> Option<(Source, Unit)> {
-    let src = match ddx::syntax::decode("fuzz", data.to_vec()) {
+    let src = match ddx::decode("fuzz", data.to_vec()) {
         Ok(s) => s,
         Err((d, s)) => {
             let _ = d.render(&s);
             return None;
         }
     };
-    let file = match ddx::syntax::parse(&src.text) {
+    let file = match ddx::parse(&src.text) {
         Ok(f) => f,
         Err(d) => {
             let _ = d.render(&src);
             return None;
         }
     };
-    let outside = file.stmts.iter().any(|s| match &s.kind {
-        StmtKind::DataCsv { path, .. } => {
-            path.starts_with('/') || path.starts_with('\\') || path.contains("..") || path.contains(':')
-        }
-        _ => false,
+    let outside = file.csv_paths().any(|path| {
+        path.starts_with('/') || path.starts_with('\\') || path.contains("..") || path.contains(':')
     });
     if outside {
         return None;
     }
-    match ddx::check::check_file(&file, &src.text, Some(&empty_dir())) {
+    match ddx::check_file(&file, &src.text, Some(&empty_dir())) {
         Ok(unit) => Some((src, unit)),
         Err(d) => {
             let _ = d.render(&src);

@@ -2,9 +2,9 @@
 //! expression mode every printed derivative is itself valid input.
 #![no_main]
 
-use ddx::commands::diff::{differentiate, DiffOptions};
-use ddx::diagnostic::Source;
-use ddx::program::Unit;
+use ddx::{derivatives, DiffOptions};
+use ddx::Source;
+use ddx::Unit;
 use libfuzzer_sys::fuzz_target;
 
 #[path = "common.rs"]
@@ -13,7 +13,7 @@ mod common;
 /// A printed expression must parse and check as expression mode.
 fn valid_input(text: &str, what: &str, input: &str) {
     let src = Source::new("printed", text);
-    if let Err(d) = ddx::check::check(&src, None) {
+    if let Err(d) = ddx::check(&src, None) {
         panic!(
             "printed {what} is not valid input: {}\n{}--- input\n{input}",
             d.message,
@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
         Unit::Expr(f) => f.vars.iter().map(|&v| f.graph.symbol(v).name.clone()).collect(),
         Unit::Model(m) => m.params.iter().map(|p| p.name.clone()).collect(),
     };
-    let Ok(d) = differentiate(unit.clone(), &DiffOptions::default()) else {
+    let Ok(d) = derivatives(unit.clone(), &DiffOptions::default()) else {
         return;
     };
     let _ = d.to_text(true);
@@ -44,9 +44,9 @@ fuzz_target!(|data: &[u8]| {
         "invalid JSON: {text}"
     );
     if expr_mode {
-        valid_input(&ddx::print::to_text(&d.graph, d.function), "function", &src.text);
+        valid_input(&ddx::to_text(&d.graph, d.function), "function", &src.text);
         for item in &d.items {
-            let e = ddx::print::to_text(&d.graph, item.expr);
+            let e = ddx::to_text(&d.graph, item.expr);
             valid_input(&e, "derivative", &src.text);
         }
         // --cse: the `let` lines and the derivatives in terms of them
@@ -59,7 +59,7 @@ fuzz_target!(|data: &[u8]| {
             order: 2,
             at: Vec::new(),
         };
-        if let Ok(d2) = differentiate(unit.clone(), &opts) {
+        if let Ok(d2) = derivatives(unit.clone(), &opts) {
             let _ = d2.to_text(false);
         }
         if expr_mode {
@@ -69,7 +69,7 @@ fuzz_target!(|data: &[u8]| {
                 order: 1,
                 at,
             };
-            if let Ok(d3) = differentiate(unit, &opts) {
+            if let Ok(d3) = derivatives(unit, &opts) {
                 let _ = d3.to_json(false);
             }
         }

@@ -3,13 +3,13 @@
 //! function (or loss), every derivative and, for Newton models, the Hessian.
 #![no_main]
 
-use ddx::codegen::{compile, initial_params, model_columns, model_layout};
-use ddx::commands::diff::{differentiate, DiffOptions};
-use ddx::interpret::eval;
-use ddx::graph::NodeId;
-use ddx::pipeline::{derive, trains_with_newton};
-use ddx::program::Unit;
-use ddx::schedule::Layout;
+use ddx::{compile, initial_params, model_columns, model_layout};
+use ddx::{derivatives, DiffOptions};
+use ddx::eval;
+use ddx::NodeId;
+use ddx::{derive, trains_with_newton};
+use ddx::Unit;
+use ddx::Layout;
 use libfuzzer_sys::fuzz_target;
 
 #[path = "common.rs"]
@@ -19,7 +19,7 @@ mod common;
 const POINTS: [f64; 9] = [0.75, -1.5, 0.0, 2.0, -0.0, 3.0, 1e-300, 1e300, -7.25];
 
 fn compare(
-    g: &ddx::graph::Graph,
+    g: &ddx::Graph,
     outputs: &[NodeId],
     layout: &Layout,
     params: &[f64],
@@ -55,7 +55,7 @@ fuzz_target!(|data: &[u8]| {
     };
     match unit {
         Unit::Expr(f) => {
-            let Ok(d) = differentiate(Unit::Expr(f), &DiffOptions::default()) else {
+            let Ok(d) = derivatives(Unit::Expr(f), &DiffOptions::default()) else {
                 return;
             };
             let outputs = d.kernel_outputs();

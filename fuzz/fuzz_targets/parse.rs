@@ -6,7 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let src = match ddx::syntax::decode("fuzz", data.to_vec()) {
+    let src = match ddx::decode("fuzz", data.to_vec()) {
         Ok(src) => src,
         Err((d, src)) => {
             // invalid UTF-8: the error renders against the lossy copy
@@ -14,10 +14,10 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
     };
-    match ddx::syntax::parse(&src.text) {
+    match ddx::parse(&src.text) {
         Ok(file) => {
             let printed = file.to_string();
-            match ddx::syntax::parse(&printed) {
+            match ddx::parse(&printed) {
                 Ok(again) => assert!(
                     file.same_structure(&again),
                     "printed AST parses to another AST\n--- input\n{}\n--- printed\n{}",

@@ -23,7 +23,7 @@ mod train_line;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
-pub use lower::{function, function_names, Func};
+pub use lower::{function, Func};
 pub use suggest::nearest;
 pub use train_line::MAX_EPOCHS;
 

@@ -130,7 +130,7 @@ pub enum KernelError {
 
 /// Options of [`compile_with`].
 #[derive(Clone, Copy, Debug)]
-pub struct Options {
+pub struct CodegenOptions {
     /// Compute data-only reductions once per data set ([`Kernel::bind`])
     /// instead of on every call.
     pub precompute_data: bool,
@@ -143,9 +143,9 @@ pub struct Options {
     pub fast_regalloc: Option<bool>,
 }
 
-impl Default for Options {
+impl Default for CodegenOptions {
     fn default() -> Self {
-        Options {
+        CodegenOptions {
             precompute_data: true,
             inspect: false,
             fast_regalloc: None,
@@ -219,7 +219,7 @@ impl std::fmt::Debug for Kernel {
 /// Compiles `outputs` (each row-invariant: a scalar, or built from
 /// reductions) into a kernel taking the inputs of `layout`.
 pub fn compile(g: &Graph, outputs: &[NodeId], layout: &Layout) -> Result<Kernel, CodegenError> {
-    compile_with(g, outputs, layout, &Options::default())
+    compile_with(g, outputs, layout, &CodegenOptions::default())
 }
 
 /// [`compile`] with options.
@@ -227,7 +227,7 @@ pub fn compile_with(
     g: &Graph,
     outputs: &[NodeId],
     layout: &Layout,
-    options: &Options,
+    options: &CodegenOptions,
 ) -> Result<Kernel, CodegenError> {
     let pre = if options.precompute_data {
         data_reductions(g, outputs)
@@ -754,13 +754,6 @@ pub fn hessian(g: &mut Graph, gradient: &[NodeId], params: &[SymId]) -> Vec<Node
         .iter()
         .flat_map(|&d| differentiate::gradient(g, d, params))
         .collect()
-}
-
-/// Compiles a model's loss and gradient: `out[0]` is the loss, `out[1 + i]`
-/// the derivative with respect to param `i`.
-pub fn compile_model(model: &mut Model) -> Result<Kernel, CodegenError> {
-    let outputs = model_outputs(model);
-    compile(&model.graph, &outputs, &model_layout(model))
 }
 
 /// The initial param values of a model, in declaration order.

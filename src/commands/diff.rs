@@ -82,7 +82,7 @@ impl std::error::Error for UsageError {}
 
 /// Differentiates a checked unit: expression mode by each free variable,
 /// models (the loss) by each param.
-pub fn differentiate(unit: Unit, opts: &DiffOptions) -> Result<Derivatives, UsageError> {
+pub fn derivatives(unit: Unit, opts: &DiffOptions) -> Result<Derivatives, UsageError> {
     let order = opts.order.max(1);
     if order > MAX_ORDER {
         return Err(UsageError(format!(

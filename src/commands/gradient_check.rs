@@ -15,8 +15,8 @@ use std::fmt;
 use thiserror::Error;
 
 use crate::codegen::{self, CodegenError, KernelError, Layout};
-use crate::interpret::{self, EvalError};
 use crate::graph::{Graph, NodeId};
+use crate::interpret::{self, EvalError};
 use crate::program::Model;
 
 /// Largest error accepted between the gradient and finite differences.
@@ -88,13 +88,13 @@ impl CheckReport {
 }
 
 /// Checks a model at its initial params.
-pub fn check_model(model: &mut Model) -> Result<CheckReport, CheckError> {
+pub fn check_model_gradient(model: &mut Model) -> Result<CheckReport, CheckError> {
     let outputs = crate::pipeline::derive(model, false).outputs();
     let layout = codegen::model_layout(model);
     let params = codegen::initial_params(model);
     let names: Vec<String> = model.params.iter().map(|p| p.name.clone()).collect();
     let columns = codegen::model_columns(model);
-    check(
+    check_gradient(
         &model.graph,
         &model.loss.name,
         &outputs,
@@ -107,7 +107,7 @@ pub fn check_model(model: &mut Model) -> Result<CheckReport, CheckError> {
 
 /// Checks `outputs = [loss, d loss/d param 0, ...]` (one derivative per
 /// param of `layout`) at `params`.
-pub fn check(
+pub fn check_gradient(
     g: &Graph,
     loss_name: &str,
     outputs: &[NodeId],

@@ -3,8 +3,8 @@
 //! of `ddx train` and `ddx emit` (this file). Every refusal is a
 //! [`Refusal`] the command line renders with the input's source.
 
-pub mod gradient_check;
 pub mod diff;
+pub mod gradient_check;
 
 use std::io::{self, Write};
 use std::ops::Range;
@@ -12,8 +12,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::codegen::{compile_with, model_layout, CodegenError, Kernel, Threads};
+use crate::commands::diff::{derivatives, DiffOptions};
 use crate::commands::gradient_check::{CheckError, CheckReport};
-use crate::commands::diff::{differentiate, DiffOptions};
 use crate::diagnostic::{Diagnostic, Source};
 use crate::graph::{Graph, NodeId};
 use crate::pipeline::{compile_model, derive, mean_of, KernelObjective};
@@ -243,8 +243,8 @@ fn train_refusal(e: TrainError, model: &Model) -> Refusal {
 
 /// `ddx check` on a checked model: the gradient check at the initial
 /// params, or why it could not run.
-pub fn gradcheck(model: &mut Model) -> Result<CheckReport, Refusal> {
-    crate::commands::gradient_check::check_model(model).map_err(|e| {
+pub fn check_report(model: &mut Model) -> Result<CheckReport, Refusal> {
+    crate::commands::gradient_check::check_model_gradient(model).map_err(|e| {
         let (span, what) = (model.loss.span.clone(), format!("loss {}", model.loss.name));
         match e {
             CheckError::Codegen(e) => compile_refusal(e, span, &what),
@@ -262,7 +262,7 @@ pub fn gradcheck(model: &mut Model) -> Result<CheckReport, Refusal> {
 /// The verdict of a gradient check: a failed check is
 /// [`Refusal::Failed`], with the place of a non-finite value when there is
 /// one.
-pub fn gradcheck_verdict(report: &CheckReport, model: &Model) -> Result<(), Refusal> {
+pub fn check_verdict(report: &CheckReport, model: &Model) -> Result<(), Refusal> {
     if report.passed() {
         return Ok(());
     }
@@ -310,9 +310,9 @@ pub struct Inspected {
 /// Compiles a model's loss, gradient and (for Newton) Hessian, or an
 /// expression's function and derivatives, keeping the listings.
 pub fn inspect(unit: Unit) -> Result<Inspected, Refusal> {
-    let options = crate::codegen::Options {
+    let options = crate::codegen::CodegenOptions {
         inspect: true,
-        ..crate::codegen::Options::default()
+        ..crate::codegen::CodegenOptions::default()
     };
     let (span, what) = match &unit {
         Unit::Model(m) => (m.loss.span.clone(), format!("loss {}", m.loss.name)),
@@ -334,7 +334,7 @@ pub fn inspect(unit: Unit) -> Result<Inspected, Refusal> {
             (kernel, names)
         }
         Unit::Expr(f) => {
-            let d = differentiate(Unit::Expr(f), &DiffOptions::default())
+            let d = derivatives(Unit::Expr(f), &DiffOptions::default())
                 .map_err(|e| Refusal::Usage(e.0))?;
             let kernel = compile_with(&d.graph, &d.kernel_outputs(), &d.scalar_layout(), &options);
             (kernel, d.output_names())

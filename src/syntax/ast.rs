@@ -177,6 +177,20 @@ pub struct File {
 }
 
 impl File {
+    /// True when the file has no statements at all.
+    pub fn is_empty(&self) -> bool {
+        self.stmts.is_empty()
+    }
+
+    /// The paths of the CSV files the file's `data ... from "path"` lines
+    /// read, in order.
+    pub fn csv_paths(&self) -> impl Iterator<Item = &str> {
+        self.stmts.iter().filter_map(|s| match &s.kind {
+            StmtKind::DataCsv { path, .. } => Some(path.as_str()),
+            _ => None,
+        })
+    }
+
     /// The expression behind an id.
     pub fn expr(&self, id: ExprId) -> &Expr {
         &self.exprs[id.index()]

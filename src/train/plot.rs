@@ -19,9 +19,9 @@ use super::format::format_g;
 static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 
 /// Size in pixels of a plot with the fit panel (two panels side by side).
-pub const SIZE_WITH_FIT: (u32, u32) = (1200, 500);
+pub const PLOT_SIZE_WITH_FIT: (u32, u32) = (1200, 500);
 /// Size in pixels of a plot with the loss curve only.
-pub const SIZE_LOSS_ONLY: (u32, u32) = (700, 500);
+pub const PLOT_SIZE_LOSS_ONLY: (u32, u32) = (700, 500);
 
 /// The image format, chosen by the file extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,9 +75,9 @@ impl PlotData {
     /// The image size this plot is drawn at.
     pub fn size(&self) -> (u32, u32) {
         if self.fit.is_some() {
-            SIZE_WITH_FIT
+            PLOT_SIZE_WITH_FIT
         } else {
-            SIZE_LOSS_ONLY
+            PLOT_SIZE_LOSS_ONLY
         }
     }
 }
@@ -286,7 +286,7 @@ where
     root.fill(&WHITE).map_err(err)?;
     match &data.fit {
         Some(fit) => {
-            let (left, right) = root.split_horizontally(SIZE_WITH_FIT.0 / 2);
+            let (left, right) = root.split_horizontally(PLOT_SIZE_WITH_FIT.0 / 2);
             draw_fit(&left, fit).map_err(err)?;
             draw_loss(&right, data).map_err(err)?;
         }

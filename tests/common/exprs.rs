@@ -1,7 +1,7 @@
 //! A generated expression tree, as the property tests draw it, and its
 //! lowering into a graph (each test file has its own generator).
 
-use ddx::graph::{BinOp, Graph, NodeId, Reduction, SymId, UnOp};
+use ddx::{BinOp, Graph, NodeId, Reduction, SymId, UnOp};
 
 /// Every binary operator of the language.
 pub const BINOPS: [BinOp; 7] = [

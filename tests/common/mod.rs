@@ -10,9 +10,9 @@ pub mod exprs;
 pub mod images;
 pub mod testparse;
 
-use ddx::graph::{Graph, NodeId, Reduction, SymId, SymbolKind};
-use ddx::program::{Binding, DataColumn, Model, Param};
-use ddx::schedule::Layout;
+use ddx::Layout;
+use ddx::{Binding, DataColumn, Model, Param};
+use ddx::{Graph, NodeId, Reduction, SymId, SymbolKind};
 
 /// A CSV of numbers (the logs and the references).
 pub struct Table {
@@ -155,7 +155,7 @@ pub fn symbols(g: &mut Graph, params: usize, columns: usize) -> (Vec<SymId>, Vec
 
 /// Loss and gradient of `loss` over the layout.
 pub fn with_gradient(g: &mut Graph, loss: NodeId, layout: &Layout) -> Vec<NodeId> {
-    let grad = ddx::differentiate::gradient(g, loss, &layout.params);
+    let grad = ddx::gradient(g, loss, &layout.params);
     std::iter::once(loss).chain(grad).collect()
 }
 

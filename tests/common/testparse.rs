@@ -1,8 +1,8 @@
 //! A minimal expression parser for the tests of the graph passes, so that
 //! they can be written as strings, independently of the real front end.
 
-use ddx::graph::ops::Func;
-use ddx::graph::{BinOp, Graph, NodeId, SymbolKind};
+use ddx::Func;
+use ddx::{BinOp, Graph, NodeId, SymbolKind};
 
 /// Parses `src` into `g`; identifiers become free symbols unless declared.
 pub fn parse(g: &mut Graph, src: &str) -> NodeId {
