@@ -20,7 +20,9 @@ use anstyle::{AnsiColor, Effects, Style};
 /// `<expr>`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Source {
+    /// The name the source is reported under.
     pub name: String,
+    /// The source text.
     pub text: String,
 }
 
@@ -505,7 +507,7 @@ fn display_char(c: char) -> char {
 /// bidirectional formatting characters, the byte order mark, combining
 /// marks. Messages name them by code point (`U+200B`), not by the
 /// character itself.
-pub fn is_invisible(c: char) -> bool {
+pub(crate) fn is_invisible(c: char) -> bool {
     ((c.is_control() || c.is_whitespace()) && c != ' ')
         || matches!(
             c,
@@ -528,7 +530,7 @@ pub fn is_invisible(c: char) -> bool {
 /// as `display_char` does: a message may quote what the user wrote (a
 /// file name, a CSV header), which must not send escape sequences to the
 /// terminal.
-pub fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     if !text.chars().any(|c| c != '\n' && display_char(c) != c) {
         return text.to_string();
     }

@@ -32,7 +32,7 @@ const MAX_TEXT: usize = 120;
 
 /// Where the first non-finite value came from.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Fault {
+pub(crate) struct Fault {
     /// `let NAME` or `loss NAME`.
     pub what: String,
     /// For a gradient fault: the param the derivative is taken by.
@@ -130,7 +130,7 @@ impl Fault {
 
     /// The fault as a note placed on the `let`/`loss` in the model file, to
     /// render with the model's [`crate::diagnostic::Source`].
-    pub fn diagnostic(&self) -> Diagnostic {
+    pub(crate) fn diagnostic(&self) -> Diagnostic {
         let mut label = match &self.wrt {
             None => num(self.value),
             Some(p) => format!("d/d{p} = {}", num(self.value)),
@@ -162,7 +162,7 @@ impl fmt::Display for Fault {
 /// Looks for the first non-finite value at `params`, then, when every
 /// value is finite, for the first non-finite derivative. `None` when both
 /// the values and the gradient are finite.
-pub fn locate(model: &Model, params: &[f64]) -> Option<Fault> {
+pub(crate) fn locate(model: &Model, params: &[f64]) -> Option<Fault> {
     locate_value(model, params).or_else(|| locate_gradient(model, params))
 }
 
@@ -199,7 +199,7 @@ fn steps(model: &Model) -> Vec<Step> {
 }
 
 /// The first non-finite value of the `let`s and the loss.
-pub fn locate_value(model: &Model, params: &[f64]) -> Option<Fault> {
+pub(crate) fn locate_value(model: &Model, params: &[f64]) -> Option<Fault> {
     let steps = steps(model);
     let roots: Vec<NodeId> = steps.iter().map(|s| s.node).collect();
     let ev = RowEval::new(model, &model.graph, &roots, params)?;
@@ -210,7 +210,7 @@ pub fn locate_value(model: &Model, params: &[f64]) -> Option<Fault> {
 }
 
 /// The first non-finite derivative, by param, of the `let`s and the loss.
-pub fn locate_gradient(model: &Model, params: &[f64]) -> Option<Fault> {
+pub(crate) fn locate_gradient(model: &Model, params: &[f64]) -> Option<Fault> {
     let steps = steps(model);
     let syms: Vec<SymId> = model.params.iter().map(|p| p.sym).collect();
     let mut g = model.graph.clone();

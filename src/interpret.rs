@@ -17,9 +17,9 @@ use crate::schedule::{bind_layout, order_with_stops, Layout, LayoutError};
 
 /// Lanes of the summation order: row `r` of a block is added to lane
 /// `r % LANES`.
-pub const LANES: usize = 4;
+pub(crate) const LANES: usize = 4;
 
-/// Rows per block of the summation order (a multiple of [`LANES`]).
+/// Rows per block of the summation order (a multiple of `LANES`).
 pub const BLOCK_ROWS: usize = 8192;
 
 /// The one summation order of every `sum` and `mean` in ddx.
@@ -37,7 +37,7 @@ pub const BLOCK_ROWS: usize = 8192;
 /// threads compute block sums independently and still give the same bits for
 /// any thread count.
 #[derive(Clone, Debug)]
-pub struct OrderedSum {
+pub(crate) struct OrderedSum {
     lanes: [f64; LANES],
     total: f64,
     row: usize,
@@ -51,7 +51,7 @@ impl Default for OrderedSum {
 
 impl OrderedSum {
     /// An empty sum.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         OrderedSum {
             lanes: [0.0; LANES],
             total: 0.0,
@@ -60,7 +60,7 @@ impl OrderedSum {
     }
 
     /// Adds the value of the next row.
-    pub fn push(&mut self, v: f64) {
+    pub(crate) fn push(&mut self, v: f64) {
         let lane = self.row % LANES;
         self.lanes[lane] += v;
         self.row += 1;
@@ -76,7 +76,7 @@ impl OrderedSum {
     }
 
     /// The sum of all values pushed.
-    pub fn finish(mut self) -> f64 {
+    pub(crate) fn finish(mut self) -> f64 {
         if !self.row.is_multiple_of(BLOCK_ROWS) {
             self.flush();
         }
@@ -87,16 +87,33 @@ impl OrderedSum {
 /// Why an evaluation could not run.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum EvalError {
+    /// The graph does not fit the layout.
     #[error(transparent)]
     Layout(#[from] LayoutError),
+    /// The number of param values differs from the layout's params.
     #[error("expected {expected} param values, got {got}")]
-    Params { expected: usize, got: usize },
+    Params {
+        /// The number of params in the layout.
+        expected: usize,
+        /// The number of param values given.
+        got: usize,
+    },
+    /// The number of data columns differs from the layout's columns.
     #[error("expected {expected} data columns, got {got}")]
-    Columns { expected: usize, got: usize },
+    Columns {
+        /// The number of data columns in the layout.
+        expected: usize,
+        /// The number of data columns given.
+        got: usize,
+    },
+    /// A data column's length differs from the row count.
     #[error("data column `{name}` has {got} rows, expected {expected}")]
     ColumnLength {
+        /// The column's name.
         name: String,
+        /// The row count (the first column's length).
         expected: usize,
+        /// The column's length.
         got: usize,
     },
 }

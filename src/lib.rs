@@ -21,7 +21,8 @@
 //! ```
 //! use ddx::{check, compile_model, initial_params, model_columns, Source, Unit};
 //!
-//! let text = "data x = [1, 2, 3], y = [2, 4, 6]\n\
+//! let text = "data x = [1, 2, 3]\n\
+//!             data y = [2, 4, 6]\n\
 //!             param w = 0.5\n\
 //!             loss C = mean((w*x - y)^2)\n";
 //! let Unit::Model(mut model) = check(&Source::new("fit.ddx", text), None).unwrap() else {
@@ -62,12 +63,12 @@ pub use codegen::{
     Bound, CodegenError, CodegenOptions, Kernel, KernelError, Threads,
 };
 pub use commands::diff::{derivatives, parse_at, Derivative, Derivatives, DiffOptions, UsageError};
+pub use commands::emit::{emit, Stage as EmitStage};
 pub use commands::gradient_check::{
     check_gradient, check_model_gradient, CheckError, CheckReport, ParamCheck, TOLERANCE,
 };
 pub use commands::{
-    check_report, check_verdict, inspect, model_for, named_roots, require_variables, train_model,
-    Inspected, Refusal, TrainRequest,
+    check_report, check_verdict, model_for, require_variables, train_model, Refusal, TrainRequest,
 };
 pub use diagnostic::{io_reason, Diagnostic, Label, Severity, Source};
 pub use differentiate::{derivative, gradient};
@@ -80,8 +81,9 @@ pub use schedule::{Layout, LayoutError, Schedule};
 pub use simplify::{simplify, simplify_one};
 pub use syntax::ast::{write_number, File as SyntaxTree};
 pub use syntax::{decode, parse, MAX_SOURCE_BYTES};
+pub use train::format::{format_3g, format_g};
 pub use train::plot::{PLOT_SIZE_LOSS_ONLY, PLOT_SIZE_WITH_FIT};
 pub use train::{
-    format_3g, format_g, train, Divergence, Fit, Objective, Setup, Sgd, TrainError, TrainOptions,
-    TrainResult, NEWTON_MAX_PARAMS,
+    train, Divergence, Fit, Objective, Setup, Sgd, TrainError, TrainOptions, TrainResult,
+    NEWTON_MAX_PARAMS,
 };

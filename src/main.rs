@@ -8,12 +8,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use ddx::TrainOptions;
-use ddx::MAX_SOURCE_BYTES;
-use ddx::{derivatives, parse_at, DiffOptions};
-use ddx::{io_reason, Diagnostic, Source};
-use ddx::{Model, Unit};
-use ddx::{Refusal, TrainRequest};
+use ddx::{
+    derivatives, io_reason, parse_at, Diagnostic, DiffOptions, EmitStage, Model, Refusal, Source,
+    TrainOptions, TrainRequest, Unit, MAX_SOURCE_BYTES,
+};
 
 #[derive(Parser)]
 #[command(
@@ -372,62 +370,14 @@ fn run_check(file: &str) -> Result<(), Failure> {
 
 fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
     let (src, dir) = read_expr_or_file(input)?;
-    if let Stage::Ast = stage {
-        let file = ddx::parse(&src.text).map_err(|d| Failure::Source(Box::new(d), src.clone()))?;
-        if file.stmts.is_empty() {
-            // the checker's "the input is empty", rather than no output
-            check(&src, dir.as_deref())?;
-        }
-        return out(&file.to_string());
-    }
-    let unit = check(&src, dir.as_deref())?;
-    if let Stage::Grad = stage {
-        ddx::require_variables(&unit, false).map_err(|r| Failure::refused(r, &src))?;
-    }
-    match stage {
-        Stage::Ast => unreachable!("handled above"),
-        Stage::Graph => {
-            let (g, roots) = ddx::named_roots(&unit);
-            out(&ddx::dump(g, &roots))?;
-        }
-        Stage::Grad => {
-            let d = derivatives(unit, &DiffOptions::default()).map_err(|e| Failure::Usage(e.0))?;
-            out(&d.to_text(true))?;
-        }
-        Stage::Schedule | Stage::Clif | Stage::Asm => {
-            let inspected = ddx::inspect(unit).map_err(|r| Failure::refused(r, &src))?;
-            let (kernel, names, sgd_loop) = (inspected.kernel, inspected.names, inspected.sgd_loop);
-            match stage {
-                Stage::Schedule => {
-                    if let Some(prep) = kernel.prep_schedule() {
-                        out(&format!(
-                            "# data-only reductions, computed once per data set\n{prep}# loss and gradient\n"
-                        ))?;
-                    }
-                    out(&kernel
-                        .schedule()
-                        .clone()
-                        .with_output_names(&names)
-                        .to_string())?;
-                }
-                _ => {
-                    let clif = matches!(stage, Stage::Clif);
-                    let text = if clif { kernel.clif() } else { kernel.asm() };
-                    out(&text.unwrap_or_default())?;
-                    if let Some((rows, momentum)) = sgd_loop {
-                        let (c, a) = kernel
-                            .sgd_listing(rows, momentum)
-                            .map_err(|e| Failure::Usage(e.to_string()))?;
-                        out(&format!(
-                            "; function ddx_sgd: the training loop, compiled for these {rows} rows \
-                             after {} epochs (docs/training.md)\n{}",
-                            ddx::LOOP_AFTER_EPOCHS,
-                            if clif { c } else { a }
-                        ))?;
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
+    let stage = match stage {
+        Stage::Ast => EmitStage::Ast,
+        Stage::Graph => EmitStage::Graph,
+        Stage::Grad => EmitStage::Grad,
+        Stage::Schedule => EmitStage::Schedule,
+        Stage::Clif => EmitStage::Clif,
+        Stage::Asm => EmitStage::Asm,
+    };
+    let text = ddx::emit(&src, dir.as_deref(), stage).map_err(|r| Failure::refused(r, &src))?;
+    out(&text)
 }

@@ -58,7 +58,9 @@ pub fn derive(model: &mut Model, hessian: bool) -> Derived {
 /// A model's compiled kernel: outputs are the loss, the gradient and, when
 /// compiled for Newton, the Hessian.
 pub struct Compiled {
+    /// The compiled kernel.
     pub kernel: Kernel,
+    /// The nodes of the loss, gradient and Hessian the kernel computes.
     pub derived: Derived,
     /// Wall time from the checked model to a callable kernel, in seconds.
     pub seconds: f64,
@@ -183,6 +185,6 @@ impl KernelObjective<'_> {
 
 /// The node `mean(e)` of a per-row expression, used to evaluate a model's
 /// prediction at one input value (a one-row data set).
-pub fn mean_of(model: &mut Model, e: NodeId) -> NodeId {
+pub(crate) fn mean_of(model: &mut Model, e: NodeId) -> NodeId {
     model.graph.reduce(Reduction::Mean, e)
 }

@@ -11,11 +11,11 @@ use crate::graph::{BinOp, Graph, Node, NodeId, UnOp};
 
 /// Expressions larger than this (as a tree, in operations) are printed with
 /// `let` bindings even when they were not asked for.
-pub const INLINE_LIMIT: u32 = 2000;
+pub(crate) const INLINE_LIMIT: u32 = 2000;
 
 /// A root that is the same node as another root, and larger than this (in
 /// operations), is printed once as a `let`.
-pub const REPEATED_ROOT: u32 = 40;
+pub(crate) const REPEATED_ROOT: u32 = 40;
 
 /// Precedence tiers, loosest first.
 const P_SUM: u8 = 1;
@@ -26,7 +26,7 @@ const P_ATOM: u8 = 5;
 
 /// Output syntax.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Style {
+pub(crate) enum Style {
     /// ddx's own syntax: parses back to an equivalent expression.
     Text,
     /// LaTeX math.
@@ -36,7 +36,7 @@ pub enum Style {
 /// Formats a number as the language writes it: integers without a decimal
 /// point, exact small fractions as `p/q`, very large or small magnitudes in
 /// exponent form, NaN as `0/0` and infinities as `1/0`.
-pub fn format_number(v: f64) -> String {
+pub(crate) fn format_number(v: f64) -> String {
     if v.is_nan() {
         return "0/0".into();
     }
@@ -93,7 +93,7 @@ fn pi_multiple(v: f64) -> Option<String> {
 }
 
 /// `(p, q)` with `p as f64 / q as f64 == v` exactly, for `1 < q <= 1000`.
-pub fn as_fraction(v: f64) -> Option<(i64, i64)> {
+pub(crate) fn as_fraction(v: f64) -> Option<(i64, i64)> {
     // continued fractions
     let (mut h0, mut h1, mut k0, mut k1) = (0i64, 1i64, 1i64, 0i64);
     let mut x = v;
@@ -135,7 +135,7 @@ fn number_prec(v: f64) -> u8 {
 
 /// A printer over one graph. `names` gives nodes printed as a name (user
 /// `let`s, CSE temporaries).
-pub struct Printer<'g> {
+pub(crate) struct Printer<'g> {
     g: &'g Graph,
     style: Style,
     names: HashMap<NodeId, String>,
@@ -149,7 +149,7 @@ enum Item {
 
 impl<'g> Printer<'g> {
     /// A printer in the given style.
-    pub fn new(g: &'g Graph, style: Style) -> Self {
+    pub(crate) fn new(g: &'g Graph, style: Style) -> Self {
         Printer {
             g,
             style,
@@ -158,7 +158,7 @@ impl<'g> Printer<'g> {
     }
 
     /// Prints `node` as `name` wherever it occurs (except as the root).
-    pub fn name(&mut self, node: NodeId, name: impl Into<String>) {
+    pub(crate) fn name(&mut self, node: NodeId, name: impl Into<String>) {
         self.names.insert(node, name.into());
     }
 
@@ -201,7 +201,7 @@ impl<'g> Printer<'g> {
     }
 
     /// The expression as text.
-    pub fn print(&self, root: NodeId) -> String {
+    pub(crate) fn print(&self, root: NodeId) -> String {
         let mut out = String::new();
         let mut stack = vec![Item::Node(root)];
         while let Some(item) = stack.pop() {
@@ -401,7 +401,7 @@ fn latex_call(op: UnOp) -> (String, &'static str) {
 /// root (every variable of
 /// `(x1 + ... + x1000)^3` has the derivative `3*(x1 + ... + x1000)^2`,
 /// which is then printed once, not a thousand times).
-pub fn shared_nodes(g: &Graph, roots: &[NodeId]) -> Vec<NodeId> {
+pub(crate) fn shared_nodes(g: &Graph, roots: &[NodeId]) -> Vec<NodeId> {
     let uses = g.use_counts(roots);
     let mut root_count: HashMap<NodeId, usize> = HashMap::default();
     for &r in roots {
@@ -429,7 +429,7 @@ pub fn shared_nodes(g: &Graph, roots: &[NodeId]) -> Vec<NodeId> {
 
 /// A program printed with `let` bindings: the bindings, then each root.
 #[derive(Clone, Debug, PartialEq)]
-pub struct LetProgram {
+pub(crate) struct LetProgram {
     /// `(name, expression)` in definition order.
     pub lets: Vec<(String, String)>,
     /// Each root's expression, in terms of the bindings.
@@ -439,7 +439,7 @@ pub struct LetProgram {
 /// Prints `roots` with a `let` for every shared subexpression. Nodes in
 /// `given` (user `let`s) keep their names; the others are `t1`, `t2`, ...
 /// (renamed if a symbol already has that name).
-pub fn with_lets(
+pub(crate) fn with_lets(
     g: &Graph,
     roots: &[NodeId],
     given: &HashMap<NodeId, String>,

@@ -17,9 +17,11 @@ pub enum Unit {
 /// Expression mode: a named function of its free variables.
 #[derive(Clone, Debug)]
 pub struct Function {
+    /// The graph holding the expression.
     pub graph: Graph,
     /// The function's name (`f` for a bare expression).
     pub name: String,
+    /// The expression.
     pub root: NodeId,
     /// Free variables, alphabetically.
     pub vars: Vec<SymId>,
@@ -30,25 +32,35 @@ pub struct Function {
 /// A data column.
 #[derive(Clone, Debug)]
 pub struct DataColumn {
+    /// The column's name.
     pub name: String,
+    /// The column's symbol in the graph.
     pub sym: SymId,
+    /// The column's values, one per row.
     pub values: Vec<f64>,
+    /// Span of the declaration.
     pub span: Range<usize>,
 }
 
 /// A trainable scalar.
 #[derive(Clone, Debug)]
 pub struct Param {
+    /// The param's name.
     pub name: String,
+    /// The param's symbol in the graph.
     pub sym: SymId,
+    /// The initial value.
     pub init: f64,
+    /// Span of the declaration.
     pub span: Range<usize>,
 }
 
 /// A named intermediate (`let`) or the loss.
 #[derive(Clone, Debug)]
 pub struct Binding {
+    /// The bound name.
     pub name: String,
+    /// The bound expression.
     pub node: NodeId,
     /// Span of the defining expression.
     pub span: Range<usize>,
@@ -57,34 +69,51 @@ pub struct Binding {
 /// The optimizer of the `train` line, with PyTorch's meanings.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Optimizer {
+    /// Stochastic gradient descent, with optional momentum.
     Sgd {
+        /// Learning rate.
         lr: f64,
+        /// Momentum factor (0 for plain SGD).
         momentum: f64,
     },
+    /// Adam.
     Adam {
+        /// Learning rate.
         lr: f64,
+        /// Decay rate of the first-moment estimate.
         beta1: f64,
+        /// Decay rate of the second-moment estimate.
         beta2: f64,
+        /// Term added to the denominator for numerical stability.
         eps: f64,
     },
+    /// Newton's method, using the Hessian of the loss.
     Newton,
 }
 
 /// The `train` line.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainSpec {
+    /// The optimizer and its settings.
     pub optimizer: Optimizer,
+    /// The number of epochs to train.
     pub epochs: usize,
+    /// Span of the `train` line.
     pub span: Range<usize>,
 }
 
 /// A checked model file.
 #[derive(Clone, Debug)]
 pub struct Model {
+    /// The graph holding every expression of the model.
     pub graph: Graph,
+    /// The data columns, in declaration order.
     pub data: Vec<DataColumn>,
+    /// The params, in declaration order.
     pub params: Vec<Param>,
+    /// The `let` bindings, in declaration order.
     pub lets: Vec<Binding>,
+    /// The loss.
     pub loss: Binding,
     /// `None` when the file has no `train` line.
     pub train: Option<TrainSpec>,

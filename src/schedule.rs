@@ -35,7 +35,9 @@ use crate::graph::{BinOp, Graph, Node, NodeId, Reduction, SymId, SymbolKind, UnO
 /// expression), `columns` the `columns` array (data columns).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Layout {
+    /// The symbols of the `params` array, in order.
     pub params: Vec<SymId>,
+    /// The symbols of the `columns` array, in order.
     pub columns: Vec<SymId>,
 }
 
@@ -54,16 +56,28 @@ impl Layout {
 pub enum LayoutError {
     /// A symbol under the outputs has no place in the layout.
     #[error("`{name}` is used but is neither a param nor a data column of the kernel")]
-    Unbound { name: String },
+    Unbound {
+        /// The symbol's name.
+        name: String,
+    },
     /// A data column was listed among the params.
     #[error("data column `{name}` cannot be a param")]
-    DataAsParam { name: String },
+    DataAsParam {
+        /// The column's name.
+        name: String,
+    },
     /// A non-data symbol was listed among the columns.
     #[error("`{name}` is not a data column")]
-    NotData { name: String },
+    NotData {
+        /// The symbol's name.
+        name: String,
+    },
     /// An output differs from row to row.
     #[error("output {index} differs from row to row: it must sit under sum(...) or mean(...)")]
-    PerRowOutput { index: usize },
+    PerRowOutput {
+        /// The output's position among the outputs.
+        index: usize,
+    },
 }
 
 /// A value slot: assigned exactly once.
@@ -150,7 +164,7 @@ pub struct Schedule {
 /// The data-only reductions under `outputs`: reductions of a per-row value
 /// that depend on no param, not looking inside such a reduction. They can be
 /// computed once per data set and passed to a kernel as `pre` inputs.
-pub fn data_reductions(g: &Graph, outputs: &[NodeId]) -> Vec<NodeId> {
+pub(crate) fn data_reductions(g: &Graph, outputs: &[NodeId]) -> Vec<NodeId> {
     let mut found = Vec::new();
     let mut seen = vec![false; g.len()];
     let mut stack: Vec<NodeId> = outputs.iter().rev().copied().collect();

@@ -24,7 +24,7 @@ use crate::diagnostic::{Diagnostic, Source};
 
 /// A column to read: its header name and where the model asks for it.
 #[derive(Clone, Debug)]
-pub struct Request<'a> {
+pub(crate) struct Request<'a> {
     pub column: &'a str,
     /// Span of the column name in the model source (for "no such column").
     pub span: Range<usize>,
@@ -33,7 +33,7 @@ pub struct Request<'a> {
 /// Reads the requested columns of the CSV file at `path`, shown to the user
 /// as `shown`. `path_span` is the span of the path string in the model
 /// source, where a file that cannot be read is reported.
-pub fn read_columns(
+pub(crate) fn read_columns(
     path: &Path,
     shown: &str,
     path_span: Range<usize>,
@@ -211,7 +211,7 @@ pub fn read_columns(
 /// Most bytes of one row (record) of a CSV file: a longer row is an error,
 /// so that a file without line breaks (`/dev/zero`, a binary file) cannot
 /// fill the memory.
-pub const MAX_ROW_BYTES: usize = 16 << 20;
+pub(crate) const MAX_ROW_BYTES: usize = 16 << 20;
 
 /// The reader's buffer.
 const BUFFER: usize = 1 << 16;

@@ -7,20 +7,20 @@ use crate::diagnostic::Diagnostic;
 use crate::graph::{Graph, NodeId};
 use crate::syntax::ast::{ExprId, ExprKind, File, NameId, Span};
 
-pub use crate::graph::ops::Func;
+pub(crate) use crate::graph::ops::Func;
 
 /// The function called `name`, if there is one (`log` is `ln`, `pow` is `^`).
-pub fn function(name: &str) -> Option<Func> {
+pub(crate) fn function(name: &str) -> Option<Func> {
     Func::from_name(name)
 }
 
 /// Every function name, in the order the language documents them.
-pub fn function_names() -> Vec<&'static str> {
+pub(super) fn function_names() -> Vec<&'static str> {
     Func::ALL.iter().map(|&(name, _)| name).collect()
 }
 
 /// Resolves the function of a call, checking its name and arity.
-pub fn callee(file: &File, id: ExprId) -> Result<Func, Diagnostic> {
+pub(super) fn callee(file: &File, id: ExprId) -> Result<Func, Diagnostic> {
     let ExprKind::Call { name, len, .. } = file.expr(id).kind else {
         unreachable!("callee of a non-call")
     };
@@ -56,7 +56,7 @@ pub fn callee(file: &File, id: ExprId) -> Result<Func, Diagnostic> {
 }
 
 /// The diagnostic for using a function's name as a value.
-pub fn function_as_value(name: &str, span: Span) -> Diagnostic {
+pub(super) fn function_as_value(name: &str, span: Span) -> Diagnostic {
     Diagnostic::new(format!("`{name}` is a function, not a value"), span.range())
         .with_label("function name")
         .with_note(format!("call it with an argument, e.g. `{name}(x)`"))
@@ -65,7 +65,7 @@ pub fn function_as_value(name: &str, span: Span) -> Diagnostic {
 /// Lowers the expression `root` into `g`. `resolve` gives the node of a name
 /// reference; `reductions` says whether `sum`/`mean` are allowed (model
 /// files) or an error (expression mode).
-pub fn lower(
+pub(super) fn lower(
     file: &File,
     root: ExprId,
     g: &mut Graph,
@@ -131,7 +131,7 @@ fn pop<T>(v: &mut Vec<T>) -> T {
 /// functions) with the value rules of [`crate::graph::ops`], so the result
 /// is bit for bit what constant folding in the graph gives. `what` names the
 /// place for the error message ("a param's initial value").
-pub fn const_eval(file: &File, root: ExprId, what: &str) -> Result<f64, Diagnostic> {
+pub(super) fn const_eval(file: &File, root: ExprId, what: &str) -> Result<f64, Diagnostic> {
     let order = file.postorder(root);
     // A reduction is reported as such, before the data it reduces.
     for &id in &order {

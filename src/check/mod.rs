@@ -15,7 +15,7 @@
 // `Diagnostic` by value, as the rest of the pipeline does.
 #![allow(clippy::result_large_err)]
 
-pub mod csv;
+pub(crate) mod csv;
 mod lower;
 mod suggest;
 mod train_line;
@@ -23,8 +23,8 @@ mod train_line;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
-pub use lower::{function, Func};
-pub use suggest::nearest;
+pub(crate) use lower::{function, Func};
+pub(crate) use suggest::nearest;
 pub use train_line::MAX_EPOCHS;
 
 use crate::diagnostic::{Diagnostic, Source};

@@ -37,7 +37,7 @@ fn distance(a: &str, b: &str) -> usize {
 /// The candidate closest to `name`, if it is close enough to be a likely
 /// typo (see `limit` below, or a prefix of at least 3 characters). Ties go
 /// to the earlier candidate.
-pub fn nearest<'a, I>(name: &str, candidates: I) -> Option<&'a str>
+pub(crate) fn nearest<'a, I>(name: &str, candidates: I) -> Option<&'a str>
 where
     I: IntoIterator<Item = &'a str>,
 {

@@ -50,7 +50,7 @@ const OPTIMIZERS: [(&str, &[OptSpec], &str); 3] = [
 pub const MAX_EPOCHS: f64 = 1e9;
 
 /// Checks a `train` statement and turns it into a [`TrainSpec`].
-pub fn train_spec(
+pub(super) fn train_spec(
     file: &File,
     src: &str,
     optimizer: &Ident,

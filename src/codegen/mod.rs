@@ -31,12 +31,13 @@ use self::jit::{Abi, Code, JitModule};
 use crate::differentiate;
 use crate::graph::{BinOp, Graph, NodeId, SymId, UnOp};
 use crate::program::Model;
-pub use crate::schedule::Layout;
+pub(crate) use crate::schedule::Layout;
 use crate::schedule::{data_reductions, LayoutError, Schedule};
 
 /// Why a kernel could not be compiled.
 #[derive(Debug, Error)]
 pub enum CodegenError {
+    /// The graph does not fit the kernel's layout.
     #[error(transparent)]
     Layout(#[from] LayoutError),
     /// The host machine is not supported by Cranelift.
@@ -50,24 +51,29 @@ pub enum CodegenError {
         "the compiled loss and derivatives would have {ops} operations, more than ddx \
          compiles (the limit is {limit}); simplify the model or use fewer params"
     )]
-    TooLarge { ops: usize, limit: usize },
+    TooLarge {
+        /// The kernel's weighted operation count.
+        ops: usize,
+        /// The most operations allowed (`MAX_KERNEL_OPS`).
+        limit: usize,
+    },
 }
 
 /// Most operations (schedule instructions, loop bodies counted twice for
 /// their two vector halves, function calls in loops four times for their
 /// four rows) a kernel may have. Cranelift's time and memory grow with the
 /// function: at this size a kernel compiles in seconds.
-pub const MAX_KERNEL_OPS: usize = 200_000;
+pub(crate) const MAX_KERNEL_OPS: usize = 200_000;
 
 /// Kernels with more operations than this are compiled with Cranelift's
 /// single-pass register allocator: its time is linear in the function,
 /// where the default allocator's grows quadratically with the values live
 /// across the calls of long kernels (a sum of 3,000 `sin` terms took 30 s).
 /// Below, the default allocator gives faster code.
-pub const FAST_REGALLOC_OPS: usize = 8_000;
+pub(crate) const FAST_REGALLOC_OPS: usize = 8_000;
 
 /// The weighted operation count of a schedule (see [`MAX_KERNEL_OPS`]).
-pub fn kernel_ops(s: &Schedule) -> usize {
+pub(crate) fn kernel_ops(s: &Schedule) -> usize {
     let mut ops: usize = s.blocks.iter().map(Vec::len).sum();
     for l in &s.loops {
         for inst in &l.body {
@@ -114,18 +120,40 @@ fn inline_binary(op: BinOp) -> bool {
 /// Why a kernel call was refused: a length does not match the kernel.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum KernelError {
+    /// The number of param values differs from the kernel's params.
     #[error("expected {expected} param values, got {got}")]
-    Params { expected: usize, got: usize },
-    #[error("expected {expected} data columns, got {got}")]
-    Columns { expected: usize, got: usize },
-    #[error("data column `{name}` has {got} rows, expected {expected}")]
-    ColumnLength {
-        name: String,
+    Params {
+        /// The number of params the kernel takes.
         expected: usize,
+        /// The number of param values given.
         got: usize,
     },
+    /// The number of data columns differs from the kernel's columns.
+    #[error("expected {expected} data columns, got {got}")]
+    Columns {
+        /// The number of data columns the kernel takes.
+        expected: usize,
+        /// The number of data columns given.
+        got: usize,
+    },
+    /// A data column's length differs from the row count.
+    #[error("data column `{name}` has {got} rows, expected {expected}")]
+    ColumnLength {
+        /// The column's name.
+        name: String,
+        /// The row count (the first column's length).
+        expected: usize,
+        /// The column's length.
+        got: usize,
+    },
+    /// The output buffer's length differs from the kernel's outputs.
     #[error("expected room for {expected} outputs, got {got}")]
-    Outputs { expected: usize, got: usize },
+    Outputs {
+        /// The number of outputs the kernel writes.
+        expected: usize,
+        /// The length of the output buffer given.
+        got: usize,
+    },
 }
 
 /// Options of [`compile_with`].
@@ -138,7 +166,7 @@ pub struct CodegenOptions {
     /// and [`Kernel::asm`].
     pub inspect: bool,
     /// Force (`Some(true)`) or forbid the single-pass register allocator;
-    /// `None` picks it for kernels of more than [`FAST_REGALLOC_OPS`]
+    /// `None` picks it for kernels of more than `FAST_REGALLOC_OPS`
     /// operations.
     pub fast_regalloc: Option<bool>,
 }
@@ -523,7 +551,7 @@ impl Kernel {
     }
 
     /// [`Kernel::bind`] with threads: data sets of at least
-    /// [`threads::MIN_BLOCKS`] blocks of rows have every loop's blocks
+    /// `threads::MIN_BLOCKS` blocks of rows have every loop's blocks
     /// computed on `threads`, and the block partial sums combined in block
     /// order, so the results are the same bits for any thread count.
     pub fn bind_threads<'k, 'd>(
@@ -740,7 +768,7 @@ pub fn model_layout(model: &Model) -> Layout {
 
 /// The loss of a model followed by its gradient with respect to every
 /// param (in declaration order), by reverse mode, not simplified (the JIT's
-/// tests compile raw graphs; [`crate::pipeline`] is what `ddx` runs).
+/// tests compile raw graphs; `crate::pipeline` is what `ddx` runs).
 pub fn model_outputs(model: &mut Model) -> Vec<NodeId> {
     let params: Vec<SymId> = model.params.iter().map(|p| p.sym).collect();
     let grad = differentiate::gradient(&mut model.graph, model.loss.node, &params);

@@ -22,7 +22,7 @@ use crate::interpret::BLOCK_ROWS;
 use crate::schedule::{Op, Schedule};
 
 /// Data sets with fewer blocks than this run single-threaded.
-pub const MIN_BLOCKS: usize = 2;
+pub(super) const MIN_BLOCKS: usize = 2;
 
 /// Chunks of blocks per thread: several, so that a thread slowed down by
 /// other work on the machine does not hold up the call.

@@ -12,7 +12,7 @@ use crate::program::Unit;
 use crate::simplify::simplify;
 
 /// Highest `--order` accepted.
-pub const MAX_ORDER: u32 = 100;
+pub(crate) const MAX_ORDER: u32 = 100;
 
 /// Higher derivatives may grow exponentially with the order (those of
 /// `x^x` grow about 2.5 times per order): differentiating stops with an
@@ -20,18 +20,18 @@ pub const MAX_ORDER: u32 = 100;
 /// [`GROWTH_PER_NODE`] per node of the input. First derivatives are one
 /// reverse sweep, a constant times the function's size, and are not
 /// limited.
-pub const MAX_NODES: usize = 250_000;
+pub(crate) const MAX_NODES: usize = 250_000;
 
 /// Nodes a higher derivative may add per node of the input, beyond
 /// [`MAX_NODES`].
-pub const GROWTH_PER_NODE: usize = 4;
+pub(crate) const GROWTH_PER_NODE: usize = 4;
 
 /// Most nodes the sweeps of higher derivatives may visit in all (an upper
 /// estimate: each sweep counts the smaller of its expression's tree size
 /// and the whole graph). Many variables times a large shared expression,
 /// like `--order 2` of `(x1 + ... + x100000)^3`, is an error rather than
 /// hours of work.
-pub const MAX_WORK: usize = 2_000_000;
+pub(crate) const MAX_WORK: usize = 2_000_000;
 
 /// What to differentiate and how.
 #[derive(Clone, Debug, Default)]
@@ -47,18 +47,24 @@ pub struct DiffOptions {
 /// One derivative: `d^order f / d wrt^order = expr`.
 #[derive(Clone, Debug)]
 pub struct Derivative {
+    /// The variable differentiated with respect to.
     pub wrt: String,
+    /// The order of the derivative (at least 1).
     pub order: u32,
+    /// The simplified derivative.
     pub expr: NodeId,
 }
 
 /// The simplified function and its derivatives, all nodes of one graph.
 #[derive(Clone, Debug)]
 pub struct Derivatives {
+    /// The graph holding the function and every derivative.
     pub graph: Graph,
     /// `f`, `y`, or the loss name.
     pub name: String,
+    /// The simplified function.
     pub function: NodeId,
+    /// One derivative per variable differentiated with respect to, in order.
     pub items: Vec<Derivative>,
     /// Names of user `let`s, used by the `let` rendering.
     pub let_names: HashMap<NodeId, String>,

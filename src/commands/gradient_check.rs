@@ -25,10 +25,13 @@ pub const TOLERANCE: f64 = 1e-6;
 /// Why a check could not run.
 #[derive(Debug, Error)]
 pub enum CheckError {
+    /// The loss and gradient could not be compiled.
     #[error(transparent)]
     Codegen(#[from] CodegenError),
+    /// The compiled kernel refused the data or params.
     #[error(transparent)]
     Kernel(#[from] KernelError),
+    /// The interpreter could not evaluate the loss and gradient.
     #[error(transparent)]
     Eval(#[from] EvalError),
     /// Two evaluations per param would take too long.
@@ -37,8 +40,11 @@ pub enum CheckError {
          over {rows} rows is more than {MAX_WORK:e} operations in all"
     )]
     TooMuchWork {
+        /// The number of params.
         params: usize,
+        /// The kernel's weighted operation count.
         ops: usize,
+        /// The number of data rows.
         rows: usize,
     },
 }
@@ -46,12 +52,14 @@ pub enum CheckError {
 /// Most kernel operations (operations times rows, over every evaluation)
 /// a check may take: a few seconds. The work grows with the square of the
 /// number of params, since the kernel computes every derivative.
-pub const MAX_WORK: f64 = 4e9;
+pub(crate) const MAX_WORK: f64 = 4e9;
 
 /// The check of one param.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParamCheck {
+    /// The param's name.
     pub name: String,
+    /// The param's value the check was made at.
     pub value: f64,
     /// The compiled symbolic derivative.
     pub gradient: f64,
@@ -69,11 +77,15 @@ pub struct ParamCheck {
 /// param, every line ending in a newline.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CheckReport {
+    /// The name of the loss.
     pub loss_name: String,
     /// The compiled loss at the params.
     pub loss: f64,
+    /// The number of data rows.
     pub rows: usize,
+    /// The check of each param, in declaration order.
     pub params: Vec<ParamCheck>,
+    /// The largest error accepted ([`TOLERANCE`]).
     pub tolerance: f64,
     /// True when the interpreter gives the same bits for the loss and every
     /// gradient component (NaN equal to NaN).

@@ -1,22 +1,23 @@
 //! What each subcommand does, as data for the command line to render:
-//! `ddx diff` ([`diff`]), `ddx check` ([`check`]), and the model-level steps
-//! of `ddx train` and `ddx emit` (this file). Every refusal is a
+//! `ddx diff` ([`diff`]), `ddx check` ([`gradient_check`] and
+//! [`check_report`]), `ddx emit` ([`emit`]) and `ddx train`
+//! ([`train_model`]). Every refusal is a
 //! [`Refusal`] the command line renders with the input's source.
 
-pub mod diff;
-pub mod gradient_check;
+pub(crate) mod diff;
+pub(crate) mod emit;
+pub(crate) mod gradient_check;
 
 use std::io::{self, Write};
 use std::ops::Range;
 use std::path::Path;
 use std::time::Instant;
 
-use crate::codegen::{compile_with, model_layout, CodegenError, Kernel, Threads};
-use crate::commands::diff::{derivatives, DiffOptions};
+use crate::codegen::{CodegenError, Threads};
 use crate::commands::gradient_check::{CheckError, CheckReport};
 use crate::diagnostic::{Diagnostic, Source};
-use crate::graph::{Graph, NodeId};
-use crate::pipeline::{compile_model, derive, mean_of, KernelObjective};
+use crate::graph::NodeId;
+use crate::pipeline::{compile_model, mean_of, KernelObjective};
 use crate::program::{Model, Optimizer, Unit};
 use crate::schedule::Layout;
 use crate::train::{
@@ -119,7 +120,7 @@ fn refuse_large_newton(model: &Model) -> Result<(), Refusal> {
 }
 
 /// Whether a model trains with Newton's method (and so needs its Hessian).
-pub fn trains_with_newton(model: &Model) -> bool {
+pub(crate) fn trains_with_newton(model: &Model) -> bool {
     matches!(
         model.train.as_ref().map(|t| t.optimizer),
         Some(Optimizer::Newton)
@@ -281,76 +282,9 @@ pub fn check_verdict(report: &CheckReport, model: &Model) -> Result<(), Refusal>
     ))
 }
 
-/// The graph and named roots `ddx emit --stage graph` prints: an
-/// expression's function, or a model's `let`s and loss.
-pub fn named_roots(unit: &Unit) -> (&Graph, Vec<(String, NodeId)>) {
-    match unit {
-        Unit::Expr(f) => (&f.graph, vec![(f.name.clone(), f.root)]),
-        Unit::Model(m) => {
-            let mut roots: Vec<(String, NodeId)> =
-                m.lets.iter().map(|l| (l.name.clone(), l.node)).collect();
-            roots.push((m.loss.name.clone(), m.loss.node));
-            (&m.graph, roots)
-        }
-    }
-}
-
-/// A kernel compiled for inspection (`ddx emit --stage schedule|clif|asm`).
-pub struct Inspected {
-    /// The kernel, compiled with its CLIF and assembly kept.
-    pub kernel: Kernel,
-    /// Its outputs' names: `loss`, `dloss/dp`, (Newton) `d2loss/dadb`; or
-    /// the function and `df/dx` labels of an expression.
-    pub names: Vec<String>,
-    /// Rows and momentum (whether non-zero) of the SGD loop a model's
-    /// training compiles; `None` unless it trains with sgd.
-    pub sgd_loop: Option<(usize, bool)>,
-}
-
-/// Compiles a model's loss, gradient and (for Newton) Hessian, or an
-/// expression's function and derivatives, keeping the listings.
-pub fn inspect(unit: Unit) -> Result<Inspected, Refusal> {
-    let options = crate::codegen::CodegenOptions {
-        inspect: true,
-        ..crate::codegen::CodegenOptions::default()
-    };
-    let (span, what) = match &unit {
-        Unit::Model(m) => (m.loss.span.clone(), format!("loss {}", m.loss.name)),
-        Unit::Expr(f) => (f.span.clone(), format!("`{}`", f.name)),
-    };
-    let mut sgd_loop = None;
-    let (kernel, names) = match unit {
-        Unit::Model(mut m) => {
-            if let Some(Optimizer::Sgd { momentum, .. }) = m.train.as_ref().map(|t| t.optimizer) {
-                sgd_loop = Some((m.rows, momentum != 0.0));
-            }
-            let newton = trains_with_newton(&m);
-            if newton {
-                refuse_large_newton(&m)?;
-            }
-            let derived = derive(&mut m, newton);
-            let names = output_names(&m, newton);
-            let kernel = compile_with(&m.graph, &derived.outputs(), &model_layout(&m), &options);
-            (kernel, names)
-        }
-        Unit::Expr(f) => {
-            let d = derivatives(Unit::Expr(f), &DiffOptions::default())
-                .map_err(|e| Refusal::Usage(e.0))?;
-            let kernel = compile_with(&d.graph, &d.kernel_outputs(), &d.scalar_layout(), &options);
-            (kernel, d.output_names())
-        }
-    };
-    let kernel = kernel.map_err(|e| compile_refusal(e, span, &what))?;
-    Ok(Inspected {
-        kernel,
-        names,
-        sgd_loop,
-    })
-}
-
 /// The names of a model kernel's outputs: `C`, `dC/dm`..., and with the
 /// Hessian `d2C/dmdb`... (row-major).
-pub fn output_names(model: &Model, hessian: bool) -> Vec<String> {
+pub(crate) fn output_names(model: &Model, hessian: bool) -> Vec<String> {
     let loss = &model.loss.name;
     let mut names = vec![loss.clone()];
     names.extend(model.params.iter().map(|p| format!("d{loss}/d{}", p.name)));

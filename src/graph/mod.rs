@@ -9,7 +9,7 @@
 //! constructors apply on purpose: `x*0 -> 0`, `0/x -> 0`, `x - x -> 0` and
 //! `x^0 -> 1` (wrong only when `x` is infinite or NaN).
 
-pub mod ops;
+pub(crate) mod ops;
 
 use rustc_hash::FxHashMap as HashMap;
 use std::cmp::Ordering;

@@ -224,7 +224,7 @@ impl Func {
 }
 
 /// `1/(1+exp(-x))`, computed without overflow for large |x|.
-pub fn sigmoid(x: f64) -> f64 {
+pub(crate) fn sigmoid(x: f64) -> f64 {
     if x >= 0.0 {
         1.0 / (1.0 + (-x).exp())
     } else {
@@ -234,12 +234,12 @@ pub fn sigmoid(x: f64) -> f64 {
 }
 
 /// `max(x, 0)`; NaN propagates.
-pub fn relu(x: f64) -> f64 {
+pub(crate) fn relu(x: f64) -> f64 {
     max(x, 0.0)
 }
 
 /// `ln(1+exp(x))`, computed without overflow for large x.
-pub fn softplus(x: f64) -> f64 {
+pub(crate) fn softplus(x: f64) -> f64 {
     if x > 0.0 {
         x + (-x).exp().ln_1p()
     } else {
@@ -248,7 +248,7 @@ pub fn softplus(x: f64) -> f64 {
 }
 
 /// -1, 0 or 1; NaN propagates.
-pub fn sign(x: f64) -> f64 {
+pub(crate) fn sign(x: f64) -> f64 {
     if x > 0.0 {
         1.0
     } else if x < 0.0 {
@@ -265,7 +265,7 @@ pub fn sign(x: f64) -> f64 {
 /// `max(x, 0)` and `max(0, x)` all have derivative 1/2 at 0, and
 /// `min(y, max(x, y))` has derivative 1 in `y` on the whole half-plane where
 /// `max(x, y) = y`.
-pub fn step(x: f64) -> f64 {
+pub(crate) fn step(x: f64) -> f64 {
     if x > 0.0 {
         1.0
     } else if x == 0.0 {
@@ -278,7 +278,7 @@ pub fn step(x: f64) -> f64 {
 }
 
 /// `min(a, b)`; NaN if either is NaN.
-pub fn min(a: f64, b: f64) -> f64 {
+pub(crate) fn min(a: f64, b: f64) -> f64 {
     if a.is_nan() || b.is_nan() {
         f64::NAN
     } else if b < a {
@@ -289,7 +289,7 @@ pub fn min(a: f64, b: f64) -> f64 {
 }
 
 /// `max(a, b)`; NaN if either is NaN.
-pub fn max(a: f64, b: f64) -> f64 {
+pub(crate) fn max(a: f64, b: f64) -> f64 {
     if a.is_nan() || b.is_nan() {
         f64::NAN
     } else if b > a {
@@ -301,7 +301,7 @@ pub fn max(a: f64, b: f64) -> f64 {
 
 /// `a^b` with IEEE `pow` semantics; small integer exponents are exact
 /// repeated products (so `x^2` is `x*x`, as the JIT computes it).
-pub fn pow(a: f64, b: f64) -> f64 {
+pub(crate) fn pow(a: f64, b: f64) -> f64 {
     if b == 2.0 {
         a * a
     } else if b == 1.0 {

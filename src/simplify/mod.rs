@@ -44,11 +44,11 @@ use crate::graph::{BinOp, Graph, Node, NodeId, UnOp};
 
 /// Sums of at most this many terms are merged into the sums that use them
 /// even when shared.
-pub const SMALL: usize = 4;
+pub(crate) const SMALL: usize = 4;
 
 /// Expressions of at most this many operations get the rewrites that
 /// compare alternatives.
-pub const SMALL_TREE: u32 = 60;
+pub(crate) const SMALL_TREE: u32 = 60;
 
 /// Most terms a sum may be flattened or expanded into.
 const MAX_FLATTEN: usize = 32;

@@ -66,7 +66,7 @@ pub struct Ident {
 
 /// A binary operator: the parser builds `+ - * / ^` (the operator table of
 /// [`crate::graph::ops`] declares them).
-pub use crate::graph::BinOp;
+pub(crate) use crate::graph::BinOp;
 
 /// What an expression is.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -160,18 +160,22 @@ impl StmtKind {
 /// A statement with its span.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stmt {
+    /// What the statement is.
     pub kind: StmtKind,
+    /// The statement's span.
     pub span: Span,
 }
 
 /// A parsed file: statements, and the arenas they point into.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct File {
+    /// The statements, in source order.
     pub stmts: Vec<Stmt>,
+    /// Expression nodes, referenced by `ExprId`.
     pub exprs: Vec<Expr>,
-    /// Call arguments, referenced by [`ExprKind::Call`].
+    /// Call arguments, referenced by `ExprKind::Call`.
     pub args: Vec<ExprId>,
-    /// Interned names, referenced by [`NameId`].
+    /// Interned names, referenced by `NameId`.
     pub names: Vec<String>,
     name_ids: HashMap<String, NameId>,
 }

@@ -69,11 +69,11 @@ enum Raw {
 }
 
 /// The keywords of the language.
-pub const KEYWORDS: [&str; 7] = ["data", "param", "let", "loss", "train", "from", "as"];
+pub(crate) const KEYWORDS: [&str; 7] = ["data", "param", "let", "loss", "train", "from", "as"];
 
 /// A token as the parser sees it.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Token<'s> {
+pub(crate) enum Token<'s> {
     /// A finite number literal.
     Num(f64),
     /// An identifier that is not a keyword.
@@ -104,7 +104,7 @@ pub enum Token<'s> {
 
 impl Token<'_> {
     /// The keyword this token is, if it is one.
-    pub fn keyword(&self) -> Option<&'static str> {
+    pub(crate) fn keyword(&self) -> Option<&'static str> {
         Some(match self {
             Token::Data => "data",
             Token::Param => "param",
@@ -153,7 +153,7 @@ fn punct_text(t: &Token) -> &'static str {
 
 /// What went wrong while lexing.
 #[derive(Clone, Debug, PartialEq)]
-pub enum LexErrorKind {
+pub(crate) enum LexErrorKind {
     /// A character that starts no token.
     BadChar(char),
     /// A number literal that overflows f64.
@@ -174,7 +174,7 @@ pub enum LexErrorKind {
 
 /// A lexer error at a byte span.
 #[derive(Clone, Debug, PartialEq)]
-pub struct LexError {
+pub(crate) struct LexError {
     pub kind: LexErrorKind,
     pub span: Range<usize>,
 }
@@ -201,13 +201,13 @@ impl fmt::Display for LexError {
 
 /// An open bracket, as tracked by the adapter.
 #[derive(Clone, Debug)]
-pub struct OpenBracket {
+pub(crate) struct OpenBracket {
     pub ch: char,
     pub span: Range<usize>,
 }
 
 /// The token stream the parser reads: `(start, token, end)` triples.
-pub struct Lexer<'s> {
+pub(crate) struct Lexer<'s> {
     src: &'s str,
     raw: logos::SpannedIter<'s, Raw>,
     /// A raw token read ahead (to see what follows a number).
@@ -223,7 +223,7 @@ pub struct Lexer<'s> {
 
 impl<'s> Lexer<'s> {
     /// A lexer over `src`.
-    pub fn new(src: &'s str) -> Self {
+    pub(crate) fn new(src: &'s str) -> Self {
         Lexer {
             src,
             raw: Raw::lexer(src).spanned(),
@@ -307,7 +307,7 @@ impl<'s> Lexer<'s> {
 }
 
 /// One item of the token stream.
-pub type Spanned<'s> = Result<(usize, Token<'s>, usize), LexError>;
+pub(crate) type Spanned<'s> = Result<(usize, Token<'s>, usize), LexError>;
 
 impl<'s> Iterator for Lexer<'s> {
     type Item = Spanned<'s>;

@@ -9,8 +9,8 @@
 // `Diagnostic` by value, as the rest of the pipeline does.
 #![allow(clippy::result_large_err)]
 
-pub mod ast;
-pub mod lexer;
+pub(crate) mod ast;
+pub(crate) mod lexer;
 
 use lalrpop_util::{lalrpop_mod, ParseError};
 
@@ -18,7 +18,7 @@ use crate::diagnostic::{Diagnostic, Source};
 use lexer::{LexError, LexErrorKind, Lexer, Token};
 
 lalrpop_mod!(
-    #[allow(clippy::all, clippy::pedantic, unused)]
+    #[allow(clippy::all, clippy::pedantic, unused, unreachable_pub, missing_docs)]
     grammar,
     "/ddx.rs"
 );

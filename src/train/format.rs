@@ -84,7 +84,7 @@ pub fn format_3g(x: f64) -> String {
 
 /// Shortest text that parses back to exactly `x` (`0.1`, `1e-5`, `-0.0`,
 /// `inf`, `NaN`), used for logs and final results.
-pub fn full(x: f64) -> String {
+pub(crate) fn full(x: f64) -> String {
     format!("{x:?}")
 }
 

@@ -18,11 +18,11 @@
 //! let result = run(&mut objective, &setup, optimizer, epochs, &mut [&mut history])?;
 //! ```
 
-pub mod format;
-pub mod observe;
-pub mod optim;
-pub mod plot;
-pub mod report;
+pub(crate) mod format;
+pub(crate) mod observe;
+pub(crate) mod optim;
+pub(crate) mod plot;
+pub(crate) mod report;
 
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
@@ -33,8 +33,8 @@ use thiserror::Error;
 use crate::graph::{Node, NodeId, SymId, SymbolKind};
 use crate::program::{Model, Optimizer, TrainSpec};
 
-pub use format::{format_3g, format_g, full};
-pub use observe::{Epoch, EpochLines, LossHistory, Observer};
+pub(crate) use format::full;
+pub(crate) use observe::{Epoch, EpochLines, LossHistory, Observer};
 pub use optim::Sgd;
 use optim::{Adam, Newton, NewtonError};
 
@@ -144,7 +144,7 @@ impl Default for TrainOptions {
 }
 
 /// The model's prediction at input `x` for the given params.
-pub type Predict<'a> = Box<dyn FnMut(&[f64], f64) -> f64 + 'a>;
+pub(crate) type Predict<'a> = Box<dyn FnMut(&[f64], f64) -> f64 + 'a>;
 
 /// The data of a model with one input column, for the plot's data panel.
 pub struct Fit<'a> {
@@ -244,15 +244,21 @@ pub enum TrainError {
     /// Newton's method met a singular Hessian (exit status 1).
     #[error("the Hessian is singular at epoch {epoch}, so newton cannot take a step\nat params: {}", params_text(.names, .params))]
     SingularHessian {
+        /// The epoch at which the Hessian was singular.
         epoch: usize,
+        /// Param names.
         names: Vec<String>,
+        /// The params at which the Hessian was singular.
         params: Vec<f64>,
     },
     /// A file could not be written (exit status 2).
     #[error("cannot write {what} '{}': {}", .path.display(), write_reason(.source))]
     File {
+        /// What was being written, e.g. `the plot`.
         what: &'static str,
+        /// The file's path.
         path: PathBuf,
+        /// The I/O error.
         source: io::Error,
     },
     /// Writing the output failed (exit status 2).
@@ -281,14 +287,14 @@ pub const NEWTON_MAX_PARAMS: usize = 1000;
 /// Newton's method refused: more params than [`NEWTON_MAX_PARAMS`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
 #[error("newton supports at most {NEWTON_MAX_PARAMS} params, this model has {params}")]
-pub struct TooManyParams {
+pub(crate) struct TooManyParams {
     /// The model's param count.
     pub params: usize,
 }
 
 /// The one check of [`NEWTON_MAX_PARAMS`]: whether Newton's method takes
 /// `params` params.
-pub fn newton_fits(params: usize) -> Result<(), TooManyParams> {
+pub(crate) fn newton_fits(params: usize) -> Result<(), TooManyParams> {
     if params > NEWTON_MAX_PARAMS {
         return Err(TooManyParams { params });
     }
@@ -303,7 +309,10 @@ enum Stepper {
 }
 
 /// The optimizer after applying a `--lr` override, checked.
-pub fn effective_optimizer(spec: &TrainSpec, lr: Option<f64>) -> Result<Optimizer, TrainError> {
+pub(crate) fn effective_optimizer(
+    spec: &TrainSpec,
+    lr: Option<f64>,
+) -> Result<Optimizer, TrainError> {
     let mut opt = spec.optimizer;
     if let Some(new_lr) = lr {
         match &mut opt {
@@ -358,7 +367,7 @@ impl Plan {
 }
 
 /// Trains as `ddx train` does: runs the optimizer of `setup.spec` (after
-/// the `options` overrides) for its epochs with [`run`], writing the epoch
+/// the `options` overrides) for its epochs with `run`, writing the epoch
 /// lines and the final result (text or JSON) to `out`, and the log and
 /// plot as the options ask. `fit` supplies the data panel of the plot.
 ///
@@ -461,7 +470,7 @@ fn write_reason(e: &io::Error) -> String {
 /// `observers` (in order), and returns the result (its `compile_seconds`
 /// 0). Epochs no observer needs to see run in the objective's compiled loop
 /// when it has one ([`Objective::advance_sgd`]).
-pub fn run(
+pub(crate) fn run(
     objective: &mut dyn Objective,
     setup: &Setup,
     optimizer: Optimizer,
@@ -652,7 +661,7 @@ fn plot_data(result: &TrainResult, history: LossHistory, fit: Option<Fit<'_>>) -
 
 /// Which parts of a model the plot's data panel shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FitColumns {
+pub(crate) struct FitColumns {
     /// Index in `model.data` of the input column (the x axis).
     pub input: usize,
     /// Index in `model.data` of the target column (the y axis).
@@ -666,7 +675,7 @@ pub struct FitColumns {
 /// exactly two data columns, e.g. `let yhat = m*x + b` with data `x, y`.
 /// `None` when the model does not have that shape (the plot then shows the
 /// loss curve only).
-pub fn fit_columns(model: &Model) -> Option<FitColumns> {
+pub(crate) fn fit_columns(model: &Model) -> Option<FitColumns> {
     if model.data.len() != 2 {
         return None;
     }

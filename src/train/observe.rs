@@ -13,7 +13,7 @@ use super::TrainError;
 
 /// One evaluated epoch: its cost and gradient at the params before its step.
 #[derive(Clone, Copy, Debug)]
-pub struct Epoch<'a> {
+pub(crate) struct Epoch<'a> {
     /// The epoch's number, from 0.
     pub epoch: usize,
     /// The epochs of the whole run.
@@ -28,7 +28,7 @@ pub struct Epoch<'a> {
 }
 
 /// Watches a training run. Every method has a default that does nothing.
-pub trait Observer {
+pub(crate) trait Observer {
     /// The first epoch at or after `epoch` this observer must see evaluated
     /// one at a time; the epochs before it may run inside the objective's
     /// compiled loop ([`super::Objective::advance_sgd`]), unseen. `None`:
@@ -55,7 +55,7 @@ pub trait Observer {
 /// The seed notebook's epoch lines (`Epoch {e}, cost {c}, m grad {g}`)
 /// every `every` epochs, at the last epoch and at a non-finite one, with an
 /// optional progress bar on standard error kept out of their way.
-pub struct EpochLines<'w> {
+pub(crate) struct EpochLines<'w> {
     out: &'w mut dyn Write,
     names: &'w [String],
     every: usize,
@@ -65,7 +65,7 @@ pub struct EpochLines<'w> {
 impl<'w> EpochLines<'w> {
     /// Lines for the params `names` written to `out` every `every` epochs
     /// (at least 1), with a progress bar of `bar_epochs` epochs when given.
-    pub fn new(
+    pub(crate) fn new(
         out: &'w mut dyn Write,
         names: &'w [String],
         every: usize,
@@ -80,7 +80,7 @@ impl<'w> EpochLines<'w> {
     }
 
     /// Clears the progress bar.
-    pub fn finish(self) {
+    pub(crate) fn finish(self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
@@ -148,7 +148,7 @@ fn progress_bar(epochs: usize) -> ProgressBar {
 /// whatever the number of epochs: when full, every other point is dropped
 /// and the stride doubles. Sees every epoch.
 #[derive(Clone, Debug)]
-pub struct LossHistory {
+pub(crate) struct LossHistory {
     stride: usize,
     points: Vec<(f64, f64)>,
 }
@@ -163,7 +163,7 @@ impl LossHistory {
     const CAP: usize = 4096;
 
     /// An empty history.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         LossHistory {
             stride: 1,
             points: Vec::new(),
@@ -186,7 +186,7 @@ impl LossHistory {
     }
 
     /// The kept (epoch, cost) pairs, in epoch order.
-    pub fn into_points(self) -> Vec<(f64, f64)> {
+    pub(crate) fn into_points(self) -> Vec<(f64, f64)> {
         self.points
     }
 }

@@ -12,7 +12,7 @@ use crate::program::Optimizer;
 
 /// Why an optimizer's settings are rejected (PyTorch rejects the same values).
 #[derive(Clone, Debug, PartialEq)]
-pub struct InvalidSetting(pub String);
+pub(crate) struct InvalidSetting(pub String);
 
 impl fmt::Display for InvalidSetting {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -22,7 +22,7 @@ impl fmt::Display for InvalidSetting {
 
 /// Checks an optimizer's settings with PyTorch's rules: `lr >= 0`,
 /// `momentum >= 0`, `eps >= 0`, `0 <= beta < 1`, all finite.
-pub fn validate(opt: &Optimizer) -> Result<(), InvalidSetting> {
+pub(crate) fn validate(opt: &Optimizer) -> Result<(), InvalidSetting> {
     let check = |name: &str, v: f64, ok: bool, rule: &str| {
         if v.is_finite() && ok {
             Ok(())
@@ -113,7 +113,7 @@ impl Sgd {
 
 /// Adam (no weight decay, no amsgrad), as torch.optim.Adam.
 #[derive(Clone, Debug)]
-pub struct Adam {
+pub(crate) struct Adam {
     lr: f64,
     beta1: f64,
     beta2: f64,
@@ -126,7 +126,7 @@ pub struct Adam {
 
 impl Adam {
     /// A fresh optimizer with zero moments for `n` params.
-    pub fn new(n: usize, lr: f64, beta1: f64, beta2: f64, eps: f64) -> Self {
+    pub(crate) fn new(n: usize, lr: f64, beta1: f64, beta2: f64, eps: f64) -> Self {
         Adam {
             lr,
             beta1,
@@ -142,7 +142,7 @@ impl Adam {
     /// `m = b1*m + (1-b1)*g` (computed as `lerp(m, g, 1-b1)`),
     /// `v = b2*v + (1-b2)*g^2`,
     /// `p = p - (lr/(1-b1^t)) * m / (sqrt(v)/sqrt(1-b2^t) + eps)`.
-    pub fn step(&mut self, params: &mut [f64], grad: &[f64]) {
+    pub(crate) fn step(&mut self, params: &mut [f64], grad: &[f64]) {
         debug_assert_eq!(params.len(), grad.len());
         self.t += 1;
         // Python evaluates `beta ** step` with C's pow on floats.
@@ -180,7 +180,7 @@ fn lerp(start: f64, end: f64, weight: f64) -> f64 {
 
 /// Why a Newton step could not be taken.
 #[derive(Clone, Debug, PartialEq)]
-pub enum NewtonError {
+pub(crate) enum NewtonError {
     /// The Hessian has a NaN or infinite entry.
     NonFinite,
     /// The Hessian is singular to working precision (a pivot of zero or
@@ -190,20 +190,20 @@ pub enum NewtonError {
 
 /// Newton's method: each step solves `H d = g` and sets `p = p - d`.
 #[derive(Clone, Debug, Default)]
-pub struct Newton {
+pub(crate) struct Newton {
     lu: Vec<f64>,
     d: Vec<f64>,
 }
 
 impl Newton {
     /// A Newton stepper with no scratch space yet.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Newton::default()
     }
 
     /// One step with the row-major `n x n` Hessian `hess`. On error the
     /// params are left unchanged.
-    pub fn step(
+    pub(crate) fn step(
         &mut self,
         params: &mut [f64],
         grad: &[f64],
@@ -229,7 +229,7 @@ impl Newton {
 
 /// Solves `a x = b` for `x` (written into `b`) by LU decomposition with
 /// partial pivoting; `a` (row-major `n x n`) is overwritten.
-pub fn solve_in_place(n: usize, a: &mut [f64], b: &mut [f64]) -> Result<(), NewtonError> {
+pub(crate) fn solve_in_place(n: usize, a: &mut [f64], b: &mut [f64]) -> Result<(), NewtonError> {
     if a.iter().chain(b.iter()).any(|v| !v.is_finite()) {
         return Err(NewtonError::NonFinite);
     }

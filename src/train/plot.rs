@@ -25,14 +25,14 @@ pub const PLOT_SIZE_LOSS_ONLY: (u32, u32) = (700, 500);
 
 /// The image format, chosen by the file extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     Svg,
     Png,
 }
 
 impl Format {
     /// `.svg` or `.png` (any case); anything else is an error message.
-    pub fn from_path(path: &Path) -> Result<Format, String> {
+    pub(crate) fn from_path(path: &Path) -> Result<Format, String> {
         let ext = path
             .extension()
             .and_then(|e| e.to_str())
@@ -50,7 +50,7 @@ impl Format {
 
 /// The data panel: points and the model's prediction as a curve.
 #[derive(Clone, Debug, Default)]
-pub struct FitPanel {
+pub(crate) struct FitPanel {
     /// Axis labels: the input and target column names.
     pub x_label: String,
     pub y_label: String,
@@ -62,7 +62,7 @@ pub struct FitPanel {
 
 /// Everything a plot shows.
 #[derive(Clone, Debug, Default)]
-pub struct PlotData {
+pub(crate) struct PlotData {
     /// The loss name (the label of the loss axis).
     pub loss_name: String,
     /// (epoch, cost) pairs in epoch order.
@@ -73,7 +73,7 @@ pub struct PlotData {
 
 impl PlotData {
     /// The image size this plot is drawn at.
-    pub fn size(&self) -> (u32, u32) {
+    pub(crate) fn size(&self) -> (u32, u32) {
         if self.fit.is_some() {
             PLOT_SIZE_WITH_FIT
         } else {
@@ -84,7 +84,7 @@ impl PlotData {
 
 /// Draws `data` into `path` (SVG or PNG by extension). Errors are messages
 /// naming the file.
-pub fn render(path: &Path, data: &PlotData) -> Result<(), String> {
+pub(crate) fn render(path: &Path, data: &PlotData) -> Result<(), String> {
     let format = Format::from_path(path)?;
     register_font()?;
     let size = data.size();

@@ -13,7 +13,7 @@ use super::{TrainError, TrainResult};
 
 /// The seed notebook's line: `Epoch {e}, cost {c}, m grad {gm}, b grad {gb}`,
 /// numbers as C's `%.3g`, one `NAME grad` per param in order.
-pub fn epoch_line(epoch: usize, cost: f64, names: &[String], grad: &[f64]) -> String {
+pub(crate) fn epoch_line(epoch: usize, cost: f64, names: &[String], grad: &[f64]) -> String {
     let mut s = format!("Epoch {epoch}, cost {}", format_3g(cost));
     for (name, g) in names.iter().zip(grad) {
         s.push_str(", ");
@@ -26,7 +26,7 @@ pub fn epoch_line(epoch: usize, cost: f64, names: &[String], grad: &[f64]) -> St
 
 /// The CSV header of the `--log` file:
 /// `epoch,cost,m_grad,b_grad,m_after,b_after`.
-pub fn log_header(names: &[String]) -> String {
+pub(crate) fn log_header(names: &[String]) -> String {
     let mut s = String::from("epoch,cost");
     for n in names {
         s.push_str(&format!(",{n}_grad"));
@@ -40,7 +40,7 @@ pub fn log_header(names: &[String]) -> String {
 /// One `--log` row at full precision (shortest round-trip text). `after` is
 /// `None` for an epoch whose step was not taken (divergence): its fields are
 /// left empty.
-pub fn log_row(epoch: usize, cost: f64, grad: &[f64], after: Option<&[f64]>) -> String {
+pub(crate) fn log_row(epoch: usize, cost: f64, grad: &[f64], after: Option<&[f64]>) -> String {
     let mut s = format!("{epoch},{}", full(cost));
     for g in grad {
         s.push(',');
@@ -64,14 +64,14 @@ pub fn log_row(epoch: usize, cost: f64, grad: &[f64], after: Option<&[f64]>) -> 
 
 /// The `--log` file, written as training runs: an [`super::Observer`]
 /// that writes a row per epoch.
-pub struct LogFile {
+pub(crate) struct LogFile {
     out: BufWriter<File>,
     path: PathBuf,
 }
 
 impl LogFile {
     /// Creates (truncates) the file and writes the header.
-    pub fn create(path: &Path, names: &[String]) -> Result<LogFile, TrainError> {
+    pub(crate) fn create(path: &Path, names: &[String]) -> Result<LogFile, TrainError> {
         let mut log = LogFile {
             out: BufWriter::new(File::create(path).map_err(|e| file_error(path, e))?),
             path: path.to_path_buf(),
@@ -81,7 +81,7 @@ impl LogFile {
     }
 
     /// Writes one row ([`log_row`]).
-    pub fn row(
+    pub(crate) fn row(
         &mut self,
         epoch: usize,
         cost: f64,
@@ -92,7 +92,7 @@ impl LogFile {
     }
 
     /// Flushes the file: a write error surfaces here at the latest.
-    pub fn finish(mut self) -> Result<(), TrainError> {
+    pub(crate) fn finish(mut self) -> Result<(), TrainError> {
         self.out.flush().map_err(|e| self.error(e))
     }
 
@@ -137,7 +137,7 @@ fn file_error(path: &Path, source: io::Error) -> TrainError {
 ///   b = 1.754263092306282
 /// Final cost C = 0.019475950399270372
 /// ```
-pub fn final_text(result: &TrainResult) -> String {
+pub(crate) fn final_text(result: &TrainResult) -> String {
     let width = result.names.iter().map(|n| n.len()).max().unwrap_or(0);
     let mut s = format!(
         "Final params after {} epoch{}:\n",
@@ -163,7 +163,7 @@ pub fn final_text(result: &TrainResult) -> String {
 /// params in declaration order (`loop_epochs`: the epochs run by the
 /// compiled training loop). Non-finite numbers (not produced by a
 /// successful run) become `null`.
-pub fn json(result: &TrainResult) -> String {
+pub(crate) fn json(result: &TrainResult) -> String {
     let json = JsonResult {
         params: JsonParams(&result.names, &result.params),
         cost: result.cost,
