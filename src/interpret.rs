@@ -13,7 +13,9 @@ use std::collections::HashMap;
 use thiserror::Error;
 
 use crate::graph::{Graph, Node, NodeId, Reduction, SymId};
-use crate::schedule::{bind_layout, order_with_stops, Layout, LayoutError};
+use crate::schedule::{
+    bind_layout, check_columns, check_count, order_with_stops, KernelError, Layout, LayoutError,
+};
 
 /// Lanes of the summation order: row `r` of a block is added to lane
 /// `r % LANES`.
@@ -90,32 +92,9 @@ pub enum EvalError {
     /// The graph does not fit the layout.
     #[error(transparent)]
     Layout(#[from] LayoutError),
-    /// The number of param values differs from the layout's params.
-    #[error("expected {expected} param values, got {got}")]
-    Params {
-        /// The number of params in the layout.
-        expected: usize,
-        /// The number of param values given.
-        got: usize,
-    },
-    /// The number of data columns differs from the layout's columns.
-    #[error("expected {expected} data columns, got {got}")]
-    Columns {
-        /// The number of data columns in the layout.
-        expected: usize,
-        /// The number of data columns given.
-        got: usize,
-    },
-    /// A data column's length differs from the row count.
-    #[error("data column `{name}` has {got} rows, expected {expected}")]
-    ColumnLength {
-        /// The column's name.
-        name: String,
-        /// The row count (the first column's length).
-        expected: usize,
-        /// The column's length.
-        got: usize,
-    },
+    /// The params or columns do not fit the layout.
+    #[error(transparent)]
+    Arguments(#[from] KernelError),
 }
 
 /// Evaluates `outputs` (each row-invariant) with `params` and `columns` in
@@ -129,28 +108,13 @@ pub fn eval(
     columns: &[&[f64]],
 ) -> Result<Vec<f64>, EvalError> {
     let (param_of, column_of) = bind_layout(g, layout)?;
-    if params.len() != layout.params.len() {
-        return Err(EvalError::Params {
-            expected: layout.params.len(),
-            got: params.len(),
-        });
-    }
-    if columns.len() != layout.columns.len() {
-        return Err(EvalError::Columns {
-            expected: layout.columns.len(),
-            got: columns.len(),
-        });
-    }
-    let n = columns.first().map_or(0, |c| c.len());
-    for (c, &s) in columns.iter().zip(&layout.columns) {
-        if c.len() != n {
-            return Err(EvalError::ColumnLength {
-                name: g.symbol(s).name.clone(),
-                expected: n,
-                got: c.len(),
-            });
-        }
-    }
+    check_count(layout.params.len(), params.len(), KernelError::params)?;
+    let names: Vec<&str> = layout
+        .columns
+        .iter()
+        .map(|&s| g.symbol(s).name.as_str())
+        .collect();
+    let n = check_columns(columns, names.into_iter())?;
     for (index, &o) in outputs.iter().enumerate() {
         if g.meta(o).per_row {
             return Err(LayoutError::PerRowOutput { index }.into());
@@ -349,10 +313,10 @@ mod tests {
         let wrong = eval(&g, &[r], &layout, &[], &[&[1.0]]).unwrap_err();
         assert_eq!(
             wrong,
-            EvalError::Params {
+            EvalError::Arguments(KernelError::Params {
                 expected: 1,
                 got: 0
-            }
+            })
         );
     }
 }

@@ -6,6 +6,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use ddx::{
@@ -65,8 +66,8 @@ enum Command {
         /// A model file, an expression, or - for standard input
         input: String,
         /// The stage to print
-        #[arg(long, value_enum)]
-        stage: Stage,
+        #[arg(long, value_parser = stage())]
+        stage: EmitStage,
     },
 }
 
@@ -122,14 +123,11 @@ fn whole_number(s: &str) -> Result<usize, String> {
     }
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Stage {
-    Ast,
-    Graph,
-    Grad,
-    Schedule,
-    Clif,
-    Asm,
+/// `--stage`: one of the library's stage names.
+fn stage() -> impl TypedValueParser<Value = EmitStage> {
+    let names = EmitStage::ALL.map(|(name, _)| name);
+    clap::builder::PossibleValuesParser::new(names)
+        .map(|name: String| EmitStage::from_name(&name).expect("a listed stage"))
 }
 
 /// Why a command failed.
@@ -368,16 +366,8 @@ fn run_check(file: &str) -> Result<(), Failure> {
     ddx::check_verdict(&report, &model).map_err(|r| Failure::refused(r, &src))
 }
 
-fn run_emit(input: &str, stage: Stage) -> Result<(), Failure> {
+fn run_emit(input: &str, stage: EmitStage) -> Result<(), Failure> {
     let (src, dir) = read_expr_or_file(input)?;
-    let stage = match stage {
-        Stage::Ast => EmitStage::Ast,
-        Stage::Graph => EmitStage::Graph,
-        Stage::Grad => EmitStage::Grad,
-        Stage::Schedule => EmitStage::Schedule,
-        Stage::Clif => EmitStage::Clif,
-        Stage::Asm => EmitStage::Asm,
-    };
     let text = ddx::emit(&src, dir.as_deref(), stage).map_err(|r| Failure::refused(r, &src))?;
     out(&text)
 }

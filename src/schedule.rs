@@ -196,29 +196,99 @@ pub(crate) fn order_with_stops(
     roots: &[NodeId],
     stop: &dyn Fn(NodeId) -> bool,
 ) -> Vec<NodeId> {
-    let mut seen = vec![false; g.len()];
-    let mut order = Vec::new();
-    let mut stack: Vec<(NodeId, bool)> = roots.iter().rev().map(|&r| (r, false)).collect();
-    while let Some((id, expanded)) = stack.pop() {
-        if expanded {
-            order.push(id);
-            continue;
-        }
-        if std::mem::replace(&mut seen[id.index()], true) {
-            continue;
-        }
-        stack.push((id, true));
-        if stop(id) {
-            continue;
-        }
-        let kids: Vec<NodeId> = g.node(id).children().collect();
-        for k in kids.into_iter().rev() {
-            if !seen[k.index()] {
-                stack.push((k, false));
-            }
+    g.topo_order_until(roots, stop)
+}
+
+/// Why a call was refused: a length does not match the kernel (or the
+/// layout the interpreter evaluates).
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum KernelError {
+    /// The number of param values differs from the kernel's params.
+    #[error("expected {expected} param values, got {got}")]
+    Params {
+        /// The number of params the kernel takes.
+        expected: usize,
+        /// The number of param values given.
+        got: usize,
+    },
+    /// The number of data columns differs from the kernel's columns.
+    #[error("expected {expected} data columns, got {got}")]
+    Columns {
+        /// The number of data columns the kernel takes.
+        expected: usize,
+        /// The number of data columns given.
+        got: usize,
+    },
+    /// A data column's length differs from the row count.
+    #[error("data column `{name}` has {got} rows, expected {expected}")]
+    ColumnLength {
+        /// The column's name.
+        name: String,
+        /// The row count (the first column's length).
+        expected: usize,
+        /// The column's length.
+        got: usize,
+    },
+    /// The output buffer's length differs from the kernel's outputs.
+    #[error("expected room for {expected} outputs, got {got}")]
+    Outputs {
+        /// The number of outputs the kernel writes.
+        expected: usize,
+        /// The length of the output buffer given.
+        got: usize,
+    },
+}
+
+impl KernelError {
+    /// [`KernelError::Params`] of the two counts.
+    pub(crate) fn params(expected: usize, got: usize) -> Self {
+        KernelError::Params { expected, got }
+    }
+
+    /// [`KernelError::Outputs`] of the two counts.
+    pub(crate) fn outputs(expected: usize, got: usize) -> Self {
+        KernelError::Outputs { expected, got }
+    }
+}
+
+/// `Ok` when `got` is `expected`; otherwise the error `mismatch` makes of
+/// the two counts.
+pub(crate) fn check_count(
+    expected: usize,
+    got: usize,
+    mismatch: fn(usize, usize) -> KernelError,
+) -> Result<(), KernelError> {
+    if got == expected {
+        Ok(())
+    } else {
+        Err(mismatch(expected, got))
+    }
+}
+
+/// Checks a data set against the expected columns (by name, in order):
+/// their number and one common length, which is returned (0 without
+/// columns).
+pub(crate) fn check_columns<'a>(
+    columns: &[&[f64]],
+    names: impl ExactSizeIterator<Item = &'a str>,
+) -> Result<usize, KernelError> {
+    if columns.len() != names.len() {
+        return Err(KernelError::Columns {
+            expected: names.len(),
+            got: columns.len(),
+        });
+    }
+    let n = columns.first().map_or(0, |c| c.len());
+    for (c, name) in columns.iter().zip(names) {
+        if c.len() != n {
+            return Err(KernelError::ColumnLength {
+                name: name.to_string(),
+                expected: n,
+                got: c.len(),
+            });
         }
     }
-    order
+    Ok(n)
 }
 
 /// The position of each symbol in a layout list.

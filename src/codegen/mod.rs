@@ -31,8 +31,9 @@ use self::jit::{Abi, Code, JitModule};
 use crate::differentiate;
 use crate::graph::{BinOp, Graph, NodeId, SymId, UnOp};
 use crate::program::Model;
+pub use crate::schedule::KernelError;
 pub(crate) use crate::schedule::Layout;
-use crate::schedule::{data_reductions, LayoutError, Schedule};
+use crate::schedule::{check_columns, check_count, data_reductions, LayoutError, Schedule};
 
 /// Why a kernel could not be compiled.
 #[derive(Debug, Error)]
@@ -115,45 +116,6 @@ fn inline_binary(op: BinOp) -> bool {
         BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Min | BinOp::Max => true,
         BinOp::Pow => false,
     }
-}
-
-/// Why a kernel call was refused: a length does not match the kernel.
-#[derive(Clone, Debug, PartialEq, Eq, Error)]
-pub enum KernelError {
-    /// The number of param values differs from the kernel's params.
-    #[error("expected {expected} param values, got {got}")]
-    Params {
-        /// The number of params the kernel takes.
-        expected: usize,
-        /// The number of param values given.
-        got: usize,
-    },
-    /// The number of data columns differs from the kernel's columns.
-    #[error("expected {expected} data columns, got {got}")]
-    Columns {
-        /// The number of data columns the kernel takes.
-        expected: usize,
-        /// The number of data columns given.
-        got: usize,
-    },
-    /// A data column's length differs from the row count.
-    #[error("data column `{name}` has {got} rows, expected {expected}")]
-    ColumnLength {
-        /// The column's name.
-        name: String,
-        /// The row count (the first column's length).
-        expected: usize,
-        /// The column's length.
-        got: usize,
-    },
-    /// The output buffer's length differs from the kernel's outputs.
-    #[error("expected room for {expected} outputs, got {got}")]
-    Outputs {
-        /// The number of outputs the kernel writes.
-        expected: usize,
-        /// The length of the output buffer given.
-        got: usize,
-    },
 }
 
 /// Options of [`compile_with`].
@@ -485,39 +447,12 @@ impl Kernel {
 
     /// Checks the lengths of a data set; returns the row count.
     fn check_columns(&self, columns: &[&[f64]]) -> Result<usize, KernelError> {
-        if columns.len() != self.columns() {
-            return Err(KernelError::Columns {
-                expected: self.columns(),
-                got: columns.len(),
-            });
-        }
-        let n = columns.first().map_or(0, |c| c.len());
-        for (c, name) in columns.iter().zip(&self.column_names) {
-            if c.len() != n {
-                return Err(KernelError::ColumnLength {
-                    name: name.clone(),
-                    expected: n,
-                    got: c.len(),
-                });
-            }
-        }
-        Ok(n)
+        check_columns(columns, self.column_names.iter().map(String::as_str))
     }
 
     fn check_call(&self, params: &[f64], out: &[f64]) -> Result<(), KernelError> {
-        if params.len() != self.n_params {
-            return Err(KernelError::Params {
-                expected: self.n_params,
-                got: params.len(),
-            });
-        }
-        if out.len() != self.outputs() {
-            return Err(KernelError::Outputs {
-                expected: self.outputs(),
-                got: out.len(),
-            });
-        }
-        Ok(())
+        check_count(self.n_params, params.len(), KernelError::params)?;
+        check_count(self.outputs(), out.len(), KernelError::outputs)
     }
 
     /// Computes every output into `out` (`out.len()` must be

@@ -27,6 +27,23 @@ pub enum Stage {
     Asm,
 }
 
+impl Stage {
+    /// Every stage with its name on the command line, in pipeline order.
+    pub const ALL: [(&'static str, Stage); 6] = [
+        ("ast", Stage::Ast),
+        ("graph", Stage::Graph),
+        ("grad", Stage::Grad),
+        ("schedule", Stage::Schedule),
+        ("clif", Stage::Clif),
+        ("asm", Stage::Asm),
+    ];
+
+    /// The stage of a command-line name.
+    pub fn from_name(name: &str) -> Option<Stage> {
+        Stage::ALL.iter().find(|(n, _)| *n == name).map(|&(_, s)| s)
+    }
+}
+
 /// The text `ddx emit --stage STAGE` prints for a source (`dir` is the
 /// folder CSV paths are relative to).
 pub fn emit(src: &Source, dir: Option<&Path>, stage: Stage) -> Result<String, Refusal> {

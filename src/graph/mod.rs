@@ -111,6 +111,16 @@ impl Children {
     }
 }
 
+impl Children {
+    /// The children, last first (for pushing onto a stack).
+    fn rev_order(self) -> impl Iterator<Item = NodeId> {
+        let ids = self.ids;
+        (usize::from(self.pos)..usize::from(self.len))
+            .rev()
+            .map(move |i| ids[i])
+    }
+}
+
 impl Iterator for Children {
     type Item = NodeId;
     fn next(&mut self) -> Option<NodeId> {
@@ -618,6 +628,16 @@ impl Graph {
     /// All nodes reachable from `roots`, children before parents
     /// (iterative: no recursion, whatever the depth).
     pub fn topo_order(&self, roots: &[NodeId]) -> Vec<NodeId> {
+        self.topo_order_until(roots, |_| false)
+    }
+
+    /// [`Graph::topo_order`], not looking inside the nodes where `stop` is
+    /// true (they are listed, their children are not visited through them).
+    pub(crate) fn topo_order_until(
+        &self,
+        roots: &[NodeId],
+        stop: impl Fn(NodeId) -> bool,
+    ) -> Vec<NodeId> {
         let mut seen = vec![false; self.nodes.len()];
         let mut order = Vec::new();
         let mut stack: Vec<(NodeId, bool)> = roots.iter().rev().map(|&r| (r, false)).collect();
@@ -626,13 +646,14 @@ impl Graph {
                 order.push(id);
                 continue;
             }
-            if seen[id.index()] {
+            if std::mem::replace(&mut seen[id.index()], true) {
                 continue;
             }
-            seen[id.index()] = true;
             stack.push((id, true));
-            let kids: Vec<NodeId> = self.node(id).children().collect();
-            for k in kids.into_iter().rev() {
+            if stop(id) {
+                continue;
+            }
+            for k in self.node(id).children().rev_order() {
                 if !seen[k.index()] {
                     stack.push((k, false));
                 }
