@@ -120,3 +120,14 @@ pub struct Model {
     /// Number of data rows (0 without data).
     pub rows: usize,
 }
+
+impl Model {
+    /// Whether the model trains with Newton's method (and so needs its
+    /// Hessian).
+    pub fn trains_with_newton(&self) -> bool {
+        matches!(
+            self.train.as_ref().map(|t| t.optimizer),
+            Some(Optimizer::Newton)
+        )
+    }
+}

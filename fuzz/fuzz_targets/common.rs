@@ -3,8 +3,7 @@
 
 use std::path::PathBuf;
 
-use ddx::Source;
-use ddx::Unit;
+use ddx::{Source, Unit};
 
 /// An empty folder that CSV paths are resolved against: every relative
 /// path is "file not found".

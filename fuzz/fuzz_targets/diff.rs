@@ -2,9 +2,7 @@
 //! expression mode every printed derivative is itself valid input.
 #![no_main]
 
-use ddx::{derivatives, DiffOptions};
-use ddx::Source;
-use ddx::Unit;
+use ddx::{derivatives, DiffOptions, Source, Unit};
 use libfuzzer_sys::fuzz_target;
 
 #[path = "common.rs"]
@@ -28,7 +26,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let expr_mode = matches!(unit, Unit::Expr(_));
     let vars: Vec<String> = match &unit {
-        Unit::Expr(f) => f.vars.iter().map(|&v| f.graph.symbol(v).name.clone()).collect(),
+        Unit::Expr(f) => f
+            .vars
+            .iter()
+            .map(|&v| f.graph.symbol(v).name.clone())
+            .collect(),
         Unit::Model(m) => m.params.iter().map(|p| p.name.clone()).collect(),
     };
     let Ok(d) = derivatives(unit.clone(), &DiffOptions::default()) else {

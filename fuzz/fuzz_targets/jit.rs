@@ -3,13 +3,10 @@
 //! function (or loss), every derivative and, for Newton models, the Hessian.
 #![no_main]
 
-use ddx::{compile, initial_params, model_columns, model_layout};
-use ddx::{derivatives, DiffOptions};
-use ddx::eval;
-use ddx::NodeId;
-use ddx::{derive, trains_with_newton};
-use ddx::Unit;
-use ddx::Layout;
+use ddx::{
+    compile, derivatives, derive, eval, initial_params, model_columns, model_layout, DiffOptions,
+    Layout, NodeId, Unit,
+};
 use libfuzzer_sys::fuzz_target;
 
 #[path = "common.rs"]
@@ -40,7 +37,9 @@ fn compare(
     }
     let bound = kernel.bind(columns).expect("columns accepted by call");
     let mut got_bound = vec![0.0; kernel.outputs()];
-    bound.call(params, &mut got_bound).expect("same shapes as call");
+    bound
+        .call(params, &mut got_bound)
+        .expect("same shapes as call");
     for (i, ((&w, &j), &b)) in want.iter().zip(&got).zip(&got_bound).enumerate() {
         assert!(
             common::same(w, j) && common::same(w, b),
@@ -69,14 +68,21 @@ fuzz_target!(|data: &[u8]| {
         }
         Unit::Model(mut m) => {
             // the Hessian too when it is small, as `ddx train` compiles it for Newton
-            let hessian = trains_with_newton(&m) || m.params.len() <= 3;
+            let hessian = m.trains_with_newton() || m.params.len() <= 3;
             let derived = derive(&mut m, hessian);
             let layout = model_layout(&m);
             let params = initial_params(&m);
             let shifted: Vec<f64> = params.iter().map(|p| p * 1.5 - 0.25).collect();
             let columns = model_columns(&m);
             for p in [&params, &shifted] {
-                compare(&m.graph, &derived.outputs(), &layout, p, &columns, &src.text);
+                compare(
+                    &m.graph,
+                    &derived.outputs(),
+                    &layout,
+                    p,
+                    &columns,
+                    &src.text,
+                );
             }
         }
     }

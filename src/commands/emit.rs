@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{compile_refusal, output_names, refuse_large_newton, trains_with_newton, Refusal};
+use super::{compile_refusal, output_names, refuse_large_newton, Refusal};
 use crate::codegen::{compile_with, model_layout, Kernel};
 use crate::commands::diff::{derivatives, DiffOptions};
 use crate::diagnostic::Source;
@@ -142,7 +142,7 @@ fn inspect(unit: Unit) -> Result<Inspected, Refusal> {
             if let Some(Optimizer::Sgd { momentum, .. }) = m.train.as_ref().map(|t| t.optimizer) {
                 sgd_loop = Some((m.rows, momentum != 0.0));
             }
-            let newton = trains_with_newton(&m);
+            let newton = m.trains_with_newton();
             if newton {
                 refuse_large_newton(&m)?;
             }

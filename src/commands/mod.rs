@@ -119,14 +119,6 @@ fn refuse_large_newton(model: &Model) -> Result<(), Refusal> {
     Err(d.into())
 }
 
-/// Whether a model trains with Newton's method (and so needs its Hessian).
-pub(crate) fn trains_with_newton(model: &Model) -> bool {
-    matches!(
-        model.train.as_ref().map(|t| t.optimizer),
-        Some(Optimizer::Newton)
-    )
-}
-
 /// A compile error; one about the kernel's size is placed on the loss (or
 /// expression, `what`) at `span` it comes from.
 fn compile_refusal(e: CodegenError, span: Range<usize>, what: &str) -> Refusal {
