@@ -48,6 +48,7 @@ mod diagnostic;
 mod differentiate;
 mod fault;
 mod graph;
+mod input;
 mod interpret;
 mod pipeline;
 mod print;
@@ -68,11 +69,13 @@ pub use commands::gradient_check::{
     check_gradient, check_model_gradient, CheckError, CheckReport, ParamCheck, TOLERANCE,
 };
 pub use commands::{
-    check_report, check_verdict, model_for, require_variables, train_model, Refusal, TrainRequest,
+    check_report, check_verdict, diff_text, model_for, require_variables, train_model, DiffFormat,
+    Refusal, TrainRequest,
 };
 pub use diagnostic::{io_reason, Diagnostic, Label, Severity, Source};
 pub use differentiate::{derivative, gradient};
 pub use graph::{ops::Func, BinOp, Graph, Node, NodeId, Reduction, SymId, SymbolKind, UnOp};
+pub use input::{read_input, read_input_or_expr, Input, InputError};
 pub use interpret::{eval, eval_scalar, EvalError, BLOCK_ROWS};
 pub use pipeline::{compile_model, derive, Compiled, Derived, KernelObjective, LOOP_AFTER_EPOCHS};
 pub use print::{dump, to_latex, to_text};

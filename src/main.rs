@@ -2,16 +2,15 @@
 //! errors. Exit status: 0 on success, 1 when training diverges or a check
 //! fails, 2 on bad input or usage.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::builder::TypedValueParser;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
 use ddx::{
-    derivatives, io_reason, parse_at, Diagnostic, DiffOptions, EmitStage, Model, Refusal, Source,
-    TrainOptions, TrainRequest, Unit, MAX_SOURCE_BYTES,
+    io_reason, read_input, read_input_or_expr, Diagnostic, DiffFormat, DiffOptions, EmitStage,
+    Input, InputError, Model, Refusal, Source, TrainOptions, TrainRequest,
 };
 
 #[derive(Parser)]
@@ -23,13 +22,6 @@ use ddx::{
 struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Format {
-    Text,
-    Latex,
-    Json,
 }
 
 #[derive(Subcommand)]
@@ -51,8 +43,8 @@ enum Command {
         #[arg(long)]
         cse: bool,
         /// Output format
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        #[arg(long, value_parser = named(DiffFormat::ALL), default_value = "text")]
+        format: DiffFormat,
     },
     /// Train a model file with its `train` line, printing progress
     Train(TrainArgs),
@@ -66,7 +58,7 @@ enum Command {
         /// A model file, an expression, or - for standard input
         input: String,
         /// The stage to print
-        #[arg(long, value_parser = stage())]
+        #[arg(long, value_parser = named(EmitStage::ALL))]
         stage: EmitStage,
     },
 }
@@ -123,11 +115,14 @@ fn whole_number(s: &str) -> Result<usize, String> {
     }
 }
 
-/// `--stage`: one of the library's stage names.
-fn stage() -> impl TypedValueParser<Value = EmitStage> {
-    let names = EmitStage::ALL.map(|(name, _)| name);
-    clap::builder::PossibleValuesParser::new(names)
-        .map(|name: String| EmitStage::from_name(&name).expect("a listed stage"))
+/// One of the library's named choices (`--stage`, `--format`).
+fn named<T: Copy + Send + Sync + 'static, const N: usize>(
+    all: [(&'static str, T); N],
+) -> impl TypedValueParser<Value = T> {
+    clap::builder::PossibleValuesParser::new(all.map(|(name, _)| name)).map(move |name: String| {
+        let found = all.iter().find(|(n, _)| *n == name);
+        found.expect("clap accepts only the listed names").1
+    })
 }
 
 /// Why a command failed.
@@ -178,7 +173,17 @@ fn main() -> ExitCode {
             at,
             cse,
             format,
-        } => run_diff(&input, wrt, order, at, cse, format),
+        } => run_diff(
+            &input,
+            DiffOptions {
+                wrt,
+                order,
+                at: Vec::new(),
+            },
+            at,
+            cse,
+            format,
+        ),
         Command::Train(args) => run_train(args),
         Command::Check { file } => run_check(&file),
         Command::Emit { input, stage } => run_emit(&input, stage),
@@ -209,106 +214,31 @@ fn main() -> ExitCode {
     }
 }
 
-/// Reads at most [`MAX_SOURCE_BYTES`] from `r` (a larger input is an error:
-/// `/dev/zero` must not fill the memory).
-fn read_capped(r: impl Read, what: &str) -> Result<Vec<u8>, Failure> {
-    let mut buf = Vec::new();
-    r.take(MAX_SOURCE_BYTES as u64 + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| Failure::Usage(format!("cannot read {what}: {}", io_reason(&e))))?;
-    if buf.len() > MAX_SOURCE_BYTES {
-        return Err(Failure::Usage(format!(
-            "{what} is larger than {} MiB, the most ddx reads",
-            MAX_SOURCE_BYTES >> 20
-        )));
-    }
-    Ok(buf)
-}
-
-/// Reads a file argument (`-` is standard input).
-fn read_file(arg: &str) -> Result<(Source, Option<PathBuf>), Failure> {
-    let (name, bytes, dir) = if arg == "-" {
-        let buf = read_capped(std::io::stdin().lock(), "standard input")?;
-        ("<stdin>".to_string(), buf, None)
-    } else {
-        let path = Path::new(arg);
-        let cannot =
-            |e: std::io::Error| Failure::Usage(format!("cannot read {arg}: {}", io_reason(&e)));
-        let file = std::fs::File::open(path).map_err(cannot)?;
-        if file.metadata().is_ok_and(|m| m.is_dir()) {
-            return Err(Failure::Usage(format!(
-                "cannot read {arg}: it is a directory"
-            )));
+impl From<InputError> for Failure {
+    fn from(e: InputError) -> Self {
+        match e {
+            InputError::Unreadable(msg) => Failure::Usage(msg),
+            InputError::Undecodable(d, src) => Failure::Source(d, src),
         }
-        let bytes = read_capped(file, arg)?;
-        let dir = path.parent().map(Path::to_path_buf);
-        (arg.to_string(), bytes, dir)
-    };
-    match ddx::decode(&name, bytes) {
-        Ok(src) => Ok((src, dir)),
-        Err((d, src)) => Err(Failure::Source(Box::new(d), src)),
     }
-}
-
-/// An expression, a file or `-`: a file when the argument names one. An
-/// argument that names no file, does not parse as an expression and looks
-/// like a path (`model.ddx`, `dir/x`) is reported as a missing file.
-fn read_expr_or_file(arg: &str) -> Result<(Source, Option<PathBuf>), Failure> {
-    let path = Path::new(arg);
-    if arg == "-" || path.is_file() {
-        return read_file(arg);
-    }
-    if path.is_dir() {
-        return Err(Failure::Usage(format!(
-            "cannot read {arg}: it is a directory"
-        )));
-    }
-    let looks_like_path = !arg.chars().any(char::is_whitespace)
-        && (arg.contains(['/', '\\'])
-            || arg.rsplit_once('.').is_some_and(|(stem, ext)| {
-                !stem.is_empty() && ext.chars().all(|c| c.is_ascii_alphabetic()) && !ext.is_empty()
-            }));
-    if looks_like_path && ddx::parse(arg).is_err() {
-        return Err(Failure::Usage(format!(
-            "cannot read {arg}: no such file (and it is not an expression either)"
-        )));
-    }
-    Ok((Source::new("<expr>", arg), None))
-}
-
-fn check(src: &Source, dir: Option<&Path>) -> Result<Unit, Failure> {
-    ddx::check(src, dir).map_err(|d| Failure::Source(Box::new(d), src.clone()))
 }
 
 fn run_diff(
     input: &str,
-    wrt: Vec<String>,
-    order: u32,
+    options: DiffOptions,
     at: Option<String>,
     cse: bool,
-    format: Format,
+    format: DiffFormat,
 ) -> Result<(), Failure> {
-    let (src, dir) = read_expr_or_file(input)?;
-    let unit = check(&src, dir.as_deref())?;
-    if wrt.is_empty() {
-        ddx::require_variables(&unit, true).map_err(|r| Failure::refused(r, &src))?;
-    }
-    let at = match at {
-        Some(a) => parse_at(&a).map_err(|e| Failure::Usage(e.0))?,
-        None => Vec::new(),
-    };
-    let opts = DiffOptions { wrt, order, at };
-    let d = derivatives(unit, &opts).map_err(|e| Failure::Usage(e.0))?;
-    match format {
-        Format::Text => out(&d.to_text(cse)),
-        Format::Latex => out(&d.to_latex(cse)),
-        Format::Json => out(&format!("{}\n", d.to_json(cse))),
-    }
+    let Input { source, dir } = read_input_or_expr(input)?;
+    let text = ddx::diff_text(&source, dir.as_deref(), options, at.as_deref(), format, cse)
+        .map_err(|r| Failure::refused(r, &source))?;
+    out(&text)
 }
 
 /// A checked model file, or an error if the input is an expression.
 fn read_model(arg: &str, command: &str) -> Result<(Model, Source), Failure> {
-    let (src, dir) = read_file(arg)?;
+    let Input { source: src, dir } = read_input(arg)?;
     match ddx::model_for(&src, dir.as_deref(), command, arg) {
         Ok(m) => Ok((m, src)),
         Err(r) => Err(Failure::refused(r, &src)),
@@ -319,15 +249,6 @@ fn run_train(args: TrainArgs) -> Result<(), Failure> {
     // compile_seconds: from reading the model file to a kernel bound to the data
     let started = std::time::Instant::now();
     let (model, src) = read_model(&args.file, "train")?;
-    if let Some(log) = &args.log {
-        let same = |a: &Path, b: &Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b);
-        if args.file != "-" && same(log, Path::new(&args.file)) {
-            return Err(Failure::Usage(format!(
-                "--log {}: that is the model file, which the log would overwrite",
-                log.display()
-            )));
-        }
-    }
     let request = TrainRequest {
         options: TrainOptions {
             every: args.every.map(|e| e as usize),
@@ -343,6 +264,7 @@ fn run_train(args: TrainArgs) -> Result<(), Failure> {
         threads: args.threads.map(|t| t as usize),
         started,
         source_len: src.text.len(),
+        model_path: (args.file != "-").then(|| PathBuf::from(&args.file)),
     };
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
@@ -367,7 +289,8 @@ fn run_check(file: &str) -> Result<(), Failure> {
 }
 
 fn run_emit(input: &str, stage: EmitStage) -> Result<(), Failure> {
-    let (src, dir) = read_expr_or_file(input)?;
-    let text = ddx::emit(&src, dir.as_deref(), stage).map_err(|r| Failure::refused(r, &src))?;
+    let Input { source, dir } = read_input_or_expr(input)?;
+    let text =
+        ddx::emit(&source, dir.as_deref(), stage).map_err(|r| Failure::refused(r, &source))?;
     out(&text)
 }

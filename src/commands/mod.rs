@@ -10,10 +10,11 @@ pub(crate) mod gradient_check;
 
 use std::io::{self, Write};
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::codegen::{CodegenError, Threads};
+use crate::commands::diff::{derivatives, parse_at, DiffOptions};
 use crate::commands::gradient_check::{CheckError, CheckReport};
 use crate::diagnostic::{Diagnostic, Source};
 use crate::graph::NodeId;
@@ -142,6 +143,65 @@ pub struct TrainRequest {
     /// The length of the model's source, where a missing `train` line is
     /// reported.
     pub source_len: usize,
+    /// The model file (`None` for standard input), which `--log` must not
+    /// overwrite.
+    pub model_path: Option<PathBuf>,
+}
+
+/// How `ddx diff` prints its derivatives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiffFormat {
+    /// Math text, `dy/dx = 2*x`.
+    Text,
+    /// LaTeX, one equation per line.
+    Latex,
+    /// One JSON object.
+    Json,
+}
+
+impl DiffFormat {
+    /// Every format with its name on the command line.
+    pub const ALL: [(&'static str, DiffFormat); 3] = [
+        ("text", DiffFormat::Text),
+        ("latex", DiffFormat::Latex),
+        ("json", DiffFormat::Json),
+    ];
+
+    /// The format of a command-line name.
+    pub fn from_name(name: &str) -> Option<DiffFormat> {
+        DiffFormat::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, f)| f)
+    }
+}
+
+/// `ddx diff`: the derivatives of an expression or of a model's loss, as
+/// `format` prints them (shared subexpressions as `let` lines with `cse`).
+/// `at` is the text of `--at` (`x=5,y=2`).
+pub fn diff_text(
+    input: &Source,
+    dir: Option<&Path>,
+    options: DiffOptions,
+    at: Option<&str>,
+    format: DiffFormat,
+    cse: bool,
+) -> Result<String, Refusal> {
+    let unit = crate::check::check(input, dir)?;
+    if options.wrt.is_empty() {
+        require_variables(&unit, true)?;
+    }
+    let at = match at {
+        Some(a) => parse_at(a).map_err(|e| Refusal::Usage(e.0))?,
+        None => Vec::new(),
+    };
+    let options = DiffOptions { at, ..options };
+    let d = derivatives(unit, &options).map_err(|e| Refusal::Usage(e.0))?;
+    Ok(match format {
+        DiffFormat::Text => d.to_text(cse),
+        DiffFormat::Latex => d.to_latex(cse),
+        DiffFormat::Json => format!("{}\n", d.to_json(cse)),
+    })
 }
 
 /// `ddx train` on a checked model: refuses a model without a `train` line
@@ -153,6 +213,15 @@ pub fn train_model(
     request: TrainRequest,
     out: &mut dyn Write,
 ) -> Result<TrainResult, Refusal> {
+    if let (Some(log), Some(path)) = (&request.options.log, &request.model_path) {
+        let same = matches!((log.canonicalize(), path.canonicalize()), (Ok(a), Ok(b)) if a == b);
+        if same {
+            return Err(Refusal::Usage(format!(
+                "--log {}: that is the model file, which the log would overwrite",
+                log.display()
+            )));
+        }
+    }
     let Some(setup) = Setup::from_model(&model) else {
         let end = request.source_len;
         let d = Diagnostic::new("the model has no `train` line", end..end)
