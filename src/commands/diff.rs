@@ -362,39 +362,36 @@ impl Derivatives {
     /// expressions are too large to print inline) the shared subexpressions
     /// come first as `let` lines.
     pub fn to_text(&self, cse: bool) -> String {
-        let mut out = String::new();
-        if cse || self.too_large() {
-            let p = print::with_lets(&self.graph, &self.roots(), &self.let_names, Style::Text);
-            for (name, e) in &p.lets {
-                out.push_str(&format!("let {name} = {e}\n"));
-            }
-            for (d, e) in self.items.iter().zip(&p.roots) {
-                out.push_str(&format!("{} = {e}\n", self.label(d)));
-            }
-        } else {
-            for d in &self.items {
-                let e = print::to_text(&self.graph, d.expr);
-                out.push_str(&format!("{} = {e}\n", self.label(d)));
-            }
-        }
-        out
+        self.render(Style::Text, cse)
     }
 
     /// LaTeX, one equation per line.
     pub fn to_latex(&self, cse: bool) -> String {
+        self.render(Style::Latex, cse)
+    }
+
+    /// The lines of [`Derivatives::to_text`] or [`Derivatives::to_latex`].
+    fn render(&self, style: Style, cse: bool) -> String {
+        let (let_word, label): (&str, fn(&Self, &Derivative) -> String) = match style {
+            Style::Text => ("let ", Self::label),
+            Style::Latex => ("", Self::latex_label),
+        };
         let mut out = String::new();
         if cse || self.too_large() {
-            let p = print::with_lets(&self.graph, &self.roots(), &self.let_names, Style::Latex);
+            let p = print::with_lets(&self.graph, &self.roots(), &self.let_names, style);
             for (name, e) in &p.lets {
-                out.push_str(&format!("{name} = {e}\n"));
+                out.push_str(&format!("{let_word}{name} = {e}\n"));
             }
             for (d, e) in self.items.iter().zip(&p.roots) {
-                out.push_str(&format!("{} = {e}\n", self.latex_label(d)));
+                out.push_str(&format!("{} = {e}\n", label(self, d)));
             }
         } else {
             for d in &self.items {
-                let e = print::to_latex(&self.graph, d.expr);
-                out.push_str(&format!("{} = {e}\n", self.latex_label(d)));
+                let e = match style {
+                    Style::Text => print::to_text(&self.graph, d.expr),
+                    Style::Latex => print::to_latex(&self.graph, d.expr),
+                };
+                out.push_str(&format!("{} = {e}\n", label(self, d)));
             }
         }
         out
