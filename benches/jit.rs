@@ -11,8 +11,12 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use ddx::check;
 use ddx::Source;
-use ddx::{compile, model_layout, model_outputs};
+use ddx::{compile, model_layout};
 use ddx::{Model, Unit};
+
+#[path = "support/outputs.rs"]
+mod outputs;
+use outputs::model_outputs;
 
 /// The seed model (examples/regression.ddx) with the given data.
 fn seed(xs: Vec<f64>, ys: Vec<f64>) -> Model {

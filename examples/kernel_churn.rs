@@ -5,7 +5,11 @@
 use ddx::check;
 use ddx::Source;
 use ddx::Unit;
-use ddx::{compile, model_layout, model_outputs};
+use ddx::{compile, model_layout};
+
+#[path = "../benches/support/outputs.rs"]
+mod outputs;
+use outputs::model_outputs;
 
 fn resident_kib() -> Option<usize> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;

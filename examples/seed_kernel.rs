@@ -5,8 +5,12 @@
 
 use ddx::check;
 use ddx::Source;
-use ddx::{compile_with, model_columns, model_layout, model_outputs, CodegenOptions};
+use ddx::{compile_with, model_columns, model_layout, CodegenOptions};
 use ddx::{Model, Unit};
+
+#[path = "../benches/support/outputs.rs"]
+mod outputs;
+use outputs::model_outputs;
 
 /// The seed model, from examples/regression.ddx.
 fn seed() -> Model {

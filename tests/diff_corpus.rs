@@ -7,9 +7,9 @@
 //! operations than SymPy's `simplify(diff(f))` (within the rounding of the
 //! two tools' counting conventions).
 
-use ddx::check;
-use ddx::eval_scalar;
-use ddx::Source;
+mod common;
+
+use common::{eval_scalar, function};
 use ddx::Unit;
 use ddx::{derivatives, DiffOptions};
 use ddx::{Graph, NodeId};
@@ -33,13 +33,6 @@ fn corpus() -> Vec<Entry> {
             }
         })
         .collect()
-}
-
-fn function(src: &str) -> ddx::Function {
-    match check(&Source::new("<corpus>", src), None).expect("corpus entry parses") {
-        Unit::Expr(f) => f,
-        Unit::Model(_) => panic!("corpus entries are expressions"),
-    }
 }
 
 /// Values at a point, by variable name.

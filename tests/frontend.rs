@@ -1,7 +1,11 @@
 //! Front-end tests: precedence, every statement form, every error as a
 //! rendered snapshot, CSV data, hostile inputs and property tests.
 
+mod common;
+
 use std::path::Path;
+
+use common::function;
 
 use ddx::check;
 use ddx::parse;
@@ -37,15 +41,6 @@ fn model(src: &str) -> ddx::Model {
     match check(&source, Some(Path::new("tests/data"))) {
         Ok(Unit::Model(m)) => m,
         Ok(Unit::Expr(_)) => panic!("expected a model"),
-        Err(d) => panic!("{}", d.render(&source)),
-    }
-}
-
-fn function(src: &str) -> ddx::Function {
-    let source = Source::new("<expr>", src);
-    match check(&source, None) {
-        Ok(Unit::Expr(f)) => f,
-        Ok(Unit::Model(_)) => panic!("expected expression mode"),
         Err(d) => panic!("{}", d.render(&source)),
     }
 }
