@@ -9,31 +9,10 @@
 
 mod common;
 
-use common::{eval_scalar, function};
+use common::{corpus, eval_scalar, function};
 use ddx::Unit;
 use ddx::{derivatives, DiffOptions};
 use ddx::{Graph, NodeId};
-
-struct Entry {
-    expr: String,
-    var: String,
-    sympy_ops: u32,
-}
-
-fn corpus() -> Vec<Entry> {
-    include_str!("data/diff_corpus.tsv")
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| {
-            let c: Vec<&str> = l.split('\t').collect();
-            Entry {
-                expr: c[0].to_string(),
-                var: c[1].to_string(),
-                sympy_ops: c[2].parse().expect("ops column"),
-            }
-        })
-        .collect()
-}
 
 /// Values at a point, by variable name.
 fn value(g: &Graph, node: NodeId, point: &[(&str, f64)]) -> f64 {

@@ -21,9 +21,9 @@ fn compile_model(model: &mut ddx::Model) -> Result<Kernel, CodegenError> {
     compile(&model.graph, &outputs, &model_layout(model))
 }
 
+/// A file of tests/data.
 fn read_reference(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR")))
-        .unwrap_or_else(|e| panic!("tests/data/{name}: {e}"))
+    common::cli::read(common::cli::data(name))
 }
 
 #[test]

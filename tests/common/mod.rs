@@ -29,6 +29,32 @@ pub fn function(src: &str) -> Function {
     }
 }
 
+/// An entry of the derivative corpus (tests/data/diff_corpus.tsv).
+pub struct CorpusEntry {
+    /// The function, in expression mode.
+    pub expr: String,
+    /// The variable to differentiate by.
+    pub var: String,
+    /// The operations of SymPy's `simplify(diff(f))`.
+    pub sympy_ops: u32,
+}
+
+/// The derivative corpus, comments and empty lines skipped.
+pub fn corpus() -> Vec<CorpusEntry> {
+    include_str!("../data/diff_corpus.tsv")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            CorpusEntry {
+                expr: c[0].to_string(),
+                var: c[1].to_string(),
+                sympy_ops: c[2].parse().expect("ops column"),
+            }
+        })
+        .collect()
+}
+
 /// Simplifies one expression.
 pub fn simplify_one(g: &mut Graph, root: NodeId) -> NodeId {
     ddx::simplify(g, &[root])[0]
