@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::function;
+use common::{function, seed_data};
 
 use ddx::check;
 use ddx::parse;
@@ -297,23 +297,9 @@ fn data_only_reductions_are_allowed_anywhere() {
 
 // ---- CSV data --------------------------------------------------------------
 
-/// The trial.csv columns read independently of the library.
-fn trial_columns() -> (Vec<f64>, Vec<f64>) {
-    let text = std::fs::read_to_string("tests/data/trial.csv").unwrap();
-    let mut lines = text.lines();
-    assert_eq!(lines.next().unwrap(), "dosage,forgetfulness");
-    lines
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let (a, b) = l.split_once(',').unwrap();
-            (a.parse::<f64>().unwrap(), b.parse::<f64>().unwrap())
-        })
-        .unzip()
-}
-
 #[test]
 fn csv_columns_by_header_name() {
-    let (dosage, forget) = trial_columns();
+    let (dosage, forget) = seed_data();
     let m = model(
         "data dosage, forgetfulness from \"trial.csv\"\nparam m = 1\n\
          loss C = mean((m*dosage - forgetfulness)^2)",
@@ -326,7 +312,7 @@ fn csv_columns_by_header_name() {
 
 #[test]
 fn csv_columns_renamed_with_as() {
-    let (dosage, forget) = trial_columns();
+    let (dosage, forget) = seed_data();
     let m = model(
         "data forgetfulness as y, dosage as x from \"trial.csv\"\nparam m = 1, b = 0\n\
          loss C = mean((m*x + b - y)^2)",
