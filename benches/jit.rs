@@ -9,17 +9,18 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use ddx::check;
-use ddx::Source;
-use ddx::{compile, model_layout, model_outputs};
-use ddx::{Model, Unit};
+use ddx::Model;
+use ddx::{compile, model_layout};
+
+#[path = "support/outputs.rs"]
+mod outputs;
+#[path = "support/seed.rs"]
+mod support;
+use outputs::model_outputs;
 
 /// The seed model (examples/regression.ddx) with the given data.
 fn seed(xs: Vec<f64>, ys: Vec<f64>) -> Model {
-    let src = Source::new("regression.ddx", include_str!("../examples/regression.ddx"));
-    let Ok(Unit::Model(mut model)) = check(&src, None) else {
-        panic!("the seed model checks")
-    };
+    let mut model = support::seed_model();
     model.rows = xs.len();
     model.data[0].values = xs;
     model.data[1].values = ys;

@@ -3,18 +3,14 @@
 
 use std::time::Instant;
 
-use ddx::check;
 use ddx::Schedule;
-use ddx::Source;
-use ddx::Unit;
 use ddx::{compile, model_layout};
 
+#[path = "../benches/support/seed.rs"]
+mod seed;
+
 fn main() {
-    // the seed model, from examples/regression.ddx
-    let src = Source::new("regression.ddx", include_str!("regression.ddx"));
-    let Ok(Unit::Model(model)) = check(&src, None) else {
-        panic!("the seed model checks")
-    };
+    let model = seed::seed_model();
     let layout = model_layout(&model);
     let [m, b] = [layout.params[0], layout.params[1]];
     let mut g = model.graph;

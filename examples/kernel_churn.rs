@@ -2,10 +2,13 @@
 //! stay flat: `cargo run --release --example kernel_churn [COUNT]`
 //! (default 10,000).
 
-use ddx::check;
-use ddx::Source;
-use ddx::Unit;
-use ddx::{compile, model_layout, model_outputs};
+use ddx::{compile, model_layout};
+
+#[path = "../benches/support/outputs.rs"]
+mod outputs;
+#[path = "../benches/support/seed.rs"]
+mod seed;
+use outputs::model_outputs;
 
 fn resident_kib() -> Option<usize> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
@@ -18,11 +21,7 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(10_000);
-    // the seed model, from examples/regression.ddx
-    let src = Source::new("regression.ddx", include_str!("regression.ddx"));
-    let Ok(Unit::Model(mut model)) = check(&src, None) else {
-        panic!("the seed model checks")
-    };
+    let mut model = seed::seed_model();
     let outputs = model_outputs(&mut model);
     let layout = model_layout(&model);
     let g = model.graph;

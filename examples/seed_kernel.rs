@@ -3,22 +3,17 @@
 //!
 //! `cargo run --example seed_kernel`
 
-use ddx::check;
-use ddx::Source;
-use ddx::{compile_with, model_columns, model_layout, model_outputs, CodegenOptions};
-use ddx::{Model, Unit};
+use ddx::{compile_with, model_columns, model_layout, CodegenOptions};
 
-/// The seed model, from examples/regression.ddx.
-fn seed() -> Model {
-    let src = Source::new("regression.ddx", include_str!("regression.ddx"));
-    match check(&src, None) {
-        Ok(Unit::Model(model)) => model,
-        _ => panic!("the seed model checks"),
-    }
-}
+#[path = "../benches/support/outputs.rs"]
+mod outputs;
+#[path = "../benches/support/seed.rs"]
+mod seed;
+use outputs::model_outputs;
+use seed::seed_model;
 
 fn main() {
-    let mut model = seed();
+    let mut model = seed_model();
     let outputs = model_outputs(&mut model);
     let layout = model_layout(&model);
     let options = CodegenOptions {

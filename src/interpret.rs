@@ -138,18 +138,6 @@ pub fn eval(
     Ok(outputs.iter().map(|o| interp.value[o]).collect())
 }
 
-/// Evaluates `outputs` of an expression without data, the variables given
-/// by `values` (every symbol used must be there).
-pub fn eval_scalar(
-    g: &Graph,
-    outputs: &[NodeId],
-    values: &[(SymId, f64)],
-) -> Result<Vec<f64>, EvalError> {
-    let layout = Layout::scalars(&values.iter().map(|v| v.0).collect::<Vec<_>>());
-    let params: Vec<f64> = values.iter().map(|v| v.1).collect();
-    eval(g, outputs, &layout, &params, &[])
-}
-
 struct Interp<'a> {
     g: &'a Graph,
     param_of: HashMap<SymId, usize>,

@@ -60,8 +60,8 @@ mod train;
 
 pub use check::{check, check_file, MAX_EPOCHS};
 pub use codegen::{
-    compile, compile_with, hessian, initial_params, model_columns, model_layout, model_outputs,
-    Bound, CodegenError, CodegenOptions, Kernel, KernelError, Threads,
+    compile, compile_with, hessian, initial_params, model_columns, model_layout, Bound,
+    CodegenError, CodegenOptions, Kernel, KernelError, Threads,
 };
 pub use commands::diff::{derivatives, parse_at, Derivative, Derivatives, DiffOptions, UsageError};
 pub use commands::emit::{emit, Stage as EmitStage};
@@ -76,12 +76,12 @@ pub use diagnostic::{io_reason, Diagnostic, Label, Severity, Source};
 pub use differentiate::{derivative, gradient};
 pub use graph::{ops::Func, BinOp, Graph, Node, NodeId, Reduction, SymId, SymbolKind, UnOp};
 pub use input::{read_input, read_input_or_expr, Input, InputError};
-pub use interpret::{eval, eval_scalar, EvalError, BLOCK_ROWS};
+pub use interpret::{eval, EvalError, BLOCK_ROWS};
 pub use pipeline::{compile_model, derive, Compiled, Derived, KernelObjective, LOOP_AFTER_EPOCHS};
 pub use print::{dump, to_latex, to_text};
 pub use program::{Binding, DataColumn, Function, Model, Optimizer, Param, TrainSpec, Unit};
 pub use schedule::{Layout, LayoutError, Schedule};
-pub use simplify::{simplify, simplify_one};
+pub use simplify::simplify;
 pub use syntax::ast::{write_number, File as SyntaxTree};
 pub use syntax::{decode, parse, MAX_SOURCE_BYTES};
 pub use train::format::{format_3g, format_g};

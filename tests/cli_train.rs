@@ -13,7 +13,7 @@ use common::cli::{
     data, ddx, ddx_in, example, failed, manifest, ok, output, read, scratch, stderr, stdout, BIN,
 };
 use common::images::{png_size, svg_size, svg_texts};
-use common::{seed_data, table, Table};
+use common::{rel, seed_data, table, Table};
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -58,15 +58,6 @@ fn seed_gradient(m: f64, b: f64) -> ([f64; 2], [f64; 2]) {
         scale[1] += (2.0 * r / n).abs();
     }
     (g, scale)
-}
-
-/// |a - b| relative to the larger magnitude (0 when both are 0).
-fn rel(a: f64, b: f64) -> f64 {
-    if a == b {
-        0.0
-    } else {
-        (a - b).abs() / a.abs().max(b.abs())
-    }
 }
 
 /// The final params (in printed order) and the final cost of the default

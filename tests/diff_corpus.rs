@@ -7,40 +7,12 @@
 //! operations than SymPy's `simplify(diff(f))` (within the rounding of the
 //! two tools' counting conventions).
 
-use ddx::check;
-use ddx::eval_scalar;
-use ddx::Source;
+mod common;
+
+use common::{corpus, eval_scalar, function};
 use ddx::Unit;
 use ddx::{derivatives, DiffOptions};
 use ddx::{Graph, NodeId};
-
-struct Entry {
-    expr: String,
-    var: String,
-    sympy_ops: u32,
-}
-
-fn corpus() -> Vec<Entry> {
-    include_str!("data/diff_corpus.tsv")
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| {
-            let c: Vec<&str> = l.split('\t').collect();
-            Entry {
-                expr: c[0].to_string(),
-                var: c[1].to_string(),
-                sympy_ops: c[2].parse().expect("ops column"),
-            }
-        })
-        .collect()
-}
-
-fn function(src: &str) -> ddx::Function {
-    match check(&Source::new("<corpus>", src), None).expect("corpus entry parses") {
-        Unit::Expr(f) => f,
-        Unit::Model(_) => panic!("corpus entries are expressions"),
-    }
-}
 
 /// Values at a point, by variable name.
 fn value(g: &Graph, node: NodeId, point: &[(&str, f64)]) -> f64 {

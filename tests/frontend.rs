@@ -1,7 +1,11 @@
 //! Front-end tests: precedence, every statement form, every error as a
 //! rendered snapshot, CSV data, hostile inputs and property tests.
 
+mod common;
+
 use std::path::Path;
+
+use common::{function, seed_data};
 
 use ddx::check;
 use ddx::parse;
@@ -37,15 +41,6 @@ fn model(src: &str) -> ddx::Model {
     match check(&source, Some(Path::new("tests/data"))) {
         Ok(Unit::Model(m)) => m,
         Ok(Unit::Expr(_)) => panic!("expected a model"),
-        Err(d) => panic!("{}", d.render(&source)),
-    }
-}
-
-fn function(src: &str) -> ddx::Function {
-    let source = Source::new("<expr>", src);
-    match check(&source, None) {
-        Ok(Unit::Expr(f)) => f,
-        Ok(Unit::Model(_)) => panic!("expected expression mode"),
         Err(d) => panic!("{}", d.render(&source)),
     }
 }
@@ -302,23 +297,9 @@ fn data_only_reductions_are_allowed_anywhere() {
 
 // ---- CSV data --------------------------------------------------------------
 
-/// The trial.csv columns read independently of the library.
-fn trial_columns() -> (Vec<f64>, Vec<f64>) {
-    let text = std::fs::read_to_string("tests/data/trial.csv").unwrap();
-    let mut lines = text.lines();
-    assert_eq!(lines.next().unwrap(), "dosage,forgetfulness");
-    lines
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let (a, b) = l.split_once(',').unwrap();
-            (a.parse::<f64>().unwrap(), b.parse::<f64>().unwrap())
-        })
-        .unzip()
-}
-
 #[test]
 fn csv_columns_by_header_name() {
-    let (dosage, forget) = trial_columns();
+    let (dosage, forget) = seed_data();
     let m = model(
         "data dosage, forgetfulness from \"trial.csv\"\nparam m = 1\n\
          loss C = mean((m*dosage - forgetfulness)^2)",
@@ -331,7 +312,7 @@ fn csv_columns_by_header_name() {
 
 #[test]
 fn csv_columns_renamed_with_as() {
-    let (dosage, forget) = trial_columns();
+    let (dosage, forget) = seed_data();
     let m = model(
         "data forgetfulness as y, dosage as x from \"trial.csv\"\nparam m = 1, b = 0\n\
          loss C = mean((m*x + b - y)^2)",

@@ -2,8 +2,9 @@
 
 mod common;
 
+use common::outputs::model_outputs;
 use ddx::{check_gradient, check_model_gradient, TOLERANCE};
-use ddx::{model_columns, model_layout, model_outputs};
+use ddx::{model_columns, model_layout};
 
 #[test]
 fn seed_model_gradient_agrees() {

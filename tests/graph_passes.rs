@@ -1,29 +1,32 @@
-//! The graph passes on expressions written as strings (parsed by
-//! tests/common/testparse.rs, independently of the real front end) or built
-//! with the Graph API: simplification, derivatives, expression swell,
-//! evaluation and printing.
+//! The graph passes on expressions written as strings (checked by the
+//! real front end in expression mode) or built with the Graph API:
+//! simplification, derivatives, expression swell, evaluation and printing.
 
 mod common;
 
-use common::testparse::parse;
+use common::{function, simplify_one};
 use ddx::eval;
 use ddx::gradient;
-use ddx::Graph;
-use ddx::{simplify, simplify_one};
+use ddx::simplify;
 use ddx::{to_latex, to_text};
+use ddx::{Graph, NodeId};
+
+/// The graph and root of an expression, checked by the real front end.
+fn parse(src: &str) -> (Graph, NodeId) {
+    let f = function(src);
+    (f.graph, f.root)
+}
 
 // ---- simplify and differentiate ---------------------------------------------
 
 fn simp(src: &str) -> String {
-    let mut g = Graph::new();
-    let e = parse(&mut g, src);
+    let (mut g, e) = parse(src);
     let s = simplify_one(&mut g, e);
     to_text(&g, s)
 }
 
 fn d(src: &str, var: &str) -> String {
-    let mut g = Graph::new();
-    let e = parse(&mut g, src);
+    let (mut g, e) = parse(src);
     let e = simplify_one(&mut g, e);
     let v = g.symbol_id(var).unwrap();
     let de = gradient(&mut g, e, &[v])[0];
@@ -64,8 +67,7 @@ fn derivatives_table() {
 }
 
 fn ops_ratio(src: &str) -> (usize, usize) {
-    let mut g = Graph::new();
-    let e = parse(&mut g, src);
+    let (mut g, e) = parse(src);
     let e = simplify_one(&mut g, e);
     let vars: Vec<_> = (0..g.symbols().len())
         .map(|i| g.symbol_id(&g.symbols()[i].name.clone()).unwrap())
@@ -151,25 +153,22 @@ fn simplify_table() {
 /// prints as text that parses and simplifies back to the same text.
 #[test]
 fn corpus_derivatives_print_and_parse_back() {
-    let corpus = include_str!("data/diff_corpus.tsv");
     let mut failures = Vec::new();
-    for line in corpus
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-    {
-        let cols: Vec<&str> = line.split('\t').collect();
-        let mut g = Graph::new();
-        let e = parse(&mut g, cols[0]);
+    for entry in common::corpus() {
+        let (mut g, e) = parse(&entry.expr);
         let e = simplify_one(&mut g, e);
-        let v = g.symbol_id(cols[1]).unwrap();
+        let v = g.symbol_id(&entry.var).unwrap();
         let de = gradient(&mut g, e, &[v])[0];
         let s = simplify_one(&mut g, de);
         let text = to_text(&g, s);
-        let back = parse(&mut g, &text);
-        let back = simplify_one(&mut g, back);
-        let again = to_text(&g, back);
+        let (mut h, back) = parse(&text);
+        let back = simplify_one(&mut h, back);
+        let again = to_text(&h, back);
         if again != text {
-            failures.push(format!("d/d{} {}: {text} -> {again}", cols[1], cols[0]));
+            failures.push(format!(
+                "d/d{} {}: {text} -> {again}",
+                entry.var, entry.expr
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -201,8 +200,7 @@ fn nested_and_data_only_reductions() {
 // ---- print ------------------------------------------------------------------
 
 fn round(src: &str) -> String {
-    let mut g = Graph::new();
-    let e = parse(&mut g, src);
+    let (g, e) = parse(src);
     to_text(&g, e)
 }
 
@@ -221,7 +219,6 @@ fn minimal_parentheses() {
 
 #[test]
 fn latex() {
-    let mut g = Graph::new();
-    let e = parse(&mut g, "sqrt(x)/(2*y) + x^2");
+    let (g, e) = parse("sqrt(x)/(2*y) + x^2");
     assert_eq!(to_latex(&g, e), "\\frac{\\sqrt{x}}{2 \\cdot y} + x^{2}");
 }

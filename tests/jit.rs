@@ -3,10 +3,12 @@
 
 mod common;
 
-use common::{assert_same, nested_model, seed_model, symbols, with_gradient};
+use common::outputs::model_outputs;
+use common::{assert_same, eval_scalar, nested_model, rel, seed_model};
+use common::{symbols, with_gradient};
 use ddx::{
-    compile, compile_with, hessian, model_columns, model_layout, model_outputs, CodegenError,
-    CodegenOptions, Kernel, KernelError,
+    compile, compile_with, hessian, model_columns, model_layout, CodegenError, CodegenOptions,
+    Kernel, KernelError,
 };
 use ddx::{eval, BLOCK_ROWS};
 use ddx::{BinOp, Graph, Reduction, SymbolKind, UnOp};
@@ -19,13 +21,9 @@ fn compile_model(model: &mut ddx::Model) -> Result<Kernel, CodegenError> {
     compile(&model.graph, &outputs, &model_layout(model))
 }
 
+/// A file of tests/data.
 fn read_reference(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR")))
-        .unwrap_or_else(|e| panic!("tests/data/{name}: {e}"))
-}
-
-fn rel(a: f64, b: f64) -> f64 {
-    (a - b).abs() / a.abs().max(b.abs()).max(f64::MIN_POSITIVE)
+    common::cli::read(common::cli::data(name))
 }
 
 #[test]
@@ -275,7 +273,7 @@ fn expression_mode_compiles_without_a_loop() {
     assert!(kernel.schedule().loops.is_empty());
     let mut out = [0.0; 3];
     kernel.call(&[0.5, 3.0], &[], &mut out).unwrap();
-    let want = ddx::eval_scalar(&g, &outputs, &[(x, 0.5), (y, 3.0)]).unwrap();
+    let want = eval_scalar(&g, &outputs, &[(x, 0.5), (y, 3.0)]).unwrap();
     assert_same(&out, &want, "f = x*y + sin(x)");
     assert_eq!(out[2], 0.5);
 }

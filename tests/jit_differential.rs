@@ -5,11 +5,11 @@
 mod common;
 
 use common::exprs::{lower, BINOPS, E};
-use common::{assert_same, symbols, with_gradient};
+use common::{assert_same, eval_scalar, symbols, with_gradient};
 use ddx::Layout;
 use ddx::Sgd;
 use ddx::{compile, compile_with, CodegenOptions};
-use ddx::{eval, eval_scalar, BLOCK_ROWS};
+use ddx::{eval, BLOCK_ROWS};
 use ddx::{Graph, NodeId, Reduction, SymId, SymbolKind, UnOp};
 use proptest::prelude::*;
 use proptest::sample::select;

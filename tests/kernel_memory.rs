@@ -3,7 +3,8 @@
 
 mod common;
 
-use ddx::{compile, model_columns, model_layout, model_outputs};
+use common::outputs::model_outputs;
+use ddx::{compile, model_columns, model_layout};
 
 /// Resident set size in bytes, from /proc/self/statm (Linux only).
 fn resident() -> Option<usize> {

@@ -5,7 +5,7 @@
 mod common;
 
 use common::images::{png_size, svg_size};
-use common::seed_data;
+use common::{close_relative, seed_data};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -122,11 +122,6 @@ fn quiet() -> TrainOptions {
     }
 }
 
-/// |a - b| <= tol * max(|a|, |b|), with a floor for values near zero.
-fn close(a: f64, b: f64, tol: f64) -> bool {
-    (a - b).abs() <= tol * a.abs().max(b.abs()).max(1e-3)
-}
-
 /// Trains with a log and compares every row with a reference trajectory.
 fn check_against_reference(optimizer: Optimizer, reference: &str, log_name: &str) -> TrainResult {
     let log = scratch(log_name);
@@ -148,7 +143,7 @@ fn check_against_reference(optimizer: Optimizer, reference: &str, log_name: &str
         assert_eq!(o[0], w[0]);
         for k in 1..6 {
             assert!(
-                close(o[k], w[k], 1e-12),
+                close_relative(o[k], w[k], 1e-12),
                 "epoch {} column {}: ours {:?}, PyTorch {:?}",
                 w[0],
                 header[k],
@@ -184,11 +179,19 @@ fn momentum_matches_the_pytorch_trajectory_at_every_epoch() {
     let result = check_against_reference(opt, "seed_momentum_f64.csv", "momentum.csv");
     let summary: serde_json::Value = serde_json::from_str(&read("seed_momentum_f64.json")).unwrap();
     let fp = &summary["final_params"];
-    assert!(close(result.params[0], fp["m"].as_f64().unwrap(), 1e-12));
-    assert!(close(result.params[1], fp["b"].as_f64().unwrap(), 1e-12));
+    assert!(close_relative(
+        result.params[0],
+        fp["m"].as_f64().unwrap(),
+        1e-12
+    ));
+    assert!(close_relative(
+        result.params[1],
+        fp["b"].as_f64().unwrap(),
+        1e-12
+    ));
     let final_loss = summary["final_loss_at_final_params"].as_f64().unwrap();
     assert!(
-        close(result.cost, final_loss, 1e-12),
+        close_relative(result.cost, final_loss, 1e-12),
         "{} vs {final_loss}",
         result.cost
     );
@@ -289,17 +292,17 @@ fn newton_reaches_the_least_squares_optimum_in_one_step() {
     let b = lstsq["b_exact_float"].as_f64().unwrap();
     let cost = lstsq["cost_exact_float"].as_f64().unwrap();
     assert!(
-        close(result.params[0], m, 1e-12),
+        close_relative(result.params[0], m, 1e-12),
         "m = {:?}, want {m:?}",
         result.params[0]
     );
     assert!(
-        close(result.params[1], b, 1e-12),
+        close_relative(result.params[1], b, 1e-12),
         "b = {:?}, want {b:?}",
         result.params[1]
     );
     assert!(
-        close(result.cost, cost, 1e-12),
+        close_relative(result.cost, cost, 1e-12),
         "cost = {:?}, want {cost:?}",
         result.cost
     );

@@ -701,15 +701,6 @@ pub fn model_layout(model: &Model) -> Layout {
     }
 }
 
-/// The loss of a model followed by its gradient with respect to every
-/// param (in declaration order), by reverse mode, not simplified (the JIT's
-/// tests compile raw graphs; `crate::pipeline` is what `ddx` runs).
-pub fn model_outputs(model: &mut Model) -> Vec<NodeId> {
-    let params: Vec<SymId> = model.params.iter().map(|p| p.sym).collect();
-    let grad = differentiate::gradient(&mut model.graph, model.loss.node, &params);
-    std::iter::once(model.loss.node).chain(grad).collect()
-}
-
 /// The Hessian of a model's loss: `H[i][j] = d(grad[i])/d(param j)`,
 /// row-major, from the gradient nodes.
 pub fn hessian(g: &mut Graph, gradient: &[NodeId], params: &[SymId]) -> Vec<NodeId> {

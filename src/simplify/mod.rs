@@ -66,11 +66,6 @@ pub fn simplify(g: &mut Graph, roots: &[NodeId]) -> Vec<NodeId> {
     s.run(roots, order)
 }
 
-/// Simplifies one expression.
-pub fn simplify_one(g: &mut Graph, root: NodeId) -> NodeId {
-    simplify(g, &[root])[0]
-}
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Shape {
     Sum,

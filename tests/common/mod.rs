@@ -1,18 +1,98 @@
 //! Helpers shared by the integration tests: the command-line harness
-//! ([`cli`]), plot checks ([`images`]), a parser of expressions for the
-//! graph passes ([`testparse`]), generated expressions ([`exprs`]), and
-//! (here) CSV tables, the seed data, and models and graphs built directly
-//! with the Graph API. Each test binary uses a part of them.
+//! ([`cli`]), plot checks ([`images`]), generated expressions ([`exprs`]),
+//! and (here) expressions checked by the real front end, CSV tables, the
+//! seed data, models and graphs built directly with the Graph API, the
+//! interpreter and simplifier on one expression, and numeric comparisons.
+//! Each test binary uses a part of them.
 #![allow(dead_code, unreachable_pub)]
 
 pub mod cli;
 pub mod exprs;
 pub mod images;
-pub mod testparse;
+// model_outputs, shared with the benches and examples
+#[path = "../../benches/support/outputs.rs"]
+pub mod outputs;
 
-use ddx::Layout;
-use ddx::{Binding, DataColumn, Model, Param};
+use ddx::{check, Source, Unit};
+use ddx::{eval, EvalError, Layout};
+use ddx::{Binding, DataColumn, Function, Model, Param};
 use ddx::{Graph, NodeId, Reduction, SymId, SymbolKind};
+
+/// An expression checked by the real front end in expression mode (`NAME =
+/// expr` or a bare `expr`); panics with the rendered diagnostic otherwise.
+pub fn function(src: &str) -> Function {
+    let source = Source::new("<expr>", src);
+    match check(&source, None) {
+        Ok(Unit::Expr(f)) => f,
+        Ok(Unit::Model(_)) => panic!("expected expression mode"),
+        Err(d) => panic!("{}", d.render(&source)),
+    }
+}
+
+/// An entry of the derivative corpus (tests/data/diff_corpus.tsv).
+pub struct CorpusEntry {
+    /// The function, in expression mode.
+    pub expr: String,
+    /// The variable to differentiate by.
+    pub var: String,
+    /// The operations of SymPy's `simplify(diff(f))`.
+    pub sympy_ops: u32,
+}
+
+/// The derivative corpus, comments and empty lines skipped.
+pub fn corpus() -> Vec<CorpusEntry> {
+    include_str!("../data/diff_corpus.tsv")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            CorpusEntry {
+                expr: c[0].to_string(),
+                var: c[1].to_string(),
+                sympy_ops: c[2].parse().expect("ops column"),
+            }
+        })
+        .collect()
+}
+
+/// Simplifies one expression.
+pub fn simplify_one(g: &mut Graph, root: NodeId) -> NodeId {
+    ddx::simplify(g, &[root])[0]
+}
+
+/// Evaluates `outputs` of an expression without data, the variables given
+/// by `values` (every symbol used must be there).
+pub fn eval_scalar(
+    g: &Graph,
+    outputs: &[NodeId],
+    values: &[(SymId, f64)],
+) -> Result<Vec<f64>, EvalError> {
+    let layout = Layout::scalars(&values.iter().map(|v| v.0).collect::<Vec<_>>());
+    let params: Vec<f64> = values.iter().map(|v| v.1).collect();
+    eval(g, outputs, &layout, &params, &[])
+}
+
+/// |a - b| relative to the larger magnitude (0 when a == b, including
+/// equal infinities).
+pub fn rel(a: f64, b: f64) -> f64 {
+    if a == b {
+        0.0
+    } else {
+        (a - b).abs() / a.abs().max(b.abs())
+    }
+}
+
+/// |a - b| <= tol * (1 + max(|a|, |b|)): an absolute tolerance near zero,
+/// a relative one for large values.
+pub fn close_mixed(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= tol * (1.0 + a.abs().max(b.abs()))
+}
+
+/// |a - b| <= tol * max(|a|, |b|, 1e-3): a relative tolerance, with
+/// magnitudes below 1e-3 counted as 1e-3.
+pub fn close_relative(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= tol * a.abs().max(b.abs()).max(1e-3)
+}
 
 /// A CSV of numbers (the logs and the references).
 pub struct Table {
