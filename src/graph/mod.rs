@@ -686,22 +686,6 @@ impl Graph {
             .count()
     }
 
-    /// Number of operations of the expression written out as a tree,
-    /// saturating at `limit`.
-    pub fn tree_op_count(&self, root: NodeId, limit: usize) -> usize {
-        let mut memo: HashMap<NodeId, usize> = HashMap::default();
-        for id in self.topo_order(&[root]) {
-            let own = usize::from(!matches!(self.node(id), Node::Const(_) | Node::Sym(_)));
-            let total = self
-                .node(id)
-                .children()
-                .fold(own, |acc, k| acc.saturating_add(memo[&k]))
-                .min(limit);
-            memo.insert(id, total);
-        }
-        memo[&root]
-    }
-
     /// Replaces symbols by nodes everywhere under `roots` (iteratively).
     pub fn substitute(&mut self, roots: &[NodeId], map: &HashMap<SymId, NodeId>) -> Vec<NodeId> {
         let order = self.topo_order(roots);
