@@ -28,11 +28,11 @@ use thiserror::Error;
 use self::disasm::Listing;
 use self::jit::{Code, JitModule};
 use crate::differentiate;
-use crate::graph::{BinOp, Graph, NodeId, SymId, UnOp};
+use crate::graph::{Graph, NodeId, SymId};
 use crate::program::Model;
 pub use crate::schedule::KernelError;
 pub(crate) use crate::schedule::Layout;
-use crate::schedule::{check_columns, check_count, data_reductions, LayoutError, Schedule};
+use crate::schedule::{check_columns, check_count, data_reductions, LayoutError, Op, Schedule};
 
 /// Why a kernel could not be compiled.
 #[derive(Debug, Error)]
@@ -77,11 +77,12 @@ pub(crate) fn kernel_ops(s: &Schedule) -> usize {
     let mut ops: usize = s.blocks.iter().map(Vec::len).sum();
     for l in &s.loops {
         for inst in &l.body {
-            ops += match inst.op {
-                crate::schedule::Op::Unary(op, _) if !inline_unary(op) => 4,
-                crate::schedule::Op::Binary(op, ..) if !inline_binary(op) => 4,
-                _ => 2,
+            let call = match inst.op {
+                Op::Unary(op, _) => emit::inline_unary(op).is_none(),
+                Op::Binary(op, ..) => !emit::inline_binary(op),
+                Op::Const(_) | Op::Param(_) | Op::Pre(_) | Op::Column(_) | Op::Rows => false,
             };
+            ops += if call { 4 } else { 2 };
         }
         ops += 2 * l.accumulators.len();
     }
@@ -99,35 +100,6 @@ fn total_ops(main: &Schedule, prep: Option<&Schedule>) -> usize {
 /// [`FAST_REGALLOC_OPS`].
 fn fast_regalloc(ops: usize, forced: Option<bool>) -> bool {
     forced.unwrap_or(ops > FAST_REGALLOC_OPS)
-}
-
-/// Unary operators computed inline (no call to the host).
-fn inline_unary(op: UnOp) -> bool {
-    match op {
-        UnOp::Neg | UnOp::Abs | UnOp::Sqrt | UnOp::Relu | UnOp::Sign | UnOp::Step => true,
-        UnOp::Sin
-        | UnOp::Cos
-        | UnOp::Tan
-        | UnOp::Asin
-        | UnOp::Acos
-        | UnOp::Atan
-        | UnOp::Sinh
-        | UnOp::Cosh
-        | UnOp::Tanh
-        | UnOp::Exp
-        | UnOp::Ln
-        | UnOp::Sigmoid
-        | UnOp::Softplus => false,
-    }
-}
-
-/// Binary operators computed inline (`pow` only for the exponents -1 and 2,
-/// counted as a call here).
-fn inline_binary(op: BinOp) -> bool {
-    match op {
-        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Min | BinOp::Max => true,
-        BinOp::Pow => false,
-    }
 }
 
 /// Options of [`compile_with`].
