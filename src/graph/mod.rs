@@ -357,7 +357,15 @@ impl Graph {
                         });
                         (1, (ma.degree as f64 * e).clamp(-1e6, 1e6) as i32)
                     }
-                    _ => (2, ma.degree.max(mb.degree)),
+                    // not a monomial: sums, min, max, and the products,
+                    // quotients and powers the arms above do not take
+                    BinOp::Add
+                    | BinOp::Sub
+                    | BinOp::Mul
+                    | BinOp::Div
+                    | BinOp::Pow
+                    | BinOp::Min
+                    | BinOp::Max => (2, ma.degree.max(mb.degree)),
                 };
                 Meta {
                     hash: h.finish(),
