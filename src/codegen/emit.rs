@@ -69,7 +69,7 @@ fn operands(op: &Op) -> impl Iterator<Item = Slot> {
     let (a, b) = match *op {
         Op::Unary(_, a) => (Some(a), None),
         Op::Binary(_, a, b) => (Some(a), Some(b)),
-        _ => (None, None),
+        Op::Const(_) | Op::Param(_) | Op::Pre(_) | Op::Column(_) | Op::Rows => (None, None),
     };
     a.into_iter().chain(b)
 }
@@ -81,6 +81,49 @@ fn exact_reciprocal(y: f64) -> Option<f64> {
     let normal_power_of_two = y.is_normal() && y.to_bits() & MANTISSA == 0;
     let r = 1.0 / y;
     (normal_power_of_two && r != 0.0 && r.is_finite() && 1.0 / r == y).then_some(r)
+}
+
+/// Instructions computing a unary operator of `x` (of type `F64` or
+/// `F64X2`) inline.
+type InlineUnary = fn(&mut Translator<'_, '_>, Value, Type) -> Value;
+
+/// How compiled code computes `op`: the instructions computing it inline,
+/// or `None` for a call of its host function. The one place this choice is
+/// made: [`Translator::unary`] emits by it and `super::kernel_ops` weighs
+/// the operation by it. Inline only what is bit-identical to the value
+/// rule.
+pub(super) fn inline_unary(op: UnOp) -> Option<InlineUnary> {
+    match op {
+        UnOp::Neg => Some(|t, x, _| t.b.ins().fneg(x)),
+        UnOp::Abs => Some(|t, x, _| t.b.ins().fabs(x)),
+        UnOp::Sqrt => Some(|t, x, _| t.b.ins().sqrt(x)),
+        UnOp::Relu => Some(|t, x, ty| t.relu(x, ty)),
+        UnOp::Sign => Some(|t, x, ty| t.sign(x, ty)),
+        UnOp::Step => Some(|t, x, ty| t.step(x, ty)),
+        UnOp::Sin
+        | UnOp::Cos
+        | UnOp::Tan
+        | UnOp::Asin
+        | UnOp::Acos
+        | UnOp::Atan
+        | UnOp::Sinh
+        | UnOp::Cosh
+        | UnOp::Tanh
+        | UnOp::Exp
+        | UnOp::Ln
+        | UnOp::Sigmoid
+        | UnOp::Softplus => None,
+    }
+}
+
+/// Whether compiled code computes `op` inline, for `super::kernel_ops`
+/// (`pow` only for the exponents 1, 2 and -1: counted as a call).
+/// [`Translator::binary`] emits every operator.
+pub(super) fn inline_binary(op: BinOp) -> bool {
+    match op {
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Min | BinOp::Max => true,
+        BinOp::Pow => false,
+    }
 }
 
 /// Builds the body of one kernel function.
@@ -489,38 +532,42 @@ impl<'a, 'b> Translator<'a, 'b> {
         self.b.ins().insertlane(v, lanes[1].expect("lane 1"), 1)
     }
 
+    /// `op(x)`: its inline instructions ([`inline_unary`]) or a call of
+    /// its host function.
     fn unary(&mut self, op: UnOp, x: Value, ty: Type) -> Value {
-        match op {
-            UnOp::Neg => self.b.ins().fneg(x),
-            UnOp::Abs => self.b.ins().fabs(x),
-            UnOp::Sqrt => self.b.ins().sqrt(x),
-            UnOp::Relu => {
-                let zero = self.constant(0.0, ty);
-                self.min_max(true, x, zero, ty)
-            }
-            UnOp::Sign => {
-                // x > 0 ? 1 : x < 0 ? -1 : x * 0
-                let zero = self.constant(0.0, ty);
-                let one = self.constant(1.0, ty);
-                let minus = self.constant(-1.0, ty);
-                let same = self.b.ins().fmul(x, zero);
-                let neg = self.choose(FloatCC::LessThan, x, zero, minus, same, ty);
-                self.choose(FloatCC::GreaterThan, x, zero, one, neg, ty)
-            }
-            UnOp::Step => {
-                // x > 0 ? 1 : x == 0 ? 0.5 : x is NaN ? x : 0
-                let zero = self.constant(0.0, ty);
-                let half = self.constant(0.5, ty);
-                let one = self.constant(1.0, ty);
-                let rest = self.choose(FloatCC::Unordered, x, x, x, zero, ty);
-                let at_zero = self.choose(FloatCC::Equal, x, zero, half, rest, ty);
-                self.choose(FloatCC::GreaterThan, x, zero, one, at_zero, ty)
-            }
-            _ => {
+        match inline_unary(op) {
+            Some(inline) => inline(self, x, ty),
+            None => {
                 let (name, _) = host::unary(op);
                 self.host(name, &[x], ty)
             }
         }
+    }
+
+    /// `relu(x)` as `ops::max(x, 0)`.
+    fn relu(&mut self, x: Value, ty: Type) -> Value {
+        let zero = self.constant(0.0, ty);
+        self.min_max(true, x, zero, ty)
+    }
+
+    /// `sign(x)`: `x > 0 ? 1 : x < 0 ? -1 : x * 0`.
+    fn sign(&mut self, x: Value, ty: Type) -> Value {
+        let zero = self.constant(0.0, ty);
+        let one = self.constant(1.0, ty);
+        let minus = self.constant(-1.0, ty);
+        let same = self.b.ins().fmul(x, zero);
+        let neg = self.choose(FloatCC::LessThan, x, zero, minus, same, ty);
+        self.choose(FloatCC::GreaterThan, x, zero, one, neg, ty)
+    }
+
+    /// `step(x)`: `x > 0 ? 1 : x == 0 ? 0.5 : x is NaN ? x : 0`.
+    fn step(&mut self, x: Value, ty: Type) -> Value {
+        let zero = self.constant(0.0, ty);
+        let half = self.constant(0.5, ty);
+        let one = self.constant(1.0, ty);
+        let rest = self.choose(FloatCC::Unordered, x, x, x, zero, ty);
+        let at_zero = self.choose(FloatCC::Equal, x, zero, half, rest, ty);
+        self.choose(FloatCC::GreaterThan, x, zero, one, at_zero, ty)
     }
 
     fn binary(&mut self, op: BinOp, x: Value, y: Value, y_const: Option<f64>, ty: Type) -> Value {
@@ -547,7 +594,7 @@ impl<'a, 'b> Translator<'a, 'b> {
                     self.b.ins().fdiv(one, x)
                 }
                 _ => {
-                    let (name, _) = host::binary(op).expect("pow has a host function");
+                    let (name, _) = host::binary(op);
                     self.host(name, &[x, y], ty)
                 }
             },

@@ -3,7 +3,9 @@
 //! contexts it reuses for each function; [`Code`] owns the finalized code
 //! memory and frees it when dropped.
 
-use std::sync::OnceLock;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use cranelift_codegen::ir::{types, AbiParam};
 use cranelift_codegen::isa::OwnedTargetIsa;
@@ -15,7 +17,7 @@ use cranelift_module::{default_libcall_names, FuncId, Linkage, Module, ModuleErr
 
 use super::disasm::{self, Listing};
 use super::emit::{Hosts, Translator};
-use super::{host, CodegenError};
+use super::{host, CodegenError, KernelFn, LoopFn, SgdFn};
 use crate::schedule::Schedule;
 
 /// The native ISA with ddx's flags, built once per process; `fast` selects
@@ -59,31 +61,87 @@ fn cranelift(e: ModuleError) -> CodegenError {
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Abi {
     /// Five pointer-sized arguments, no result: a kernel function
-    /// (`super::KernelFn`) or one loop over a range of rows
-    /// (`super::LoopFn`).
+    /// ([`KernelFn`]) or one loop over a range of rows ([`LoopFn`]).
     Kernel,
     /// Six pointer-sized arguments, two `f64`, a pointer-sized result: the
-    /// SGD loop (`super::SgdFn`).
+    /// SGD loop ([`SgdFn`]).
     Sgd,
 }
 
-/// Code memory of finalized functions, freed when dropped.
-pub(super) struct Code(Option<JITModule>);
+/// The function pointer type of a compiled function: its signature is
+/// exactly the one its [`Abi`] declares, in the platform's C calling
+/// convention. Implemented for these three types only; [`Code::function`]
+/// relies on it.
+pub(super) trait NativeFn: Copy {
+    /// The signature [`JitModule::define`] declares for the function.
+    const ABI: Abi;
+}
+
+impl NativeFn for KernelFn {
+    const ABI: Abi = Abi::Kernel;
+}
+
+impl NativeFn for LoopFn {
+    const ABI: Abi = Abi::Kernel;
+}
+
+impl NativeFn for SgdFn {
+    const ABI: Abi = Abi::Sgd;
+}
+
+/// A function defined by [`JitModule::define`] to be called as an `F`, in
+/// the module numbered `module`.
+pub(super) struct Defined<F> {
+    id: FuncId,
+    module: u64,
+    native: PhantomData<F>,
+}
+
+/// Code memory of finalized functions, freed when dropped. The mutex only
+/// makes it `Sync` (a `JITModule` is not), so that kernels can be shared by
+/// threads: it is never locked, the code being reached only through the
+/// function pointers taken by [`Code::function`].
+pub(super) struct Code {
+    module: Mutex<Option<JITModule>>,
+    /// The number of this module, unique in the process: the functions
+    /// defined in it carry it.
+    number: u64,
+}
 
 impl Code {
-    /// The address of the finalized function `id`, valid while `self`
-    /// lives.
-    pub(super) fn address(&self, id: FuncId) -> *const u8 {
-        self.0
-            .as_ref()
+    fn module(&mut self) -> &mut JITModule {
+        self.module
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
             .expect("module present until drop")
-            .get_finalized_function(id)
+    }
+
+    /// The finalized function `f` of this module as the function pointer
+    /// it was defined as; valid while `self` lives (whoever keeps the
+    /// pointer keeps `self` with it).
+    pub(super) fn function<F: NativeFn>(&mut self, f: Defined<F>) -> F {
+        const { assert!(std::mem::size_of::<F>() == std::mem::size_of::<*const u8>()) };
+        assert_eq!(f.module, self.number, "a function of another module");
+        let p = self.module().get_finalized_function(f.id);
+        // SAFETY: `p` is the finalized code (`JitModule::finish` returned
+        // `self` only after finalizing it) of the function `f.id` of this
+        // module (checked above), which `JitModule::define` declared with
+        // the signature of `F::ABI`; `F` is a function pointer type with
+        // exactly that signature (`NativeFn`), of the size of `p` (checked
+        // at compile time above). The code stays valid until `self` is
+        // dropped.
+        unsafe { std::mem::transmute_copy::<*const u8, F>(&p) }
     }
 }
 
 impl Drop for Code {
     fn drop(&mut self) {
-        if let Some(module) = self.0.take() {
+        let module = self
+            .module
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(module) = module.take() {
             // SAFETY: the module's functions are only reachable through the
             // owner of this `Code` (a `Kernel`, its `LoopCode` or an
             // `SgdCode`, each declaring it last), or through nothing when a
@@ -119,8 +177,13 @@ impl JitModule {
         jit.symbol_lookup_fn(Box::new(host::lookup));
         let module = JITModule::new(jit);
         let ctx = Box::new(module.make_context());
+        /// The next module's number.
+        static NEXT: AtomicU64 = AtomicU64::new(0);
         Ok(JitModule {
-            code: Code(Some(module)),
+            code: Code {
+                module: Mutex::new(Some(module)),
+                number: NEXT.fetch_add(1, Ordering::Relaxed),
+            },
             ctx,
             fctx: Box::new(FunctionBuilderContext::new()),
             hosts: Hosts::default(),
@@ -129,21 +192,21 @@ impl JitModule {
         })
     }
 
-    /// Declares a local function `name` of signature `abi` and defines it:
-    /// `translate` emits its body from `sched` (one of `Translator`'s
-    /// `translate*` methods).
-    pub(super) fn define(
+    /// Declares a local function `name` to be called as an `F` and defines
+    /// it: `translate` emits its body from `sched` (one of `Translator`'s
+    /// `translate*` methods, for `F`'s signature).
+    pub(super) fn define<F: NativeFn>(
         &mut self,
         name: &str,
-        abi: Abi,
         sched: &Schedule,
         translate: impl FnOnce(Translator<'_, '_>) -> Result<(), Box<ModuleError>>,
-    ) -> Result<FuncId, CodegenError> {
-        let module = self.code.0.as_mut().expect("module present until drop");
+    ) -> Result<Defined<F>, CodegenError> {
+        let number = self.code.number;
+        let module = self.code.module();
         module.clear_context(&mut self.ctx);
         let ptr = module.target_config().pointer_type();
         let sig = &mut self.ctx.func.signature;
-        match abi {
+        match F::ABI {
             Abi::Kernel => sig.params.extend([AbiParam::new(ptr); 5]),
             Abi::Sgd => {
                 sig.params.extend([AbiParam::new(ptr); 6]);
@@ -165,15 +228,21 @@ impl JitModule {
             self.listings
                 .push(disasm::listing(module, &self.ctx, name.to_owned()));
         }
-        Ok(id)
+        Ok(Defined {
+            id,
+            module: number,
+            native: PhantomData,
+        })
     }
 
     /// Finalizes every function defined: their code memory, from which
-    /// [`Code::address`] gives each one's address, and their listings
-    /// (empty unless inspecting).
+    /// [`Code::function`] gives each one, and their listings (empty unless
+    /// inspecting).
     pub(super) fn finish(mut self) -> Result<(Code, Vec<Listing>), CodegenError> {
-        let module = self.code.0.as_mut().expect("module present until drop");
-        module.finalize_definitions().map_err(cranelift)?;
+        self.code
+            .module()
+            .finalize_definitions()
+            .map_err(cranelift)?;
         Ok((self.code, self.listings))
     }
 }

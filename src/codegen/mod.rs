@@ -21,19 +21,18 @@ mod threads;
 
 pub use threads::Threads;
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
-use cranelift_module::FuncId;
 use thiserror::Error;
 
 use self::disasm::Listing;
-use self::jit::{Abi, Code, JitModule};
+use self::jit::{Code, JitModule};
 use crate::differentiate;
-use crate::graph::{BinOp, Graph, NodeId, SymId, UnOp};
+use crate::graph::{Graph, NodeId, SymId};
 use crate::program::Model;
 pub use crate::schedule::KernelError;
 pub(crate) use crate::schedule::Layout;
-use crate::schedule::{check_columns, check_count, data_reductions, LayoutError, Schedule};
+use crate::schedule::{check_columns, check_count, data_reductions, LayoutError, Op, Schedule};
 
 /// Why a kernel could not be compiled.
 #[derive(Debug, Error)]
@@ -78,44 +77,29 @@ pub(crate) fn kernel_ops(s: &Schedule) -> usize {
     let mut ops: usize = s.blocks.iter().map(Vec::len).sum();
     for l in &s.loops {
         for inst in &l.body {
-            ops += match inst.op {
-                crate::schedule::Op::Unary(op, _) if !inline_unary(op) => 4,
-                crate::schedule::Op::Binary(op, ..) if !inline_binary(op) => 4,
-                _ => 2,
+            let call = match inst.op {
+                Op::Unary(op, _) => emit::inline_unary(op).is_none(),
+                Op::Binary(op, ..) => !emit::inline_binary(op),
+                Op::Const(_) | Op::Param(_) | Op::Pre(_) | Op::Column(_) | Op::Rows => false,
             };
+            ops += if call { 4 } else { 2 };
         }
         ops += 2 * l.accumulators.len();
     }
     ops
 }
 
-/// Unary operators computed inline (no call to the host).
-fn inline_unary(op: UnOp) -> bool {
-    match op {
-        UnOp::Neg | UnOp::Abs | UnOp::Sqrt | UnOp::Relu | UnOp::Sign | UnOp::Step => true,
-        UnOp::Sin
-        | UnOp::Cos
-        | UnOp::Tan
-        | UnOp::Asin
-        | UnOp::Acos
-        | UnOp::Atan
-        | UnOp::Sinh
-        | UnOp::Cosh
-        | UnOp::Tanh
-        | UnOp::Exp
-        | UnOp::Ln
-        | UnOp::Sigmoid
-        | UnOp::Softplus => false,
-    }
+/// The weighted operation count of a kernel's main and prep schedules.
+fn total_ops(main: &Schedule, prep: Option<&Schedule>) -> usize {
+    kernel_ops(main) + prep.map_or(0, kernel_ops)
 }
 
-/// Binary operators computed inline (`pow` only for the exponents -1 and 2,
-/// counted as a call here).
-fn inline_binary(op: BinOp) -> bool {
-    match op {
-        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Min | BinOp::Max => true,
-        BinOp::Pow => false,
-    }
+/// Whether a kernel of `ops` operations ([`total_ops`]) is compiled with
+/// the single-pass register allocator: as `forced`
+/// ([`CodegenOptions::fast_regalloc`]), or when it has more than
+/// [`FAST_REGALLOC_OPS`].
+fn fast_regalloc(ops: usize, forced: Option<bool>) -> bool {
+    forced.unwrap_or(ops > FAST_REGALLOC_OPS)
 }
 
 /// Options of [`compile_with`].
@@ -168,7 +152,7 @@ type SgdFn = unsafe extern "C" fn(
 struct SgdCode {
     run: SgdFn,
     // Declared last: dropped after the function pointer.
-    _code: Mutex<Code>,
+    _code: Code,
 }
 
 /// The loops of a kernel's schedules as functions over block ranges, for
@@ -177,7 +161,7 @@ struct LoopCode {
     main: Vec<LoopFn>,
     prep: Vec<LoopFn>,
     // Declared last: dropped after the function pointers.
-    _code: Mutex<Code>,
+    _code: Code,
 }
 
 /// A compiled kernel: native code computing a fixed list of outputs.
@@ -193,7 +177,7 @@ pub struct Kernel {
     /// The loop functions for threads, compiled on first use.
     loops: OnceLock<Result<LoopCode, String>>,
     // Declared last: dropped after everything that refers to its code.
-    _code: Mutex<Code>,
+    _code: Code,
 }
 
 impl std::fmt::Debug for Kernel {
@@ -230,33 +214,23 @@ pub fn compile_with(
         Some(Schedule::build(g, &pre, layout, &[])?)
     };
     let schedule = Schedule::build(g, outputs, layout, &pre)?;
-    let ops = kernel_ops(&schedule) + prep_schedule.as_ref().map_or(0, kernel_ops);
+    let ops = total_ops(&schedule, prep_schedule.as_ref());
     if ops > MAX_KERNEL_OPS {
         return Err(CodegenError::TooLarge {
             ops,
             limit: MAX_KERNEL_OPS,
         });
     }
-    let fast = options.fast_regalloc.unwrap_or(ops > FAST_REGALLOC_OPS);
 
-    let mut jit = JitModule::new(fast, options.inspect)?;
+    let mut jit = JitModule::new(fast_regalloc(ops, options.fast_regalloc), options.inspect)?;
     let prep_id = match &prep_schedule {
-        Some(s) => Some(jit.define("ddx_prep", Abi::Kernel, s, |t| t.translate())?),
+        Some(s) => Some(jit.define::<KernelFn>("ddx_prep", s, |t| t.translate())?),
         None => None,
     };
-    let main_id = jit.define("ddx_kernel", Abi::Kernel, &schedule, |t| t.translate())?;
-    let (code, listings) = jit.finish()?;
-    let as_fn = |id: FuncId| -> KernelFn {
-        let p = code.address(id);
-        // SAFETY: `p` is the finalized code of a function defined above with
-        // exactly the signature of `KernelFn` (`Abi::Kernel`: five
-        // pointer-sized arguments, no result, the platform's C calling
-        // convention); it stays valid until the module is freed, which
-        // happens only when the `Kernel` holding this pointer is dropped.
-        unsafe { std::mem::transmute::<*const u8, KernelFn>(p) }
-    };
-    let main = as_fn(main_id);
-    let prep = prep_id.map(as_fn);
+    let main_id = jit.define::<KernelFn>("ddx_kernel", &schedule, |t| t.translate())?;
+    let (mut code, listings) = jit.finish()?;
+    let main = code.function(main_id);
+    let prep = prep_id.map(|id| code.function(id));
     Ok(Kernel {
         main,
         prep,
@@ -266,20 +240,19 @@ pub fn compile_with(
         prep_schedule,
         listings,
         loops: OnceLock::new(),
-        _code: Mutex::new(code),
+        _code: code,
     })
 }
 
 /// Compiles every loop of `main` and `prep` as a function over a range of
 /// blocks (`emit::Translator::translate_loop`).
 fn compile_loops(main: &Schedule, prep: Option<&Schedule>) -> Result<LoopCode, CodegenError> {
-    let ops = kernel_ops(main) + prep.map_or(0, kernel_ops);
-    let mut jit = JitModule::new(ops > FAST_REGALLOC_OPS, false)?;
-    let mut define = |which: usize, sched: &Schedule| -> Result<Vec<FuncId>, CodegenError> {
+    let mut jit = JitModule::new(fast_regalloc(total_ops(main, prep), None), false)?;
+    let mut define = |which: usize, sched: &Schedule| -> Result<Vec<_>, CodegenError> {
         (0..sched.loops.len())
             .map(|index| {
                 let name = format!("ddx_loop_{which}_{index}");
-                jit.define(&name, Abi::Kernel, sched, |t| t.translate_loop(index))
+                jit.define::<LoopFn>(&name, sched, |t| t.translate_loop(index))
             })
             .collect()
     };
@@ -288,20 +261,11 @@ fn compile_loops(main: &Schedule, prep: Option<&Schedule>) -> Result<LoopCode, C
         Some(prep) => define(1, prep)?,
         None => Vec::new(),
     };
-    let (code, _) = jit.finish()?;
-    let as_fn = |&id: &FuncId| -> LoopFn {
-        let p = code.address(id);
-        // SAFETY: `p` is the finalized code of a function defined above with
-        // exactly the signature of `LoopFn` (`Abi::Kernel`: five
-        // pointer-sized arguments, no result, the platform's C calling
-        // convention); it stays valid until the module is freed, which
-        // happens only when the `LoopCode` holding this pointer is dropped.
-        unsafe { std::mem::transmute::<*const u8, LoopFn>(p) }
-    };
+    let (mut code, _) = jit.finish()?;
     Ok(LoopCode {
-        main: main_ids.iter().map(as_fn).collect(),
-        prep: prep_ids.iter().map(as_fn).collect(),
-        _code: Mutex::new(code),
+        main: main_ids.into_iter().map(|id| code.function(id)).collect(),
+        prep: prep_ids.into_iter().map(|id| code.function(id)).collect(),
+        _code: code,
     })
 }
 
@@ -314,22 +278,14 @@ fn compile_sgd(
     rows: usize,
     inspect: bool,
 ) -> Result<(SgdCode, Option<Listing>), CodegenError> {
-    let ops = kernel_ops(main);
-    let mut jit = JitModule::new(ops > FAST_REGALLOC_OPS, inspect)?;
-    let id = jit.define("ddx_sgd", Abi::Sgd, main, |t| {
+    let mut jit = JitModule::new(fast_regalloc(total_ops(main, None), None), inspect)?;
+    let id = jit.define::<SgdFn>("ddx_sgd", main, |t| {
         t.translate_sgd(n_params, momentum, rows)
     })?;
-    let (code, listings) = jit.finish()?;
-    let p = code.address(id);
-    // SAFETY: `p` is the finalized code of the function defined above with
-    // exactly the signature of `SgdFn` (`Abi::Sgd`: six pointer-sized
-    // arguments, two f64, a pointer-sized result, the platform's C calling
-    // convention); it stays valid until the module is freed, which happens
-    // only when the `SgdCode` holding this pointer is dropped.
-    let run = unsafe { std::mem::transmute::<*const u8, SgdFn>(p) };
+    let (mut code, listings) = jit.finish()?;
     let code = SgdCode {
-        run,
-        _code: Mutex::new(code),
+        run: code.function(id),
+        _code: code,
     };
     Ok((code, listings.into_iter().next()))
 }

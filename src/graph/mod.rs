@@ -357,7 +357,15 @@ impl Graph {
                         });
                         (1, (ma.degree as f64 * e).clamp(-1e6, 1e6) as i32)
                     }
-                    _ => (2, ma.degree.max(mb.degree)),
+                    // not a monomial: sums, min, max, and the products,
+                    // quotients and powers the arms above do not take
+                    BinOp::Add
+                    | BinOp::Sub
+                    | BinOp::Mul
+                    | BinOp::Div
+                    | BinOp::Pow
+                    | BinOp::Min
+                    | BinOp::Max => (2, ma.degree.max(mb.degree)),
                 };
                 Meta {
                     hash: h.finish(),
@@ -684,22 +692,6 @@ impl Graph {
             .into_iter()
             .filter(|&id| !matches!(self.node(id), Node::Const(_) | Node::Sym(_)))
             .count()
-    }
-
-    /// Number of operations of the expression written out as a tree,
-    /// saturating at `limit`.
-    pub fn tree_op_count(&self, root: NodeId, limit: usize) -> usize {
-        let mut memo: HashMap<NodeId, usize> = HashMap::default();
-        for id in self.topo_order(&[root]) {
-            let own = usize::from(!matches!(self.node(id), Node::Const(_) | Node::Sym(_)));
-            let total = self
-                .node(id)
-                .children()
-                .fold(own, |acc, k| acc.saturating_add(memo[&k]))
-                .min(limit);
-            memo.insert(id, total);
-        }
-        memo[&root]
     }
 
     /// Replaces symbols by nodes everywhere under `roots` (iteratively).

@@ -234,7 +234,26 @@ impl Simplifier<'_> {
                     }
                     return true;
                 }
-                _ => {}
+                // No product rule for the others (nor for `sign` or `exp`
+                // at other powers).
+                UnOp::Sign
+                | UnOp::Exp
+                | UnOp::Neg
+                | UnOp::Cos
+                | UnOp::Tan
+                | UnOp::Asin
+                | UnOp::Acos
+                | UnOp::Atan
+                | UnOp::Sinh
+                | UnOp::Cosh
+                | UnOp::Tanh
+                | UnOp::Ln
+                | UnOp::Sqrt
+                | UnOp::Abs
+                | UnOp::Sigmoid
+                | UnOp::Relu
+                | UnOp::Softplus
+                | UnOp::Step => {}
             }
         }
         false

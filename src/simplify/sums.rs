@@ -10,6 +10,33 @@ use super::{
 };
 use crate::graph::{BinOp, Node, NodeId, UnOp};
 
+/// The partner of `op` in a Pythagorean identity and the sign of the
+/// partner's square in it (`sin² + cos² = 1`, `cosh² - sinh² = 1`), for
+/// `op` squared; `None` for a function in no such identity.
+fn pythagorean(op: UnOp) -> Option<(UnOp, f64)> {
+    match op {
+        UnOp::Sin => Some((UnOp::Cos, 1.0)),
+        UnOp::Cos => Some((UnOp::Sin, 1.0)),
+        UnOp::Cosh => Some((UnOp::Sinh, -1.0)),
+        UnOp::Sinh => Some((UnOp::Cosh, -1.0)),
+        UnOp::Neg
+        | UnOp::Tan
+        | UnOp::Asin
+        | UnOp::Acos
+        | UnOp::Atan
+        | UnOp::Tanh
+        | UnOp::Exp
+        | UnOp::Ln
+        | UnOp::Sqrt
+        | UnOp::Abs
+        | UnOp::Sigmoid
+        | UnOp::Relu
+        | UnOp::Softplus
+        | UnOp::Sign
+        | UnOp::Step => None,
+    }
+}
+
 /// What the rewrites of a small sum could act on (cheap prechecks).
 #[derive(Clone, Copy, Default, Debug)]
 struct Features {
@@ -130,10 +157,8 @@ impl Simplifier<'_> {
                 match e {
                     Exp::Num(n) if n < 0.0 => f.denominator = true,
                     Exp::Num(2.0) => {
-                        if matches!(
-                            self.g.node(b),
-                            Node::Unary(UnOp::Sin | UnOp::Cos | UnOp::Sinh | UnOp::Cosh, _)
-                        ) {
+                        if matches!(self.g.node(b), Node::Unary(op, _) if pythagorean(op).is_some())
+                        {
                             f.trig_square = true;
                         }
                     }
@@ -227,17 +252,11 @@ impl Simplifier<'_> {
                 if e != Exp::Num(2.0) {
                     continue;
                 }
-                let (op, arg) = match self.g.node(base) {
-                    Node::Unary(op @ (UnOp::Sin | UnOp::Cos | UnOp::Sinh | UnOp::Cosh), a) => {
-                        (op, a)
-                    }
-                    _ => continue,
+                let Node::Unary(op, arg) = self.g.node(base) else {
+                    continue;
                 };
-                let (partner, sign) = match op {
-                    UnOp::Sin => (UnOp::Cos, 1.0),
-                    UnOp::Cos => (UnOp::Sin, 1.0),
-                    UnOp::Cosh => (UnOp::Sinh, -1.0),
-                    _ => (UnOp::Cosh, -1.0),
+                let Some((partner, sign)) = pythagorean(op) else {
+                    continue;
                 };
                 let pbase = self.g.raw(Node::Unary(partner, arg));
                 let mut pf = fi.clone();

@@ -334,13 +334,6 @@ impl File {
         }
     }
 
-    /// The fully parenthesised text of one expression.
-    pub fn expr_text(&self, root: ExprId) -> String {
-        let mut s = String::new();
-        self.write_expr(&mut s, root);
-        s
-    }
-
     /// True when both files have the same statements and expressions, spans
     /// aside (the oracle of the print -> parse round trip).
     pub fn same_structure(&self, other: &File) -> bool {
