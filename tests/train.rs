@@ -513,11 +513,11 @@ impl Objective for Explained {
     fn eval(&mut self, p: &[f64], g: &mut [f64]) -> f64 {
         self.0.eval(p, g)
     }
-    fn diagnose(&mut self, p: &[f64]) -> Option<String> {
-        Some(format!(
+    fn diagnose(&mut self, p: &[f64]) -> Option<ddx::Diagnostic> {
+        Some(ddx::Diagnostic::unlocated(format!(
             "yhat = m*x + b overflows at row 7 (m = {:?})",
             p[0]
-        ))
+        )))
     }
 }
 
@@ -558,8 +558,10 @@ fn divergence_names_the_epoch_and_the_last_finite_params() {
             d.params[0], d.params[1]
         )
     );
+    // the explanation is kept beside the message, not in it
+    assert_eq!(msg.lines().count(), 2, "{msg}");
     assert_eq!(
-        msg.lines().nth(2).unwrap(),
+        d.detail.as_ref().unwrap().message,
         format!("yhat = m*x + b overflows at row 7 (m = {:?})", d.params[0])
     );
     // The diverging epoch's line is printed last.
@@ -656,7 +658,7 @@ fn newton_refuses_too_many_params_before_training() {
     assert_eq!(
         e.to_string(),
         format!(
-            "newton supports at most {} params, this model has {n}: use sgd or adam",
+            "newton supports at most {} params, and this model has {n}",
             n - 1
         )
     );
