@@ -144,17 +144,7 @@ fn main() -> ExitCode {
             at,
             cse,
             format,
-        } => run_diff(
-            &input,
-            DiffOptions {
-                wrt,
-                order,
-                at: Vec::new(),
-            },
-            at,
-            cse,
-            format,
-        ),
+        } => run_diff(&input, wrt, order, at.as_deref(), cse, format),
         Command::Train(args) => run_train(args),
         Command::Check { file } => run_check(&file),
         Command::Emit { input, stage } => run_emit(&input, stage),
@@ -189,19 +179,22 @@ fn render(r: Refusal) {
     }
 }
 
+/// `ddx diff`; `at` is the text of `--at`.
 fn run_diff(
     input: &str,
-    options: DiffOptions,
-    at: Option<String>,
+    wrt: Vec<String>,
+    order: u32,
+    at: Option<&str>,
     cse: bool,
     format: DiffFormat,
 ) -> Result<(), Refusal> {
     let Input { source, dir } = read_input_or_expr(input)?;
+    // after reading the input, as before: an unreadable file is reported first
     let at = match at {
-        Some(text) => ddx::parse_at(&text)?,
+        Some(text) => ddx::parse_at(text)?,
         None => Vec::new(),
     };
-    let options = DiffOptions { at, ..options };
+    let options = DiffOptions { wrt, order, at };
     let text = ddx::diff_text(&source, dir.as_deref(), &options, format, cse)
         .map_err(|r| r.placed_in(&source))?;
     out(&text)
