@@ -753,3 +753,46 @@ fn format_g_agrees_with_an_independent_printf() {
     }
     assert!(n > 4000);
 }
+
+#[test]
+fn epochs_beyond_the_cap_are_refused_by_the_library_too() {
+    let too_many = ddx::MAX_EPOCHS as usize + 1;
+    let options = TrainOptions {
+        epochs: Some(too_many),
+        ..quiet()
+    };
+    let mut seed = Seed::new();
+    let e = run(&mut seed, &setup(SGD, 10), &options).0.unwrap_err();
+    assert_eq!(e.to_string(), "ddx trains at most 1e9 epochs");
+    assert_eq!(e.exit_code(), 2);
+    let e = ddx::run(&mut seed, &setup(SGD, 10), SGD, too_many, &mut []).unwrap_err();
+    assert_eq!(e.to_string(), "ddx trains at most 1e9 epochs");
+    assert_eq!(seed.evals, 0);
+}
+
+/// Records the cost of every epoch it sees evaluated.
+#[derive(Default)]
+struct Costs(Vec<f64>);
+
+impl ddx::Observer for Costs {
+    fn evaluated(&mut self, e: &ddx::Epoch<'_>) -> Result<(), TrainError> {
+        self.0.push(e.cost);
+        Ok(())
+    }
+}
+
+#[test]
+fn the_driver_returns_the_history_of_costs() {
+    let mut costs = Costs::default();
+    let s = setup(SGD, 1000);
+    let result = ddx::run(&mut Seed::new(), &s, SGD, 1000, &mut [&mut costs]).unwrap();
+    let points = result.history.points();
+    assert_eq!(points.len(), 1000);
+    for (i, &(epoch, cost)) in points.iter().enumerate() {
+        assert_eq!(epoch, i as f64);
+        assert_eq!(cost.to_bits(), costs.0[i].to_bits());
+    }
+    // train returns the same history
+    let (r, _) = run(&mut Seed::new(), &s, &quiet());
+    assert_eq!(r.unwrap().history, result.history);
+}
