@@ -568,7 +568,7 @@ fn run_checked(
     };
     let mut epoch = 0;
     let mut loop_epochs = 0;
-    let mut history = History::new();
+    let mut history = History::for_epochs(epochs);
     while epoch < epochs {
         // Epochs that no observer needs to see may run in the objective's
         // own loop: up to (not including) the next one that is needed.

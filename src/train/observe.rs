@@ -152,10 +152,19 @@ fn progress_bar(epochs: usize) -> ProgressBar {
 /// to record, so a run whose observers all let epochs go unseen has gaps
 /// (an observer whose [`Observer::next_needed`] is `None` makes every epoch
 /// seen).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct History {
     stride: usize,
     points: Vec<(f64, f64)>,
+    /// Points to make room for at the first push.
+    room: usize,
+}
+
+/// Histories are equal when they kept the same points.
+impl PartialEq for History {
+    fn eq(&self, other: &Self) -> bool {
+        self.points == other.points
+    }
 }
 
 impl Default for History {
@@ -169,9 +178,17 @@ impl History {
 
     /// An empty history.
     pub(crate) fn new() -> Self {
+        Self::for_epochs(0)
+    }
+
+    /// An empty history for a run of `epochs` epochs: room for them is
+    /// made at the first push (none when the objective's compiled loop runs
+    /// them all), so the per-epoch path does not reallocate.
+    pub(crate) fn for_epochs(epochs: usize) -> Self {
         History {
             stride: 1,
             points: Vec::new(),
+            room: epochs.min(2 * Self::CAP),
         }
     }
 
@@ -180,6 +197,9 @@ impl History {
     pub(crate) fn push(&mut self, epoch: usize, cost: f64) {
         if !epoch.is_multiple_of(self.stride) {
             return;
+        }
+        if self.points.capacity() == 0 {
+            self.points.reserve_exact(self.room);
         }
         self.points.push((epoch as f64, cost));
         if self.points.len() >= 2 * Self::CAP {
