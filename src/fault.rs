@@ -17,7 +17,6 @@
 //! bit for bit, so the fault found is the kernel's.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::ops::Range;
 
 use crate::codegen::model_layout;
@@ -146,16 +145,6 @@ impl Fault {
             d = d.with_note(inputs);
         }
         d
-    }
-}
-
-impl fmt::Display for Fault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}\n  {}", self.headline(), self.equation())?;
-        if let Some(inputs) = self.inputs_text() {
-            write!(f, "\n  {inputs}")?;
-        }
-        Ok(())
     }
 }
 

@@ -69,8 +69,8 @@ pub use commands::gradient_check::{
     check_gradient, check_model_gradient, CheckError, CheckReport, ParamCheck, TOLERANCE,
 };
 pub use commands::{
-    check_report, check_verdict, diff_text, model_for, require_variables, train_model, DiffFormat,
-    Refusal, TrainRequest,
+    check_report, check_verdict, diff_text, model_for, read_model, require_variables, train_file,
+    DiffFormat, Refusal,
 };
 pub use diagnostic::{io_reason, Diagnostic, Label, Severity, Source};
 pub use differentiate::{derivative, gradient};
@@ -87,6 +87,6 @@ pub use syntax::{decode, parse, MAX_SOURCE_BYTES};
 pub use train::format::{format_3g, format_g};
 pub use train::plot::{PLOT_SIZE_LOSS_ONLY, PLOT_SIZE_WITH_FIT};
 pub use train::{
-    train, Divergence, Fit, Objective, Setup, Sgd, TrainError, TrainOptions, TrainResult,
-    NEWTON_MAX_PARAMS,
+    check_run, run, train, Divergence, Epoch, Fit, History, Objective, Observer, Setup, Sgd,
+    TrainError, TrainOptions, TrainResult, NEWTON_MAX_PARAMS,
 };

@@ -9,8 +9,8 @@ use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand};
 
 use ddx::{
-    io_reason, read_input, read_input_or_expr, Diagnostic, DiffFormat, DiffOptions, EmitStage,
-    Input, InputError, Model, Refusal, Source, TrainOptions, TrainRequest,
+    io_reason, read_input_or_expr, Diagnostic, DiffFormat, DiffOptions, EmitStage, Input, Refusal,
+    TrainOptions,
 };
 
 #[derive(Parser)]
@@ -125,42 +125,13 @@ fn named<T: Copy + Send + Sync + 'static, const N: usize>(
     })
 }
 
-/// Why a command failed.
-enum Failure {
-    /// Bad input, located in a source: exit 2.
-    Source(Box<Diagnostic>, Source),
-    /// Bad usage or an unreadable file: exit 2.
-    Usage(String),
-    /// Training diverged or a check disagreed: the message, and where in
-    /// the model the first non-finite value came from; exit 1.
-    Failed(String, Option<Located>),
-    /// Standard output could not be written: exit 2 (quietly 0 when the
-    /// reader has gone, as with `ddx diff ... | head`).
-    Output(std::io::Error),
-}
-
-/// A note placed in a source.
-type Located = (Box<Diagnostic>, Source);
-
-impl Failure {
-    /// A library refusal, placed in `src`.
-    fn refused(r: Refusal, src: &Source) -> Self {
-        match r {
-            Refusal::Source(d) => Failure::Source(d, src.clone()),
-            Refusal::Usage(msg) => Failure::Usage(msg),
-            Refusal::Failed(msg, note) => Failure::Failed(msg, note.map(|d| (d, src.clone()))),
-            Refusal::Output(e) => Failure::Output(e),
-        }
-    }
-}
-
 /// Writes `text` to standard output.
-fn out(text: &str) -> Result<(), Failure> {
+fn out(text: &str) -> Result<(), Refusal> {
     use std::io::Write;
     let mut o = std::io::stdout().lock();
     o.write_all(text.as_bytes())
         .and_then(|()| o.flush())
-        .map_err(Failure::Output)
+        .map_err(Refusal::Output)
 }
 
 fn main() -> ExitCode {
@@ -173,124 +144,97 @@ fn main() -> ExitCode {
             at,
             cse,
             format,
-        } => run_diff(
-            &input,
-            DiffOptions {
-                wrt,
-                order,
-                at: Vec::new(),
-            },
-            at,
-            cse,
-            format,
-        ),
+        } => run_diff(&input, wrt, order, at.as_deref(), cse, format),
         Command::Train(args) => run_train(args),
         Command::Check { file } => run_check(&file),
         Command::Emit { input, stage } => run_emit(&input, stage),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(f) => {
-            match f {
-                Failure::Source(d, src) => d.eprint(Some(&src)),
-                Failure::Usage(msg) => Diagnostic::unlocated(msg).eprint(None),
-                Failure::Failed(msg, note) => {
-                    Diagnostic::unlocated(msg).eprint(None);
-                    if let Some((d, src)) = note {
-                        d.eprint(Some(&src));
-                    }
-                    return ExitCode::from(1);
-                }
-                Failure::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                    return ExitCode::SUCCESS;
-                }
-                Failure::Output(e) => {
-                    Diagnostic::unlocated(format!("cannot write the output: {}", io_reason(&e)))
-                        .eprint(None)
-                }
+        Err(r) => {
+            let code = r.exit_code();
+            if code != 0 {
+                render(r);
             }
-            ExitCode::from(2)
+            ExitCode::from(code)
         }
     }
 }
 
-impl From<InputError> for Failure {
-    fn from(e: InputError) -> Self {
-        match e {
-            InputError::Unreadable(msg) => Failure::Usage(msg),
-            InputError::Undecodable(d, src) => Failure::Source(d, src),
+/// Prints a refusal to standard error (its diagnostics carry their source).
+fn render(r: Refusal) {
+    match r {
+        Refusal::Source(d) => d.eprint(None),
+        Refusal::Usage(msg) => Diagnostic::unlocated(msg).eprint(None),
+        Refusal::Failed(msg, note) => {
+            Diagnostic::unlocated(msg).eprint(None);
+            if let Some(d) = note {
+                d.eprint(None);
+            }
+        }
+        Refusal::Output(e) => {
+            Diagnostic::unlocated(format!("cannot write the output: {}", io_reason(&e)))
+                .eprint(None)
         }
     }
 }
 
+/// `ddx diff`; `at` is the text of `--at`.
 fn run_diff(
     input: &str,
-    options: DiffOptions,
-    at: Option<String>,
+    wrt: Vec<String>,
+    order: u32,
+    at: Option<&str>,
     cse: bool,
     format: DiffFormat,
-) -> Result<(), Failure> {
+) -> Result<(), Refusal> {
     let Input { source, dir } = read_input_or_expr(input)?;
-    let text = ddx::diff_text(&source, dir.as_deref(), options, at.as_deref(), format, cse)
-        .map_err(|r| Failure::refused(r, &source))?;
+    // after reading the input, as before: an unreadable file is reported first
+    let at = match at {
+        Some(text) => ddx::parse_at(text)?,
+        None => Vec::new(),
+    };
+    let options = DiffOptions { wrt, order, at };
+    let text = ddx::diff_text(&source, dir.as_deref(), &options, format, cse)
+        .map_err(|r| r.placed_in(&source))?;
     out(&text)
 }
 
-/// A checked model file, or an error if the input is an expression.
-fn read_model(arg: &str, command: &str) -> Result<(Model, Source), Failure> {
-    let Input { source: src, dir } = read_input(arg)?;
-    match ddx::model_for(&src, dir.as_deref(), command, arg) {
-        Ok(m) => Ok((m, src)),
-        Err(r) => Err(Failure::refused(r, &src)),
-    }
-}
-
-fn run_train(args: TrainArgs) -> Result<(), Failure> {
-    // compile_seconds: from reading the model file to a kernel bound to the data
-    let started = std::time::Instant::now();
-    let (model, src) = read_model(&args.file, "train")?;
-    let request = TrainRequest {
-        options: TrainOptions {
-            every: args.every.map(|e| e as usize),
-            epochs: args.epochs,
-            lr: args.lr,
-            quiet: args.quiet,
-            log: args.log,
-            json: args.json,
-            plot: args.plot,
-            progress: true,
-            compile_seconds: 0.0,
-        },
-        threads: args.threads.map(|t| t as usize),
-        started,
-        source_len: src.text.len(),
-        model_path: (args.file != "-").then(|| PathBuf::from(&args.file)),
+fn run_train(args: TrainArgs) -> Result<(), Refusal> {
+    let options = TrainOptions {
+        every: args.every.map(|e| e as usize),
+        epochs: args.epochs,
+        lr: args.lr,
+        quiet: args.quiet,
+        log: args.log,
+        json: args.json,
+        plot: args.plot,
+        progress: true,
+        compile_seconds: 0.0,
     };
+    let threads = args.threads.map(|t| t as usize);
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
-    let result = ddx::train_model(model, request, &mut w);
+    let result = ddx::train_file(&args.file, options, threads, &mut w);
     use std::io::Write;
     let flushed = w.flush();
-    match result {
-        Ok(_) => flushed.map_err(Failure::Output),
-        Err(r) => Err(Failure::refused(r, &src)),
-    }
+    result?;
+    flushed.map_err(Refusal::Output)
 }
 
-fn run_check(file: &str) -> Result<(), Failure> {
-    let (mut model, src) = read_model(file, "check")?;
-    let report = ddx::check_report(&mut model).map_err(|r| Failure::refused(r, &src))?;
+fn run_check(file: &str) -> Result<(), Refusal> {
+    let (mut model, src) = ddx::read_model(file, "check")?;
+    let report = ddx::check_report(&mut model).map_err(|r| r.placed_in(&src))?;
     let mut text = report.to_string();
     if !text.ends_with('\n') {
         text.push('\n');
     }
     out(&text)?;
-    ddx::check_verdict(&report, &model).map_err(|r| Failure::refused(r, &src))
+    ddx::check_verdict(&report, &model).map_err(|r| r.placed_in(&src))
 }
 
-fn run_emit(input: &str, stage: EmitStage) -> Result<(), Failure> {
+fn run_emit(input: &str, stage: EmitStage) -> Result<(), Refusal> {
     let Input { source, dir } = read_input_or_expr(input)?;
-    let text =
-        ddx::emit(&source, dir.as_deref(), stage).map_err(|r| Failure::refused(r, &source))?;
+    let text = ddx::emit(&source, dir.as_deref(), stage).map_err(|r| r.placed_in(&source))?;
     out(&text)
 }

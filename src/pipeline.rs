@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use crate::codegen::{compile, model_layout, Bound, CodegenError, Kernel, KernelError, Threads};
+use crate::diagnostic::Diagnostic;
 use crate::differentiate::gradient;
 use crate::graph::{NodeId, Reduction, SymId};
 use crate::program::Model;
@@ -93,9 +94,6 @@ pub struct KernelObjective<'k> {
     model: &'k Model,
     /// Evaluations so far (one per epoch of the per-epoch path).
     evals: usize,
-    /// Whether [`Objective::diagnose`] explains a divergence in text (off
-    /// when the caller places the fault in the model's source instead).
-    explain: bool,
 }
 
 impl<'k> KernelObjective<'k> {
@@ -121,16 +119,7 @@ impl<'k> KernelObjective<'k> {
             out: vec![0.0; compiled.kernel.outputs()],
             model,
             evals: 0,
-            explain: true,
         })
-    }
-
-    /// This objective without the text explanation of a divergence: for a
-    /// caller that places the fault in the model's source itself (from
-    /// [`Divergence::params`](crate::train::Divergence::params)).
-    pub fn undiagnosed(mut self) -> Self {
-        self.explain = false;
-        self
     }
 }
 
@@ -153,11 +142,10 @@ impl Objective for KernelObjective<'_> {
         Some(loss)
     }
 
-    fn diagnose(&mut self, params: &[f64]) -> Option<String> {
-        if !self.explain {
-            return None;
-        }
-        crate::fault::locate(self.model, params).map(|f| f.to_string())
+    /// Where in the model the first non-finite value comes from: a note
+    /// placed on its `let` or `loss`, with the values that made it.
+    fn diagnose(&mut self, params: &[f64]) -> Option<Diagnostic> {
+        crate::fault::locate(self.model, params).map(|f| f.diagnostic())
     }
 
     /// Tiered: the SGD loop is compiled ([`Bound::sgd`]) for a stretch of

@@ -516,11 +516,11 @@ impl Objective for Explained {
     fn eval(&mut self, p: &[f64], g: &mut [f64]) -> f64 {
         self.0.eval(p, g)
     }
-    fn diagnose(&mut self, p: &[f64]) -> Option<String> {
-        Some(format!(
+    fn diagnose(&mut self, p: &[f64]) -> Option<ddx::Diagnostic> {
+        Some(ddx::Diagnostic::unlocated(format!(
             "yhat = m*x + b overflows at row 7 (m = {:?})",
             p[0]
-        ))
+        )))
     }
 }
 
@@ -561,8 +561,10 @@ fn divergence_names_the_epoch_and_the_last_finite_params() {
             d.params[0], d.params[1]
         )
     );
+    // the explanation is kept beside the message, not in it
+    assert_eq!(msg.lines().count(), 2, "{msg}");
     assert_eq!(
-        msg.lines().nth(2).unwrap(),
+        d.detail.as_ref().unwrap().message,
         format!("yhat = m*x + b overflows at row 7 (m = {:?})", d.params[0])
     );
     // The diverging epoch's line is printed last.
@@ -659,7 +661,7 @@ fn newton_refuses_too_many_params_before_training() {
     assert_eq!(
         e.to_string(),
         format!(
-            "newton supports at most {} params, this model has {n}: use sgd or adam",
+            "newton supports at most {} params, and this model has {n}",
             n - 1
         )
     );
@@ -753,4 +755,47 @@ fn format_g_agrees_with_an_independent_printf() {
         n += 1;
     }
     assert!(n > 4000);
+}
+
+#[test]
+fn epochs_beyond_the_cap_are_refused_by_the_library_too() {
+    let too_many = ddx::MAX_EPOCHS as usize + 1;
+    let options = TrainOptions {
+        epochs: Some(too_many),
+        ..quiet()
+    };
+    let mut seed = Seed::new();
+    let e = run(&mut seed, &setup(SGD, 10), &options).0.unwrap_err();
+    assert_eq!(e.to_string(), "ddx trains at most 1e9 epochs");
+    assert_eq!(e.exit_code(), 2);
+    let e = ddx::run(&mut seed, &setup(SGD, 10), SGD, too_many, &mut []).unwrap_err();
+    assert_eq!(e.to_string(), "ddx trains at most 1e9 epochs");
+    assert_eq!(seed.evals, 0);
+}
+
+/// Records the cost of every epoch it sees evaluated.
+#[derive(Default)]
+struct Costs(Vec<f64>);
+
+impl ddx::Observer for Costs {
+    fn evaluated(&mut self, e: &ddx::Epoch<'_>) -> Result<(), TrainError> {
+        self.0.push(e.cost);
+        Ok(())
+    }
+}
+
+#[test]
+fn the_driver_returns_the_history_of_costs() {
+    let mut costs = Costs::default();
+    let s = setup(SGD, 1000);
+    let result = ddx::run(&mut Seed::new(), &s, SGD, 1000, &mut [&mut costs]).unwrap();
+    let points = result.history.points();
+    assert_eq!(points.len(), 1000);
+    for (i, &(epoch, cost)) in points.iter().enumerate() {
+        assert_eq!(epoch, i as f64);
+        assert_eq!(cost.to_bits(), costs.0[i].to_bits());
+    }
+    // train returns the same history
+    let (r, _) = run(&mut Seed::new(), &s, &quiet());
+    assert_eq!(r.unwrap().history, result.history);
 }

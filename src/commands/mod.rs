@@ -1,8 +1,9 @@
 //! What each subcommand does, as data for the command line to render:
 //! `ddx diff` ([`diff`]), `ddx check` ([`gradient_check`] and
 //! [`check_report`]), `ddx emit` ([`emit`]) and `ddx train`
-//! ([`train_model`]). Every refusal is a
-//! [`Refusal`] the command line renders with the input's source.
+//! ([`train_file`]). Every refusal is a [`Refusal`], with its exit status;
+//! the command line renders it (in the input's source, once
+//! [`Refusal::placed_in`] it).
 
 pub(crate) mod diff;
 pub(crate) mod emit;
@@ -10,19 +11,20 @@ pub(crate) mod gradient_check;
 
 use std::io::{self, Write};
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use crate::codegen::{CodegenError, Threads};
-use crate::commands::diff::{derivatives, parse_at, DiffOptions};
+use crate::commands::diff::{derivatives, DiffOptions, UsageError};
 use crate::commands::gradient_check::{CheckError, CheckReport};
 use crate::diagnostic::{Diagnostic, Source};
 use crate::graph::NodeId;
+use crate::input::{read_input, InputError};
 use crate::pipeline::{compile_model, mean_of, KernelObjective};
 use crate::program::{Model, Optimizer, Unit};
 use crate::schedule::Layout;
 use crate::train::{
-    fit_columns, train, Fit, FitColumns, Setup, TrainError, TrainOptions, TrainResult,
+    check_run, fit_columns, train, Fit, FitColumns, Setup, TrainError, TrainOptions, TrainResult,
 };
 
 /// Why a command on a model or expression failed, for the command line to
@@ -31,19 +33,76 @@ use crate::train::{
 pub enum Refusal {
     /// Bad input, placed in the source (exit status 2).
     Source(Box<Diagnostic>),
-    /// Bad usage or an unusable setting (exit status 2).
+    /// Bad usage, an unreadable file or an unusable setting (exit status 2).
     Usage(String),
     /// Training diverged or a check disagreed (exit status 1): the message
-    /// and, when found, a note placed on the `let` or `loss` where the
-    /// first non-finite value came from.
+    /// and a note, such as the place (the `let` or `loss`) where the first
+    /// non-finite value came from.
     Failed(String, Option<Box<Diagnostic>>),
-    /// The output could not be written.
+    /// The output could not be written (exit status 2, or 0 when the
+    /// reader has gone).
     Output(io::Error),
+}
+
+impl Refusal {
+    /// The process exit status: 2 for bad input, usage or an unwritable
+    /// output, 1 when training diverged or a check disagreed, and 0 when the
+    /// output's reader has gone (as with `ddx diff ... | head`), which is
+    /// no failure to report.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Refusal::Failed(..) => 1,
+            Refusal::Output(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
+            _ => 2,
+        }
+    }
+
+    /// The refusal with its diagnostics placed in `src`, the input they are
+    /// about (those placed in another file, a CSV file, keep theirs).
+    pub fn placed_in(self, src: &Source) -> Refusal {
+        let place = |mut d: Box<Diagnostic>| {
+            if d.file.is_none() {
+                d.file = Some(src.clone());
+            }
+            d
+        };
+        match self {
+            Refusal::Source(d) => Refusal::Source(place(d)),
+            Refusal::Failed(msg, note) => Refusal::Failed(msg, note.map(place)),
+            r => r,
+        }
+    }
 }
 
 impl From<Diagnostic> for Refusal {
     fn from(d: Diagnostic) -> Self {
         Refusal::Source(Box::new(d))
+    }
+}
+
+impl From<UsageError> for Refusal {
+    fn from(e: UsageError) -> Self {
+        Refusal::Usage(e.0)
+    }
+}
+
+impl From<InputError> for Refusal {
+    fn from(e: InputError) -> Self {
+        match e {
+            InputError::Unreadable(msg) => Refusal::Usage(msg),
+            InputError::Undecodable(d, src) => Refusal::Source(d).placed_in(&src),
+        }
+    }
+}
+
+/// Reads a model file (`-` is standard input) and checks it for `ddx
+/// {command}` ([`model_for`]): the model and its source, or the refusal
+/// placed in the source.
+pub fn read_model(arg: &str, command: &str) -> Result<(Model, Source), Refusal> {
+    let input = read_input(arg)?;
+    match model_for(&input.source, input.dir.as_deref(), command, arg) {
+        Ok(m) => Ok((m, input.source)),
+        Err(r) => Err(r.placed_in(&input.source)),
     }
 }
 
@@ -98,26 +157,14 @@ pub fn require_variables(unit: &Unit, wrt_hint: bool) -> Result<(), Refusal> {
 }
 
 /// Newton's Hessian has params^2 entries, each differentiated
-/// symbolically: a model with more params than
-/// [`NEWTON_MAX_PARAMS`](crate::train::NEWTON_MAX_PARAMS) is refused
-/// (placed on its `train` line) before that work starts.
-fn refuse_large_newton(model: &Model) -> Result<(), Refusal> {
-    let (Some(t), Err(e)) = (&model.train, crate::train::newton_fits(model.params.len())) else {
+/// symbolically: a model the driver would refuse ([`check_run`]: more params
+/// than [`NEWTON_MAX_PARAMS`](crate::train::NEWTON_MAX_PARAMS)) is refused,
+/// placed on its `train` line, before that work starts.
+pub(crate) fn refuse_large_newton(model: &Model) -> Result<(), Refusal> {
+    let Some(setup) = Setup::from_model(model) else {
         return Ok(());
     };
-    let n = e.params;
-    let d = Diagnostic::new(
-        format!(
-            "newton supports at most {} params, and this model has {n}",
-            crate::train::NEWTON_MAX_PARAMS
-        ),
-        t.span.clone(),
-    )
-    .with_label("newton")
-    .with_note(format!(
-        "its Hessian would have {n}x{n} entries; train with sgd or adam"
-    ));
-    Err(d.into())
+    check_run(&setup, &setup.spec.optimizer, setup.spec.epochs).map_err(|e| train_refusal(e, model))
 }
 
 /// A compile error; one about the kernel's size is placed on the loss (or
@@ -132,20 +179,19 @@ fn compile_refusal(e: CodegenError, span: Range<usize>, what: &str) -> Refusal {
 }
 
 /// How `ddx train` runs a model, besides the model itself.
-pub struct TrainRequest {
+struct TrainRequest<'a> {
     /// The driver's options (`compile_seconds` is measured here).
-    pub options: TrainOptions,
+    options: TrainOptions,
     /// Threads for the kernel (`None`: all cores).
-    pub threads: Option<usize>,
+    threads: Option<usize>,
     /// When reading the model began: `compile_seconds` runs from here to a
     /// kernel bound to the data.
-    pub started: Instant,
-    /// The length of the model's source, where a missing `train` line is
-    /// reported.
-    pub source_len: usize,
+    started: Instant,
+    /// The model's source, where a missing `train` line is reported.
+    source: &'a Source,
     /// The model file (`None` for standard input), which `--log` must not
     /// overwrite.
-    pub model_path: Option<PathBuf>,
+    model_path: Option<&'a Path>,
 }
 
 /// How `ddx diff` prints its derivatives.
@@ -178,12 +224,12 @@ impl DiffFormat {
 
 /// `ddx diff`: the derivatives of an expression or of a model's loss, as
 /// `format` prints them (shared subexpressions as `let` lines with `cse`).
-/// `at` is the text of `--at` (`x=5,y=2`).
+/// `--at`'s text becomes `options.at` through
+/// [`parse_at`](crate::commands::diff::parse_at).
 pub fn diff_text(
     input: &Source,
     dir: Option<&Path>,
-    options: DiffOptions,
-    at: Option<&str>,
+    options: &DiffOptions,
     format: DiffFormat,
     cse: bool,
 ) -> Result<String, Refusal> {
@@ -191,12 +237,7 @@ pub fn diff_text(
     if options.wrt.is_empty() {
         require_variables(&unit, true)?;
     }
-    let at = match at {
-        Some(a) => parse_at(a).map_err(|e| Refusal::Usage(e.0))?,
-        None => Vec::new(),
-    };
-    let options = DiffOptions { at, ..options };
-    let d = derivatives(unit, &options).map_err(|e| Refusal::Usage(e.0))?;
+    let d = derivatives(unit, options)?;
     Ok(match format {
         DiffFormat::Text => d.to_text(cse),
         DiffFormat::Latex => d.to_latex(cse),
@@ -204,16 +245,39 @@ pub fn diff_text(
     })
 }
 
-/// `ddx train` on a checked model: refuses a model without a `train` line
-/// or too large for Newton, compiles it, binds it to the data and trains
-/// it with [`train`], writing to `out`. A divergence comes back with the
+/// `ddx train FILE`: reads the model file (`-` is standard input), checks
+/// it, compiles it, binds it to the data on `threads` (`None`: all cores)
+/// and trains it with [`train`], writing to `out`. `compile_seconds` is
+/// measured here, from reading the file to a kernel bound to the data. A
+/// refusal comes back placed in the model's source; a divergence with the
 /// place in the model where the first non-finite value came from.
-pub fn train_model(
-    mut model: Model,
-    request: TrainRequest,
+pub fn train_file(
+    arg: &str,
+    options: TrainOptions,
+    threads: Option<usize>,
     out: &mut dyn Write,
 ) -> Result<TrainResult, Refusal> {
-    if let (Some(log), Some(path)) = (&request.options.log, &request.model_path) {
+    let started = Instant::now();
+    let (model, source) = read_model(arg, "train")?;
+    let request = TrainRequest {
+        options,
+        threads,
+        started,
+        source: &source,
+        model_path: (arg != "-").then(|| Path::new(arg)),
+    };
+    train_model(model, request, out).map_err(|r| r.placed_in(&source))
+}
+
+/// `ddx train` on a checked model: refuses a model without a `train` line
+/// or too large for Newton, compiles it, binds it to the data and trains
+/// it with [`train`], writing to `out`.
+fn train_model(
+    mut model: Model,
+    request: TrainRequest<'_>,
+    out: &mut dyn Write,
+) -> Result<TrainResult, Refusal> {
+    if let (Some(log), Some(path)) = (&request.options.log, request.model_path) {
         let same = matches!((log.canonicalize(), path.canonicalize()), (Ok(a), Ok(b)) if a == b);
         if same {
             return Err(Refusal::Usage(format!(
@@ -223,15 +287,13 @@ pub fn train_model(
         }
     }
     let Some(setup) = Setup::from_model(&model) else {
-        let end = request.source_len;
+        let end = request.source.text.len();
         let d = Diagnostic::new("the model has no `train` line", end..end)
             .with_note("add one, like: train sgd(lr = 0.01, epochs = 1000)");
         return Err(d.into());
     };
+    refuse_large_newton(&model)?;
     let newton = matches!(setup.spec.optimizer, Optimizer::Newton);
-    if newton {
-        refuse_large_newton(&model)?;
-    }
     let compiled = compile_model(&mut model, newton).map_err(|e| {
         let what = format!("loss {}", model.loss.name);
         compile_refusal(e, model.loss.span.clone(), &what)
@@ -246,10 +308,8 @@ pub fn train_model(
     let model = model;
     let threads = request.threads.unwrap_or_else(Threads::available);
     let threads = Threads::for_rows(threads, model.rows).map_err(Refusal::Usage)?;
-    // the fault is placed in the model's source below, not explained in text
     let mut objective = KernelObjective::with_threads(&compiled, &model, threads)
-        .map_err(|e| Refusal::Usage(e.to_string()))?
-        .undiagnosed();
+        .map_err(|e| Refusal::Usage(e.to_string()))?;
     let options = TrainOptions {
         compile_seconds: request.started.elapsed().as_secs_f64(),
         ..request.options
@@ -283,14 +343,18 @@ fn plot_fit(model: &Model, f: FitColumns, pred: NodeId) -> Fit<'_> {
     }
 }
 
-/// A training error as the command line reports it.
+/// A training error as the command line reports it: a divergence with
+/// the place the objective found for it ([`KernelObjective`]'s diagnosis),
+/// too many params for Newton on the `train` line.
 fn train_refusal(e: TrainError, model: &Model) -> Refusal {
     match e {
         TrainError::Diverged(div) => {
-            let note = crate::fault::locate(model, &div.params).map(|f| Box::new(f.diagnostic()));
-            Refusal::Failed(div.to_string(), note)
+            let message = div.to_string();
+            Refusal::Failed(message, div.detail)
         }
         TrainError::Output(e) => Refusal::Output(e),
+        // The note stays in the message: as a diagnostic of its own it
+        // would render the same plain text but other colour escapes.
         e @ TrainError::SingularHessian { .. } => Refusal::Failed(
             format!(
                 "{e}\nnote: newton needs a Hessian that can be inverted, which a loss that does \
@@ -298,7 +362,15 @@ fn train_refusal(e: TrainError, model: &Model) -> Refusal {
             ),
             None,
         ),
-        e if e.exit_code() == 1 => Refusal::Failed(e.to_string(), None),
+        e @ TrainError::TooManyParams { params: n } => match &model.train {
+            Some(t) => Diagnostic::new(e.to_string(), t.span.clone())
+                .with_label("newton")
+                .with_note(format!(
+                    "its Hessian would have {n}x{n} entries; train with sgd or adam"
+                ))
+                .into(),
+            None => Refusal::Usage(e.to_string()),
+        },
         e => Refusal::Usage(e.to_string()),
     }
 }

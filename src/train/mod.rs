@@ -1,22 +1,60 @@
 //! The training driver: runs an optimizer on an [`Objective`] (the compiled
-//! loss and gradient) and returns the result.
+//! loss and gradient) and returns the result with its [`History`] of costs.
 //!
 //! The driver, [`run`], prints and writes nothing: it reports each epoch to
-//! [`Observer`]s ([`observe`]): the seed notebook's epoch lines with their
-//! progress bar ([`EpochLines`]), the `--log` CSV ([`report::LogFile`]) and
-//! the plot's loss curve ([`LossHistory`]). [`train`] is `ddx train`'s
-//! composition of them: the options' observers, then the final result (text
-//! or JSON, [`report`]) and the `--plot` image.
+//! [`Observer`]s ([`observe`]), such as the seed notebook's epoch lines with
+//! their progress bar ([`EpochLines`]) and the `--log` CSV
+//! ([`report::LogFile`]). [`train`] is `ddx train`'s composition of them:
+//! the options' observers, then the final result (text or JSON,
+//! [`report`]) and the `--plot` image drawn from the history.
 //!
 //! The driver does not know how the objective is computed: the JIT kernel,
 //! the interpreter or a hand-written closed form all plug in the same way.
+//! Here a closed form, `C = (w - 3)^2`, with an observer of one's own:
 //!
-//! ```text
-//! let setup = Setup::from_model(&model).expect("train line");
-//! let result = train(&mut objective, &setup, &options, fit, &mut stdout)?;
-//! // or, with observers of one's own:
-//! let result = run(&mut objective, &setup, optimizer, epochs, &mut [&mut history])?;
 //! ```
+//! use ddx::{run, Epoch, Objective, Observer, Optimizer, Setup, TrainError, TrainSpec};
+//!
+//! struct Bowl;
+//! impl Objective for Bowl {
+//!     fn eval(&mut self, p: &[f64], grad: &mut [f64]) -> f64 {
+//!         grad[0] = 2.0 * (p[0] - 3.0);
+//!         (p[0] - 3.0).powi(2)
+//!     }
+//! }
+//!
+//! /// Counts the epochs whose cost rose.
+//! #[derive(Default)]
+//! struct Rises { last: f64, rises: usize }
+//! impl Observer for Rises {
+//!     fn evaluated(&mut self, e: &Epoch<'_>) -> Result<(), TrainError> {
+//!         if e.epoch > 0 && e.cost > self.last {
+//!             self.rises += 1;
+//!         }
+//!         self.last = e.cost;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let optimizer = Optimizer::Sgd { lr: 0.1, momentum: 0.0 };
+//! let setup = Setup {
+//!     names: vec!["w".into()],
+//!     init: vec![0.0],
+//!     spec: TrainSpec { optimizer, epochs: 100, span: 0..0 },
+//!     loss_name: "C".into(),
+//! };
+//! let mut rises = Rises::default();
+//! let result = run(&mut Bowl, &setup, optimizer, 100, &mut [&mut rises]).unwrap();
+//! assert!((result.params[0] - 3.0).abs() < 1e-6);
+//! assert_eq!(rises.rises, 0);
+//! // the cost of each epoch before its step: 9 at w = 0
+//! assert_eq!(result.history.points()[0], (0.0, 9.0));
+//! assert_eq!(result.history.points().len(), 100);
+//! ```
+//!
+//! With a model, [`Setup::from_model`] gives the setup and
+//! [`crate::KernelObjective`] the objective; [`train`] adds `ddx train`'s
+//! output (`train(&mut objective, &setup, &options, fit, &mut stdout)`).
 
 pub(crate) mod format;
 pub(crate) mod observe;
@@ -30,11 +68,14 @@ use std::time::Instant;
 
 use thiserror::Error;
 
+use crate::check::MAX_EPOCHS;
+use crate::diagnostic::Diagnostic;
 use crate::graph::{Node, NodeId, SymId, SymbolKind};
 use crate::program::{Model, Optimizer, TrainSpec};
 
 pub(crate) use format::full;
-pub(crate) use observe::{Epoch, EpochLines, LossHistory, Observer};
+pub use observe::{Epoch, History, Observer};
+use observe::{EpochLines, EveryEpoch};
 pub use optim::Sgd;
 use optim::{Adam, Newton, NewtonError};
 
@@ -58,10 +99,10 @@ pub trait Objective {
     }
 
     /// Called once when training meets a non-finite value at `params`: may
-    /// explain where it came from (which expression, which data row). The
-    /// explanation is appended to the divergence message. The default says
-    /// nothing.
-    fn diagnose(&mut self, _params: &[f64]) -> Option<String> {
+    /// explain where it came from (which expression, which data row), as a
+    /// note placed in the objective's source, kept in
+    /// [`Divergence::detail`]. The default says nothing.
+    fn diagnose(&mut self, _params: &[f64]) -> Option<Diagnostic> {
         None
     }
 
@@ -121,7 +162,8 @@ pub struct TrainOptions {
     /// Draw the data, the fit and the loss curve into this .svg or .png file.
     pub plot: Option<PathBuf>,
     /// Allow a progress bar (shown only when stderr is a terminal and the
-    /// output is not quiet or JSON).
+    /// output is not quiet or JSON). Off by default; the command line
+    /// turns it on.
     pub progress: bool,
     /// Seconds spent compiling, reported by `--json`.
     pub compile_seconds: f64,
@@ -137,7 +179,7 @@ impl Default for TrainOptions {
             log: None,
             json: false,
             plot: None,
-            progress: true,
+            progress: false,
             compile_seconds: 0.0,
         }
     }
@@ -182,6 +224,8 @@ pub struct TrainResult {
     /// Epochs run by the objective's compiled loop
     /// ([`Objective::advance_sgd`]) rather than one evaluation at a time.
     pub loop_epochs: usize,
+    /// The cost of each epoch before its step, thinned (see [`History`]).
+    pub history: History,
 }
 
 /// Training met a NaN or an infinity.
@@ -196,8 +240,9 @@ pub struct Divergence {
     pub names: Vec<String>,
     /// The last finite params: those at which the value was computed.
     pub params: Vec<f64>,
-    /// The objective's explanation ([`Objective::diagnose`]).
-    pub detail: Option<String>,
+    /// The objective's explanation ([`Objective::diagnose`]): a note to
+    /// render with the objective's source. Not part of the message.
+    pub detail: Option<Box<Diagnostic>>,
 }
 
 impl std::fmt::Display for Divergence {
@@ -211,11 +256,7 @@ impl std::fmt::Display for Divergence {
             f,
             "\nlast finite params: {}",
             params_text(&self.names, &self.params)
-        )?;
-        if let Some(d) = &self.detail {
-            write!(f, "\n{d}")?;
-        }
-        Ok(())
+        )
     }
 }
 
@@ -235,6 +276,13 @@ pub enum TrainError {
     /// A bad option or setting (exit status 2).
     #[error("{0}")]
     Options(String),
+    /// Newton's method on more params than [`NEWTON_MAX_PARAMS`] (exit
+    /// status 2).
+    #[error("newton supports at most {NEWTON_MAX_PARAMS} params, and this model has {params}")]
+    TooManyParams {
+        /// The number of params.
+        params: usize,
+    },
     /// Newton's method on an objective without a Hessian (exit status 2).
     #[error("newton needs the Hessian of the loss, which this objective does not provide")]
     NoHessian,
@@ -284,19 +332,26 @@ impl TrainError {
 /// and each step costs `n^3/3` multiply-adds (8 MB and 3e8 for 1000).
 pub const NEWTON_MAX_PARAMS: usize = 1000;
 
-/// Newton's method refused: more params than [`NEWTON_MAX_PARAMS`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
-#[error("newton supports at most {NEWTON_MAX_PARAMS} params, this model has {params}")]
-pub(crate) struct TooManyParams {
-    /// The model's param count.
-    pub params: usize,
-}
-
-/// The one check of [`NEWTON_MAX_PARAMS`]: whether Newton's method takes
-/// `params` params.
-pub(crate) fn newton_fits(params: usize) -> Result<(), TooManyParams> {
-    if params > NEWTON_MAX_PARAMS {
-        return Err(TooManyParams { params });
+/// The checks [`run`] makes before its first epoch: one initial value per
+/// param, at most [`MAX_EPOCHS`] epochs, and for Newton's method at most
+/// [`NEWTON_MAX_PARAMS`] params. A caller may check first, before it builds
+/// an objective that would be refused (the command line does, before it
+/// differentiates a Hessian).
+pub fn check_run(setup: &Setup, optimizer: &Optimizer, epochs: usize) -> Result<(), TrainError> {
+    let n = setup.names.len();
+    if setup.init.len() != n {
+        return Err(TrainError::Options(format!(
+            "{} initial values for {n} params",
+            setup.init.len()
+        )));
+    }
+    if epochs as f64 > MAX_EPOCHS {
+        return Err(TrainError::Options(format!(
+            "ddx trains at most {MAX_EPOCHS:e} epochs"
+        )));
+    }
+    if *optimizer == Optimizer::Newton && n > NEWTON_MAX_PARAMS {
+        return Err(TrainError::TooManyParams { params: n });
     }
     Ok(())
 }
@@ -337,18 +392,9 @@ struct Plan {
 
 impl Plan {
     fn new(setup: &Setup, options: &TrainOptions) -> Result<Plan, TrainError> {
-        let n = setup.names.len();
-        if setup.init.len() != n {
-            return Err(TrainError::Options(format!(
-                "{} initial values for {n} params",
-                setup.init.len()
-            )));
-        }
         let optimizer = effective_optimizer(&setup.spec, options.lr)?;
-        if optimizer == Optimizer::Newton {
-            newton_fits(n).map_err(|e| TrainError::Options(format!("{e}: use sgd or adam")))?;
-        }
         let epochs = options.epochs.unwrap_or(setup.spec.epochs);
+        check_run(setup, &optimizer, epochs)?;
         let every = match options.every {
             Some(0) => {
                 return Err(TrainError::Options(
@@ -402,7 +448,8 @@ pub fn train(
         .then_some(plan.epochs);
 
     let mut buffered = BufWriter::new(out);
-    let mut history = options.plot.as_ref().map(|_| LossHistory::new());
+    // the plot's loss curve needs the cost of every epoch
+    let mut every_epoch = options.plot.as_ref().map(|_| EveryEpoch);
     let run_result = {
         let mut lines =
             print_epochs.then(|| EpochLines::new(&mut buffered, &setup.names, plan.every, bar));
@@ -413,10 +460,10 @@ pub fn train(
         if let Some(l) = log.as_mut() {
             observers.push(l);
         }
-        if let Some(h) = history.as_mut() {
-            observers.push(h);
+        if let Some(e) = every_epoch.as_mut() {
+            observers.push(e);
         }
-        let r = run(
+        let r = run_checked(
             objective,
             setup,
             plan.optimizer,
@@ -450,8 +497,8 @@ pub fn train(
         .write_all(text.as_bytes())
         .and_then(|_| buffered.flush())
         .map_err(TrainError::Output)?;
-    if let (Some(path), Some(history)) = (&options.plot, history) {
-        let data = plot_data(&result, history, fit);
+    if let Some(path) = &options.plot {
+        let data = plot_data(&result, fit);
         plot::render(path, &data).map_err(TrainError::Plot)?;
     }
     Ok(result)
@@ -468,9 +515,22 @@ fn write_reason(e: &io::Error) -> String {
 /// The training loop proper: runs `optimizer` on `objective` for `epochs`
 /// epochs from the params of `setup`, reporting each epoch to the
 /// `observers` (in order), and returns the result (its `compile_seconds`
-/// 0). Epochs no observer needs to see run in the objective's compiled loop
-/// when it has one ([`Objective::advance_sgd`]).
-pub(crate) fn run(
+/// 0) with the history of costs. Epochs no observer needs to see run in the
+/// objective's compiled loop when it has one ([`Objective::advance_sgd`]).
+/// Refuses what [`check_run`] refuses, before the first epoch.
+pub fn run(
+    objective: &mut dyn Objective,
+    setup: &Setup,
+    optimizer: Optimizer,
+    epochs: usize,
+    observers: &mut [&mut dyn Observer],
+) -> Result<TrainResult, TrainError> {
+    check_run(setup, &optimizer, epochs)?;
+    run_checked(objective, setup, optimizer, epochs, observers)
+}
+
+/// [`run`] on a setup [`check_run`] accepted.
+fn run_checked(
     objective: &mut dyn Objective,
     setup: &Setup,
     optimizer: Optimizer,
@@ -503,11 +563,12 @@ pub(crate) fn run(
             what,
             names: names.clone(),
             params: at.to_vec(),
-            detail: objective.diagnose(at),
+            detail: objective.diagnose(at).map(Box::new),
         })
     };
     let mut epoch = 0;
     let mut loop_epochs = 0;
+    let mut history = History::for_epochs(epochs);
     while epoch < epochs {
         // Epochs that no observer needs to see may run in the objective's
         // own loop: up to (not including) the next one that is needed.
@@ -577,6 +638,7 @@ pub(crate) fn run(
             let what = format!("the step made {} {}", names[i], full(params[i]));
             return Err(diverged(objective, epoch, what, &before));
         }
+        history.push(epoch, cost);
         for o in observers.iter_mut() {
             o.stepped(&seen, &params)?;
         }
@@ -597,6 +659,7 @@ pub(crate) fn run(
         compile_seconds: 0.0,
         train_seconds: start.elapsed().as_secs_f64(),
         loop_epochs,
+        history,
     })
 }
 
@@ -624,8 +687,8 @@ const CURVE_POINTS: usize = 200;
 /// Most data points drawn on the plot (evenly spaced rows beyond).
 const PLOT_POINTS: usize = 10_000;
 
-fn plot_data(result: &TrainResult, history: LossHistory, fit: Option<Fit<'_>>) -> plot::PlotData {
-    let mut loss = history.into_points();
+fn plot_data(result: &TrainResult, fit: Option<Fit<'_>>) -> plot::PlotData {
+    let mut loss = result.history.points().to_vec();
     // The cost at the final params closes the curve.
     loss.push((result.epochs as f64, result.cost));
     let fit = fit.map(|mut f| {

@@ -1,8 +1,8 @@
 //! What watches a training run: the [`Observer`]s the driver
-//! ([`super::run`]) reports each epoch to. The driver itself prints and
-//! writes nothing; the epoch lines with their progress bar, the `--log`
-//! CSV ([`super::report::LogFile`]) and the plot's loss curve
-//! ([`LossHistory`]) are observers.
+//! ([`super::run`]) reports each epoch to, and the [`History`] of costs it
+//! returns. The driver itself prints and writes nothing; the epoch lines
+//! with their progress bar and the `--log` CSV
+//! ([`super::report::LogFile`]) are observers.
 
 use std::io::{self, Write};
 
@@ -13,7 +13,7 @@ use super::TrainError;
 
 /// One evaluated epoch: its cost and gradient at the params before its step.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Epoch<'a> {
+pub struct Epoch<'a> {
     /// The epoch's number, from 0.
     pub epoch: usize,
     /// The epochs of the whole run.
@@ -28,7 +28,7 @@ pub(crate) struct Epoch<'a> {
 }
 
 /// Watches a training run. Every method has a default that does nothing.
-pub(crate) trait Observer {
+pub trait Observer {
     /// The first epoch at or after `epoch` this observer must see evaluated
     /// one at a time; the epochs before it may run inside the objective's
     /// compiled loop ([`super::Objective::advance_sgd`]), unseen. `None`:
@@ -144,35 +144,62 @@ fn progress_bar(epochs: usize) -> ProgressBar {
     bar
 }
 
-/// (epoch, cost) pairs kept for the loss curve, at most about `2*CAP`
-/// whatever the number of epochs: when full, every other point is dropped
-/// and the stride doubles. Sees every epoch.
+/// The costs of a run, for a loss curve: (epoch, cost) pairs, at most about
+/// `2*4096` whatever the number of epochs (when full, every other point is
+/// dropped and the stride doubles), in epoch order. The driver records the
+/// cost of every epoch it evaluates before its step; epochs run inside the
+/// objective's compiled loop ([`super::Objective::advance_sgd`]) have no cost
+/// to record, so a run whose observers all let epochs go unseen has gaps
+/// (an observer whose [`Observer::next_needed`] is `None` makes every epoch
+/// seen).
 #[derive(Clone, Debug)]
-pub(crate) struct LossHistory {
+pub struct History {
     stride: usize,
     points: Vec<(f64, f64)>,
+    /// Points to make room for at the first push.
+    room: usize,
 }
 
-impl Default for LossHistory {
+/// Histories are equal when they kept the same points.
+impl PartialEq for History {
+    fn eq(&self, other: &Self) -> bool {
+        self.points == other.points
+    }
+}
+
+impl Default for History {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl LossHistory {
+impl History {
     const CAP: usize = 4096;
 
     /// An empty history.
     pub(crate) fn new() -> Self {
-        LossHistory {
+        Self::for_epochs(0)
+    }
+
+    /// An empty history for a run of `epochs` epochs: room for them is
+    /// made at the first push (none when the objective's compiled loop runs
+    /// them all), so the per-epoch path does not reallocate.
+    pub(crate) fn for_epochs(epochs: usize) -> Self {
+        History {
             stride: 1,
             points: Vec::new(),
+            room: epochs.min(2 * Self::CAP),
         }
     }
 
-    fn push(&mut self, epoch: usize, cost: f64) {
+    /// Records the cost of `epoch` (kept when `epoch` is a multiple of the
+    /// current stride).
+    pub(crate) fn push(&mut self, epoch: usize, cost: f64) {
         if !epoch.is_multiple_of(self.stride) {
             return;
+        }
+        if self.points.capacity() == 0 {
+            self.points.reserve_exact(self.room);
         }
         self.points.push((epoch as f64, cost));
         if self.points.len() >= 2 * Self::CAP {
@@ -186,19 +213,18 @@ impl LossHistory {
     }
 
     /// The kept (epoch, cost) pairs, in epoch order.
-    pub(crate) fn into_points(self) -> Vec<(f64, f64)> {
-        self.points
+    pub fn points(&self) -> &[(f64, f64)] {
+        &self.points
     }
 }
 
-impl Observer for LossHistory {
+/// Asks the driver to evaluate every epoch one at a time (none in the
+/// objective's compiled loop), so that the [`History`] has no gaps.
+pub(crate) struct EveryEpoch;
+
+impl Observer for EveryEpoch {
     fn next_needed(&self, _epoch: usize, _epochs: usize) -> Option<usize> {
         None
-    }
-
-    fn stepped(&mut self, e: &Epoch<'_>, _after: &[f64]) -> Result<(), TrainError> {
-        self.push(e.epoch, e.cost);
-        Ok(())
     }
 }
 
@@ -208,12 +234,12 @@ mod tests {
 
     #[test]
     fn history_stays_bounded_and_keeps_the_start() {
-        let mut h = LossHistory::new();
+        let mut h = History::new();
         for e in 0..100_000 {
             h.push(e, e as f64);
         }
-        assert!(h.points.len() < 2 * LossHistory::CAP);
-        assert!(h.points.len() >= LossHistory::CAP / 2);
+        assert!(h.points.len() < 2 * History::CAP);
+        assert!(h.points.len() >= History::CAP / 2);
         assert_eq!(h.points[0], (0.0, 0.0));
         // Evenly spaced at the current stride.
         let s = h.stride as f64;

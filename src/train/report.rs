@@ -276,6 +276,7 @@ mod tests {
             compile_seconds: 0.25,
             train_seconds: 1.0,
             loop_epochs: 0,
+            history: super::super::History::default(),
         };
         assert_eq!(
             json(&result),
