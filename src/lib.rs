@@ -58,35 +58,45 @@ mod simplify;
 mod syntax;
 mod train;
 
+// Input and the front end: text to a checked program.
 pub use check::{check, check_file, MAX_EPOCHS};
+pub use diagnostic::{io_reason, Diagnostic, Label, Severity, Source};
+pub use input::{read_input, read_input_or_expr, Input, InputError};
+pub use program::{Binding, DataColumn, Function, Model, Optimizer, Param, TrainSpec, Unit};
+pub use syntax::ast::{write_number, File as SyntaxTree};
+pub use syntax::{decode, parse, MAX_SOURCE_BYTES};
+
+// The expression graph and its passes.
+pub use differentiate::{derivative, gradient};
+pub use graph::{ops::Func, BinOp, Graph, Node, NodeId, Reduction, SymId, SymbolKind, UnOp};
+pub use interpret::{eval, EvalError, BLOCK_ROWS};
+pub use print::{dump, to_latex, to_text};
+pub use simplify::simplify;
+
+// Code generation: schedules, kernels, a model's compiled loss and gradient.
 pub use codegen::{
     compile, compile_with, hessian, initial_params, model_columns, model_layout, Bound,
     CodegenError, CodegenOptions, Kernel, KernelError, Threads,
 };
-pub use commands::diff::{derivatives, parse_at, Derivative, Derivatives, DiffOptions, UsageError};
-pub use commands::emit::{emit, Stage as EmitStage};
-pub use commands::gradient_check::{
-    check_gradient, check_model_gradient, CheckError, CheckReport, ParamCheck, TOLERANCE,
-};
-pub use commands::{
-    check_report, check_verdict, diff_text, model_for, read_model, require_variables, train_file,
-    DiffFormat, Refusal,
-};
-pub use diagnostic::{io_reason, Diagnostic, Label, Severity, Source};
-pub use differentiate::{derivative, gradient};
-pub use graph::{ops::Func, BinOp, Graph, Node, NodeId, Reduction, SymId, SymbolKind, UnOp};
-pub use input::{read_input, read_input_or_expr, Input, InputError};
-pub use interpret::{eval, EvalError, BLOCK_ROWS};
 pub use pipeline::{compile_model, derive, Compiled, Derived, KernelObjective, LOOP_AFTER_EPOCHS};
-pub use print::{dump, to_latex, to_text};
-pub use program::{Binding, DataColumn, Function, Model, Optimizer, Param, TrainSpec, Unit};
 pub use schedule::{Layout, LayoutError, Schedule};
-pub use simplify::simplify;
-pub use syntax::ast::{write_number, File as SyntaxTree};
-pub use syntax::{decode, parse, MAX_SOURCE_BYTES};
+
+// Training.
 pub use train::format::{format_3g, format_g};
 pub use train::plot::{PLOT_SIZE_LOSS_ONLY, PLOT_SIZE_WITH_FIT};
 pub use train::{
     check_run, run, train, Divergence, Epoch, Fit, History, Objective, Observer, Setup, Sgd,
     TrainError, TrainOptions, TrainResult, NEWTON_MAX_PARAMS,
+};
+
+// The subcommands of the `ddx` binary, as data it renders.
+pub use commands::diff::{derivatives, parse_at, Derivative, Derivatives, DiffOptions, UsageError};
+pub use commands::emit::{emit, Stage as EmitStage};
+pub use commands::gradient_check::{
+    check_gradient, check_model_gradient, GradientCheckError, GradientCheckReport,
+    ParamGradientCheck, TOLERANCE,
+};
+pub use commands::{
+    diff_text, gradient_check_report, gradient_check_verdict, model_for, read_model,
+    require_variables, train_file, DiffFormat, DiffRequest, Refusal,
 };

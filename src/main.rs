@@ -9,7 +9,7 @@ use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand};
 
 use ddx::{
-    io_reason, read_input_or_expr, Diagnostic, DiffFormat, DiffOptions, EmitStage, Input, Refusal,
+    io_reason, read_input_or_expr, Diagnostic, DiffFormat, DiffRequest, EmitStage, Input, Refusal,
     TrainOptions,
 };
 
@@ -189,14 +189,15 @@ fn run_diff(
     format: DiffFormat,
 ) -> Result<(), Refusal> {
     let Input { source, dir } = read_input_or_expr(input)?;
-    // after reading the input, as before: an unreadable file is reported first
-    let at = match at {
-        Some(text) => ddx::parse_at(text)?,
-        None => Vec::new(),
+    let request = DiffRequest {
+        wrt,
+        order,
+        at,
+        format,
+        cse,
     };
-    let options = DiffOptions { wrt, order, at };
-    let text = ddx::diff_text(&source, dir.as_deref(), &options, format, cse)
-        .map_err(|r| r.placed_in(&source))?;
+    let text =
+        ddx::diff_text(&source, dir.as_deref(), request).map_err(|r| r.placed_in(&source))?;
     out(&text)
 }
 
@@ -224,13 +225,13 @@ fn run_train(args: TrainArgs) -> Result<(), Refusal> {
 
 fn run_check(file: &str) -> Result<(), Refusal> {
     let (mut model, src) = ddx::read_model(file, "check")?;
-    let report = ddx::check_report(&mut model).map_err(|r| r.placed_in(&src))?;
+    let report = ddx::gradient_check_report(&mut model).map_err(|r| r.placed_in(&src))?;
     let mut text = report.to_string();
     if !text.ends_with('\n') {
         text.push('\n');
     }
     out(&text)?;
-    ddx::check_verdict(&report, &model).map_err(|r| r.placed_in(&src))
+    ddx::gradient_check_verdict(&report, &model).map_err(|r| r.placed_in(&src))
 }
 
 fn run_emit(input: &str, stage: EmitStage) -> Result<(), Refusal> {

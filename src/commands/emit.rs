@@ -37,11 +37,6 @@ impl Stage {
         ("clif", Stage::Clif),
         ("asm", Stage::Asm),
     ];
-
-    /// The stage of a command-line name.
-    pub fn from_name(name: &str) -> Option<Stage> {
-        Stage::ALL.iter().find(|(n, _)| *n == name).map(|&(_, s)| s)
-    }
 }
 
 /// The text `ddx emit --stage STAGE` prints for a source (`dir` is the

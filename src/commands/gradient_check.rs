@@ -24,7 +24,7 @@ pub const TOLERANCE: f64 = 1e-6;
 
 /// Why a check could not run.
 #[derive(Debug, Error)]
-pub enum CheckError {
+pub enum GradientCheckError {
     /// The loss and gradient could not be compiled.
     #[error(transparent)]
     Codegen(#[from] CodegenError),
@@ -56,7 +56,7 @@ pub(crate) const MAX_WORK: f64 = 4e9;
 
 /// The check of one param.
 #[derive(Clone, Debug, PartialEq)]
-pub struct ParamCheck {
+pub struct ParamGradientCheck {
     /// The param's name.
     pub name: String,
     /// The param's value the check was made at.
@@ -76,7 +76,7 @@ pub struct ParamCheck {
 /// The result of `ddx check`; its `Display` is the report, one line per
 /// param, every line ending in a newline.
 #[derive(Clone, Debug, PartialEq)]
-pub struct CheckReport {
+pub struct GradientCheckReport {
     /// The name of the loss.
     pub loss_name: String,
     /// The compiled loss at the params.
@@ -84,7 +84,7 @@ pub struct CheckReport {
     /// The number of data rows.
     pub rows: usize,
     /// The check of each param, in declaration order.
-    pub params: Vec<ParamCheck>,
+    pub params: Vec<ParamGradientCheck>,
     /// The largest error accepted ([`TOLERANCE`]).
     pub tolerance: f64,
     /// True when the interpreter gives the same bits for the loss and every
@@ -92,7 +92,7 @@ pub struct CheckReport {
     pub interpreter_agrees: bool,
 }
 
-impl CheckReport {
+impl GradientCheckReport {
     /// True when every gradient agrees and the JIT equals the interpreter.
     pub fn passed(&self) -> bool {
         self.interpreter_agrees && self.params.iter().all(|p| p.ok)
@@ -100,7 +100,7 @@ impl CheckReport {
 }
 
 /// Checks a model at its initial params.
-pub fn check_model_gradient(model: &mut Model) -> Result<CheckReport, CheckError> {
+pub fn check_model_gradient(model: &mut Model) -> Result<GradientCheckReport, GradientCheckError> {
     let outputs = crate::pipeline::derive(model, false).outputs();
     let layout = codegen::model_layout(model);
     let params = codegen::initial_params(model);
@@ -127,12 +127,12 @@ pub fn check_gradient(
     names: &[String],
     params: &[f64],
     columns: &[&[f64]],
-) -> Result<CheckReport, CheckError> {
+) -> Result<GradientCheckReport, GradientCheckError> {
     let kernel = codegen::compile(g, outputs, layout)?;
     let ops = codegen::kernel_ops(kernel.schedule());
     let rows = columns.first().map_or(1, |c| c.len().max(1));
     if 2.0 * params.len() as f64 * ops as f64 * rows as f64 > MAX_WORK {
-        return Err(CheckError::TooMuchWork {
+        return Err(GradientCheckError::TooMuchWork {
             params: params.len(),
             ops,
             rows,
@@ -165,7 +165,7 @@ pub fn check_gradient(
         let gradient = out.get(i + 1).copied().unwrap_or(f64::NAN);
         let floor = 1e-3 * loss.abs().max(1.0);
         let error = (gradient - fd).abs() / gradient.abs().max(fd.abs()).max(floor);
-        checks.push(ParamCheck {
+        checks.push(ParamGradientCheck {
             name: name.clone(),
             value,
             gradient,
@@ -175,7 +175,7 @@ pub fn check_gradient(
             ok: error <= TOLERANCE,
         });
     }
-    Ok(CheckReport {
+    Ok(GradientCheckReport {
         loss_name: loss_name.to_string(),
         loss,
         rows: bound.rows(),
@@ -185,7 +185,7 @@ pub fn check_gradient(
     })
 }
 
-impl fmt::Display for CheckReport {
+impl fmt::Display for GradientCheckReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,

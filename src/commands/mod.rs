@@ -1,6 +1,6 @@
 //! What each subcommand does, as data for the command line to render:
 //! `ddx diff` ([`diff`]), `ddx check` ([`gradient_check`] and
-//! [`check_report`]), `ddx emit` ([`emit`]) and `ddx train`
+//! [`gradient_check_report`]), `ddx emit` ([`emit`]) and `ddx train`
 //! ([`train_file`]). Every refusal is a [`Refusal`], with its exit status;
 //! the command line renders it (in the input's source, once
 //! [`Refusal::placed_in`] it).
@@ -15,8 +15,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::codegen::{CodegenError, Threads};
-use crate::commands::diff::{derivatives, DiffOptions, UsageError};
-use crate::commands::gradient_check::{CheckError, CheckReport};
+use crate::commands::diff::{derivatives, parse_at, DiffOptions, UsageError};
+use crate::commands::gradient_check::{GradientCheckError, GradientCheckReport};
 use crate::diagnostic::{Diagnostic, Source};
 use crate::graph::NodeId;
 use crate::input::{read_input, InputError};
@@ -212,33 +212,47 @@ impl DiffFormat {
         ("latex", DiffFormat::Latex),
         ("json", DiffFormat::Json),
     ];
+}
 
-    /// The format of a command-line name.
-    pub fn from_name(name: &str) -> Option<DiffFormat> {
-        DiffFormat::ALL
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|&(_, f)| f)
-    }
+/// What `ddx diff` was asked: its options as the command line gives them.
+#[derive(Clone, Debug)]
+pub struct DiffRequest<'a> {
+    /// Variables to differentiate by (all when empty).
+    pub wrt: Vec<String>,
+    /// Order of the derivative.
+    pub order: u32,
+    /// The text of `--at` (`x=5,y=2`), parsed after the input is checked.
+    pub at: Option<&'a str>,
+    /// How to print.
+    pub format: DiffFormat,
+    /// Print shared subexpressions as `let` lines first.
+    pub cse: bool,
 }
 
 /// `ddx diff`: the derivatives of an expression or of a model's loss, as
-/// `format` prints them (shared subexpressions as `let` lines with `cse`).
-/// `--at`'s text becomes `options.at` through
-/// [`parse_at`](crate::commands::diff::parse_at).
+/// the request's format prints them. Errors come in the order a user fixes
+/// them: the input, then `--at`, then the differentiation.
 pub fn diff_text(
     input: &Source,
     dir: Option<&Path>,
-    options: &DiffOptions,
-    format: DiffFormat,
-    cse: bool,
+    request: DiffRequest<'_>,
 ) -> Result<String, Refusal> {
     let unit = crate::check::check(input, dir)?;
-    if options.wrt.is_empty() {
+    if request.wrt.is_empty() {
         require_variables(&unit, true)?;
     }
-    let d = derivatives(unit, options)?;
-    Ok(match format {
+    let at = match request.at {
+        Some(text) => parse_at(text)?,
+        None => Vec::new(),
+    };
+    let options = DiffOptions {
+        wrt: request.wrt,
+        order: request.order,
+        at,
+    };
+    let d = derivatives(unit, &options)?;
+    let cse = request.cse;
+    Ok(match request.format {
         DiffFormat::Text => d.to_text(cse),
         DiffFormat::Latex => d.to_latex(cse),
         DiffFormat::Json => format!("{}\n", d.to_json(cse)),
@@ -377,12 +391,12 @@ fn train_refusal(e: TrainError, model: &Model) -> Refusal {
 
 /// `ddx check` on a checked model: the gradient check at the initial
 /// params, or why it could not run.
-pub fn check_report(model: &mut Model) -> Result<CheckReport, Refusal> {
+pub fn gradient_check_report(model: &mut Model) -> Result<GradientCheckReport, Refusal> {
     crate::commands::gradient_check::check_model_gradient(model).map_err(|e| {
         let (span, what) = (model.loss.span.clone(), format!("loss {}", model.loss.name));
         match e {
-            CheckError::Codegen(e) => compile_refusal(e, span, &what),
-            e @ CheckError::TooMuchWork { .. } => Diagnostic::new(e.to_string(), span)
+            GradientCheckError::Codegen(e) => compile_refusal(e, span, &what),
+            e @ GradientCheckError::TooMuchWork { .. } => Diagnostic::new(e.to_string(), span)
                 .with_label(what)
                 .with_note(
                     "ddx train can still train this model: it evaluates the loss once per epoch",
@@ -396,7 +410,7 @@ pub fn check_report(model: &mut Model) -> Result<CheckReport, Refusal> {
 /// The verdict of a gradient check: a failed check is
 /// [`Refusal::Failed`], with the place of a non-finite value when there is
 /// one.
-pub fn check_verdict(report: &CheckReport, model: &Model) -> Result<(), Refusal> {
+pub fn gradient_check_verdict(report: &GradientCheckReport, model: &Model) -> Result<(), Refusal> {
     if report.passed() {
         return Ok(());
     }
