@@ -17,7 +17,7 @@ use std::time::Instant;
 use crate::codegen::{CodegenError, Threads};
 use crate::commands::diff::{derivatives, parse_at, DiffOptions, UsageError};
 use crate::commands::gradient_check::{GradientCheckError, GradientCheckReport};
-use crate::diagnostic::{Diagnostic, Source};
+use crate::diagnostic::{Diagnostic, Severity, Source};
 use crate::graph::NodeId;
 use crate::input::{read_input, InputError};
 use crate::pipeline::{compile_model, mean_of, KernelObjective};
@@ -367,15 +367,12 @@ fn train_refusal(e: TrainError, model: &Model) -> Refusal {
             Refusal::Failed(message, div.detail)
         }
         TrainError::Output(e) => Refusal::Output(e),
-        // The note stays in the message: as a diagnostic of its own it
-        // would render the same plain text but other colour escapes.
-        e @ TrainError::SingularHessian { .. } => Refusal::Failed(
-            format!(
-                "{e}\nnote: newton needs a Hessian that can be inverted, which a loss that does \
-                 not pin down every param lacks; sgd or adam can train this model"
-            ),
-            None,
-        ),
+        e @ TrainError::SingularHessian { .. } => {
+            let why = "newton needs a Hessian that can be inverted, which a loss that does \
+                       not pin down every param lacks; sgd or adam can train this model";
+            let note = Diagnostic::unlocated(why).with_severity(Severity::Note);
+            Refusal::Failed(e.to_string(), Some(Box::new(note)))
+        }
         e @ TrainError::TooManyParams { params: n } => match &model.train {
             Some(t) => Diagnostic::new(e.to_string(), t.span.clone())
                 .with_label("newton")
