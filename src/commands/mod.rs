@@ -114,19 +114,19 @@ pub fn model_for(
     command: &str,
     arg: &str,
 ) -> Result<Model, Refusal> {
-    if let Ok(file) = crate::syntax::parse(&src.text) {
-        if file.stmts.is_empty() {
-            let end = src.text.len();
-            let d = Diagnostic::new("the model file is empty", end..end)
-                .with_label("no statements")
-                .with_note(format!(
-                    "ddx {command} needs a model: data, param, let, loss and train lines, \
+    // parsed once: a syntax error is the checker's first error anyway
+    let file = crate::syntax::parse(&src.text)?;
+    if file.is_empty() {
+        let end = src.text.len();
+        let d = Diagnostic::new("the model file is empty", end..end)
+            .with_label("no statements")
+            .with_note(format!(
+                "ddx {command} needs a model: data, param, let, loss and train lines, \
                  as in examples/regression.ddx"
-                ));
-            return Err(d.into());
-        }
+            ));
+        return Err(d.into());
     }
-    match crate::check::check(src, dir)? {
+    match crate::check::check_file(&file, &src.text, dir)? {
         Unit::Model(m) => Ok(m),
         Unit::Expr(_) => Err(Refusal::Usage(format!(
             "ddx {command} needs a model file (with data, param, loss and train lines); {arg} is an expression (try ddx diff)"
