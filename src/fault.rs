@@ -318,9 +318,9 @@ impl<'m> RowEval<'m> {
 
     /// The subgraph of `node`, reductions as leaves.
     fn program(&self, node: NodeId) -> Program {
-        let order = crate::schedule::order_with_stops(self.g, &[node], &|id| {
-            matches!(self.g.node(id), Node::Reduce(..))
-        });
+        let order = self
+            .g
+            .topo_order_until(&[node], |id| matches!(self.g.node(id), Node::Reduce(..)));
         let index = order.iter().enumerate().map(|(i, &id)| (id, i)).collect();
         Program { order, index }
     }

@@ -13,9 +13,7 @@ use std::collections::HashMap;
 use thiserror::Error;
 
 use crate::graph::{Graph, Node, NodeId, Reduction, SymId};
-use crate::schedule::{
-    bind_layout, check_columns, check_count, order_with_stops, KernelError, Layout, LayoutError,
-};
+use crate::schedule::{bind_layout, check_columns, check_count, KernelError, Layout, LayoutError};
 
 /// Lanes of the summation order: row `r` of a block is added to lane
 /// `r % LANES`.
@@ -109,12 +107,8 @@ pub fn eval(
 ) -> Result<Vec<f64>, EvalError> {
     let (param_of, column_of) = bind_layout(g, layout)?;
     check_count(layout.params.len(), params.len(), KernelError::params)?;
-    let names: Vec<&str> = layout
-        .columns
-        .iter()
-        .map(|&s| g.symbol(s).name.as_str())
-        .collect();
-    let n = check_columns(columns, names.into_iter())?;
+    let names = layout.columns.iter().map(|&s| g.symbol(s).name.as_str());
+    let n = check_columns(columns, names)?;
     for (index, &o) in outputs.iter().enumerate() {
         if g.meta(o).per_row {
             return Err(LayoutError::PerRowOutput { index }.into());
@@ -197,7 +191,7 @@ impl Interp<'_> {
     /// The ordered sum of the per-row node `root` over all rows.
     fn sum_rows(&self, root: NodeId) -> Result<f64, EvalError> {
         let g = self.g;
-        let nodes = order_with_stops(g, &[root], &|id| !g.meta(id).per_row);
+        let nodes = g.topo_order_until(&[root], |id| !g.meta(id).per_row);
         let mut pos: HashMap<NodeId, usize> = HashMap::new();
         let mut prog: Vec<RowOp> = Vec::new();
         for id in nodes {

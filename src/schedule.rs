@@ -189,16 +189,6 @@ pub(crate) fn data_reductions(g: &Graph, outputs: &[NodeId]) -> Vec<NodeId> {
     found
 }
 
-/// Children-first order of the nodes under `roots`, not looking inside the
-/// nodes of `stop` (iterative).
-pub(crate) fn order_with_stops(
-    g: &Graph,
-    roots: &[NodeId],
-    stop: &dyn Fn(NodeId) -> bool,
-) -> Vec<NodeId> {
-    g.topo_order_until(roots, stop)
-}
-
 /// Why a call was refused: a length does not match the kernel (or the
 /// layout the interpreter evaluates).
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
@@ -338,7 +328,7 @@ impl Schedule {
         }
         let pre_of: HashMap<NodeId, usize> =
             pre.iter().enumerate().rev().map(|(i, &n)| (n, i)).collect();
-        let order = order_with_stops(g, outputs, &|id| pre_of.contains_key(&id));
+        let order = g.topo_order_until(outputs, |id| pre_of.contains_key(&id));
 
         // Stage of every node: for a row-invariant node, the number of loops
         // that must finish before it can be computed; for a per-row node, the
@@ -447,7 +437,7 @@ impl Schedule {
                         _ => unreachable!("filtered to reductions"),
                     })
                     .collect();
-                let body_nodes = order_with_stops(g, &roots, &|id| !per_row[&id]);
+                let body_nodes = g.topo_order_until(&roots, |id| !per_row[&id]);
                 let mut local: HashMap<NodeId, Slot> = HashMap::new();
                 let lp = &mut sched.loops[level - 1];
                 for id in body_nodes {

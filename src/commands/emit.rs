@@ -59,7 +59,7 @@ pub fn emit(src: &Source, dir: Option<&Path>, stage: Stage) -> Result<String, Re
         }
         Stage::Grad => {
             super::require_variables(&unit, false)?;
-            let d = derivatives(unit, &DiffOptions::default()).map_err(|e| Refusal::Usage(e.0))?;
+            let d = derivatives(unit, &DiffOptions::default())?;
             Ok(d.to_text(true))
         }
         Stage::Schedule => {
@@ -147,8 +147,7 @@ fn inspect(unit: Unit) -> Result<Inspected, Refusal> {
             (kernel, names)
         }
         Unit::Expr(f) => {
-            let d = derivatives(Unit::Expr(f), &DiffOptions::default())
-                .map_err(|e| Refusal::Usage(e.0))?;
+            let d = derivatives(Unit::Expr(f), &DiffOptions::default())?;
             let kernel = compile_with(&d.graph, &d.kernel_outputs(), &d.scalar_layout(), &options);
             (kernel, d.output_names())
         }

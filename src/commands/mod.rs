@@ -21,7 +21,7 @@ use crate::diagnostic::{Diagnostic, Severity, Source};
 use crate::graph::NodeId;
 use crate::input::{read_input, InputError};
 use crate::pipeline::{compile_model, mean_of, KernelObjective};
-use crate::program::{Model, Optimizer, Unit};
+use crate::program::{Model, Unit};
 use crate::schedule::Layout;
 use crate::train::{
     check_run, fit_columns, train, Fit, FitColumns, Setup, TrainError, TrainOptions, TrainResult,
@@ -306,8 +306,10 @@ fn train_model(
             .with_note("add one, like: train sgd(lr = 0.01, epochs = 1000)");
         return Err(d.into());
     };
-    refuse_large_newton(&model)?;
-    let newton = matches!(setup.spec.optimizer, Optimizer::Newton);
+    // before compiling: Newton's Hessian of too many params is never built
+    check_run(&setup, &setup.spec.optimizer, setup.spec.epochs)
+        .map_err(|e| train_refusal(e, &model))?;
+    let newton = model.trains_with_newton();
     let compiled = compile_model(&mut model, newton).map_err(|e| {
         let what = format!("loss {}", model.loss.name);
         compile_refusal(e, model.loss.span.clone(), &what)
