@@ -18,12 +18,35 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use crate::graph::{BinOp, Graph, Node, NodeId, SymId, UnOp};
+use crate::graph::{BinOp, Graph, IdxId, IdxKind, IndexOp, Node, NodeId, Sub, SymId, UnOp};
+
+/// The derivative of an expression with respect to an array param: one
+/// expression whose free indices are the param's element indices, in
+/// order (`dC/dW[i, j]` is `node` with `indices = [i, j]`). A scalar
+/// param has no indices.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Partial {
+    /// The derivative.
+    pub node: NodeId,
+    /// The free indices of `node` that name the param's element.
+    pub indices: Vec<IdxId>,
+}
 
 /// The partial derivatives of `root` with respect to each of `wrt`, in order.
+/// For array params use [`gradient_indexed`], which also says which free
+/// indices name the element.
 pub fn gradient(g: &mut Graph, root: NodeId, wrt: &[SymId]) -> Vec<NodeId> {
+    gradient_indexed(g, root, wrt)
+        .into_iter()
+        .map(|p| p.node)
+        .collect()
+}
+
+/// The partial derivatives of `root` with respect to each of `wrt` (scalar
+/// or array symbols), in order, each with the indices naming its element.
+pub fn gradient_indexed(g: &mut Graph, root: NodeId, wrt: &[SymId]) -> Vec<Partial> {
     // Gradients of every reduction under `root`, innermost first.
-    let mut known: HashMap<NodeId, Vec<NodeId>> = HashMap::default();
+    let mut known: HashMap<NodeId, Vec<Partial>> = HashMap::default();
     let reductions: Vec<NodeId> = g
         .topo_order(&[root])
         .into_iter()
@@ -34,7 +57,13 @@ pub fn gradient(g: &mut Graph, root: NodeId, wrt: &[SymId]) -> Vec<NodeId> {
             unreachable!()
         };
         let inner_grad = sweep(g, inner, wrt, &known);
-        let reduced = inner_grad.into_iter().map(|d| g.reduce(kind, d)).collect();
+        let reduced = inner_grad
+            .into_iter()
+            .map(|p| Partial {
+                node: g.reduce(kind, p.node),
+                indices: p.indices,
+            })
+            .collect();
         known.insert(r, reduced);
     }
     sweep(g, root, wrt, &known)
@@ -47,28 +76,31 @@ pub fn derivative(g: &mut Graph, root: NodeId, var: SymId) -> NodeId {
 
 /// Nodes reachable from `root` without entering reductions, children first.
 fn sweep_order(g: &Graph, root: NodeId) -> Vec<NodeId> {
-    let mut seen: HashMap<NodeId, ()> = HashMap::default();
-    let mut order = Vec::new();
-    let mut stack = vec![(root, false)];
-    while let Some((id, expanded)) = stack.pop() {
-        if expanded {
-            order.push(id);
-            continue;
-        }
-        if seen.insert(id, ()).is_some() {
-            continue;
-        }
-        stack.push((id, true));
-        let node = g.node(id);
-        if !matches!(node, Node::Reduce(..)) {
-            for k in node.children() {
-                if !seen.contains_key(&k) {
-                    stack.push((k, false));
-                }
-            }
-        }
+    g.topo_order_until(&[root], |id| matches!(g.node(id), Node::Reduce(..)))
+}
+
+/// `sum` of `e` over every free index of `e` that is not in `keep`
+/// (the reverse of a broadcast).
+fn sum_out(g: &mut Graph, mut e: NodeId, keep: &[IdxId]) -> NodeId {
+    let extra: Vec<IdxId> = g
+        .free(e)
+        .iter()
+        .copied()
+        .filter(|i| !keep.contains(i))
+        .collect();
+    for i in extra {
+        e = g.index_reduce(IndexOp::Sum, i, e);
     }
-    order
+    e
+}
+
+/// The index naming position `pos` of the element of `sym` when the
+/// subscript there cannot (a constant, a data column, a repeated index, or
+/// an index free in the whole expression being differentiated).
+fn element_index(g: &mut Graph, sym: SymId, pos: usize) -> IdxId {
+    let s = g.symbol(sym);
+    let (name, extent) = (format!("d{}.{pos}", s.name), s.shape[pos]);
+    g.index(IdxKind::Named(name), extent)
 }
 
 /// One reverse sweep over `root`, treating reductions as leaves whose
@@ -77,13 +109,14 @@ fn sweep(
     g: &mut Graph,
     root: NodeId,
     wrt: &[SymId],
-    known: &HashMap<NodeId, Vec<NodeId>>,
-) -> Vec<NodeId> {
+    known: &HashMap<NodeId, Vec<Partial>>,
+) -> Vec<Partial> {
     let order = sweep_order(g, root);
+    let root_free = g.free(root).to_vec();
     let mut contributions: HashMap<NodeId, Vec<NodeId>> = HashMap::default();
     let one = g.constant(1.0);
     contributions.insert(root, vec![one]);
-    let mut result: Vec<Vec<NodeId>> = vec![Vec::new(); wrt.len()];
+    let mut result: Vec<Vec<Partial>> = vec![Vec::new(); wrt.len()];
     // where each variable goes in `result` (a lookup, not a scan of `wrt`
     // per symbol: an expression may have a million variables)
     let mut slots: HashMap<SymId, Vec<usize>> = HashMap::default();
@@ -98,38 +131,140 @@ fn sweep(
         if g.is_const(adj, 0.0) {
             continue;
         }
+        let mut push = |g: &mut Graph, child: NodeId, e: NodeId| {
+            let keep = g.free(child).to_vec();
+            let e = sum_out(g, e, &keep);
+            contributions.entry(child).or_default().push(e);
+        };
         match g.node(id) {
-            Node::Const(_) => {}
+            Node::Const(_) | Node::Delta(..) => {}
             Node::Sym(s) => {
                 for &i in slots.get(&s).into_iter().flatten() {
-                    result[i].push(adj);
+                    let node = sum_out(g, adj, &[]);
+                    result[i].push(Partial {
+                        node,
+                        indices: Vec::new(),
+                    });
+                }
+            }
+            Node::Elem(s, subs) => {
+                let Some(targets) = slots.get(&s) else {
+                    continue;
+                };
+                let subs = g.subs(subs).to_vec();
+                let mut indices = Vec::with_capacity(subs.len());
+                let mut e = adj;
+                for (pos, &sub) in subs.iter().enumerate() {
+                    match sub {
+                        Sub::Idx(v) if !indices.contains(&v) && !root_free.contains(&v) => {
+                            indices.push(v)
+                        }
+                        _ => {
+                            let o = element_index(g, s, pos);
+                            let d = g.delta(Sub::Idx(o), sub);
+                            e = g.mul(e, d);
+                            indices.push(o);
+                        }
+                    }
+                }
+                let node = sum_out(g, e, &indices);
+                for &i in targets {
+                    result[i].push(Partial {
+                        node,
+                        indices: indices.clone(),
+                    });
                 }
             }
             Node::Reduce(..) => {
                 if let Some(grads) = known.get(&id) {
-                    for (i, &d) in grads.iter().enumerate() {
-                        let c = g.mul(adj, d);
-                        result[i].push(c);
+                    for (i, d) in grads.iter().enumerate() {
+                        let c = g.mul(adj, d.node);
+                        let node = sum_out(g, c, &d.indices);
+                        result[i].push(Partial {
+                            node,
+                            indices: d.indices.clone(),
+                        });
                     }
                 }
+            }
+            Node::IndexReduce(op, idx, body) => {
+                let c = match op {
+                    IndexOp::Sum => adj,
+                    IndexOp::LogSumExp => {
+                        // the softmax of the body
+                        let d = g.sub(body, id);
+                        let w = g.call(UnOp::Exp, d);
+                        g.mul(adj, w)
+                    }
+                    IndexOp::Max | IndexOp::Min => {
+                        // the tied extremes share the derivative equally
+                        // (the kink rule of the scalar `max` and `min`)
+                        let d = if op == IndexOp::Max {
+                            g.sub(body, id)
+                        } else {
+                            g.sub(id, body)
+                        };
+                        let s = g.call(UnOp::Step, d);
+                        let total = g.index_reduce(IndexOp::Sum, idx, s);
+                        let w = g.div(s, total);
+                        g.mul(adj, w)
+                    }
+                };
+                push(g, body, c);
             }
             Node::Unary(op, x) => {
                 let local = unary_derivative(g, op, x, id);
                 let c = g.mul(adj, local);
-                contributions.entry(x).or_default().push(c);
+                push(g, x, c);
             }
             Node::Binary(op, x, y) => {
                 let (dx, dy) = binary_adjoints(g, op, x, y, id, adj);
                 if let Some(dx) = dx {
-                    contributions.entry(x).or_default().push(dx);
+                    push(g, x, dx);
                 }
                 if let Some(dy) = dy {
-                    contributions.entry(y).or_default().push(dy);
+                    push(g, y, dy);
                 }
             }
         }
     }
-    result.into_iter().map(|parts| sum_of(g, &parts)).collect()
+    result
+        .into_iter()
+        .zip(wrt)
+        .map(|(parts, &sym)| combine(g, sym, parts))
+        .collect()
+}
+
+/// The sum of the contributions to one param's derivative, renamed to the
+/// first contribution's element indices.
+fn combine(g: &mut Graph, sym: SymId, parts: Vec<Partial>) -> Partial {
+    let Some(first) = parts.first() else {
+        let rank = g.symbol(sym).shape.len();
+        let indices = (0..rank).map(|pos| element_index(g, sym, pos)).collect();
+        return Partial {
+            node: g.constant(0.0),
+            indices,
+        };
+    };
+    let indices = first.indices.clone();
+    let mut nodes = Vec::with_capacity(parts.len());
+    for p in &parts {
+        if p.indices == indices {
+            nodes.push(p.node);
+        } else {
+            let map: Vec<(IdxId, Sub)> = p
+                .indices
+                .iter()
+                .zip(&indices)
+                .map(|(&from, &to)| (from, Sub::Idx(to)))
+                .collect();
+            nodes.push(g.subst_indices(p.node, &map));
+        }
+    }
+    Partial {
+        node: sum_of(g, &nodes),
+        indices,
+    }
 }
 
 /// `c - 1`, exact for fractions: when `c` is the double nearest `p/q`

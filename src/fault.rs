@@ -332,6 +332,9 @@ impl<'m> RowEval<'m> {
         let get = |vals: &Vec<f64>, id: NodeId| vals[prog.index[&id]];
         for &id in &prog.order {
             let v = match self.g.node(id) {
+                Node::Elem(..) | Node::Delta(..) | Node::IndexReduce(..) => unreachable!(
+                    "array models are not compiled, so they have no kernel faults to locate"
+                ),
                 Node::Const(bits) => f64::from_bits(bits),
                 Node::Sym(s) => match self.g.symbol(s).kind {
                     SymbolKind::Data => match (self.columns.get(&s), row) {

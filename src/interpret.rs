@@ -169,6 +169,9 @@ impl Interp<'_> {
     fn scalar(&self, id: NodeId) -> Result<f64, EvalError> {
         let g = self.g;
         Ok(match g.node(id) {
+            Node::Elem(..) | Node::Delta(..) | Node::IndexReduce(..) => {
+                unreachable!("array models are evaluated by interpret::arrays")
+            }
             Node::Const(bits) => f64::from_bits(bits),
             Node::Sym(s) => match self.param_of.get(&s) {
                 Some(&i) => self.params[i],
@@ -203,6 +206,9 @@ impl Interp<'_> {
                 None => Arg::Scalar(self.value[&k]),
             };
             let op = match g.node(id) {
+                Node::Elem(..) | Node::Delta(..) | Node::IndexReduce(..) => {
+                    unreachable!("array models are evaluated by interpret::arrays")
+                }
                 Node::Sym(s) => match self.column_of.get(&s) {
                     Some(&c) => RowOp::Column(c),
                     None => return Err(self.unbound(s)),

@@ -67,8 +67,11 @@ pub use syntax::ast::{write_number, File as SyntaxTree};
 pub use syntax::{decode, parse, MAX_SOURCE_BYTES};
 
 // The expression graph and its passes.
-pub use differentiate::{derivative, gradient};
-pub use graph::{ops::Func, BinOp, Graph, Node, NodeId, Reduction, SymId, SymbolKind, UnOp};
+pub use differentiate::{derivative, gradient, gradient_indexed, Partial};
+pub use graph::{
+    ops::Func, BinOp, Graph, IdxId, IdxKind, IdxSetId, IndexOp, IndexVar, Node, NodeId, Reduction,
+    Sub, SubsId, SymId, SymbolKind, UnOp,
+};
 pub use interpret::{eval, EvalError, BLOCK_ROWS};
 pub use print::{dump, to_latex, to_text};
 pub use simplify::simplify;

@@ -7,7 +7,20 @@
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use crate::graph::{BinOp, Graph, Node, NodeId, UnOp};
+use std::cell::RefCell;
+
+use crate::graph::{BinOp, Graph, IdxId, IdxKind, IndexOp, Node, NodeId, Sub, UnOp};
+
+/// The names index variables get when the user did not name them, in the
+/// order they are handed out.
+const INDEX_NAMES: [&str; 12] = ["j", "k", "i", "m", "n", "p", "q", "r", "s", "t", "u", "v"];
+
+/// True when `name` is an identifier the language accepts.
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
 
 /// Expressions larger than this (as a tree, in operations) are printed with
 /// `let` bindings even when they were not asked for.
@@ -139,6 +152,8 @@ pub(crate) struct Printer<'g> {
     g: &'g Graph,
     style: Style,
     names: HashMap<NodeId, String>,
+    /// The names index variables print as, handed out on first use.
+    index_names: RefCell<HashMap<IdxId, String>>,
 }
 
 enum Item {
@@ -154,7 +169,64 @@ impl<'g> Printer<'g> {
             g,
             style,
             names: HashMap::default(),
+            index_names: RefCell::new(HashMap::default()),
         }
+    }
+
+    /// The name index `i` prints as: its own name when the user gave it
+    /// one (and no symbol has it), else the first of `j, k, i, m, ...` not
+    /// taken. One printer gives one index one name.
+    pub(crate) fn index_name(&self, i: IdxId) -> String {
+        if let Some(n) = self.index_names.borrow().get(&i) {
+            return n.clone();
+        }
+        let taken = |n: &str| {
+            self.g.symbol_id(n).is_some() || self.index_names.borrow().values().any(|v| v == n)
+        };
+        let name = match &self.g.index_var(i).kind {
+            IdxKind::Named(n) if is_identifier(n) && !taken(n) => n.clone(),
+            _ => INDEX_NAMES
+                .iter()
+                .map(|s| s.to_string())
+                .chain((1..).map(|k| format!("j{k}")))
+                .find(|n| !taken(n) && !self.user_index(n))
+                .expect("an endless supply of names"),
+        };
+        self.index_names.borrow_mut().insert(i, name.clone());
+        name
+    }
+
+    /// True when a user-named index of the graph is called `n` (handed out
+    /// names avoid them, so a user's `k` keeps its name).
+    fn user_index(&self, n: &str) -> bool {
+        self.g.index_names_in_use().any(|name| name == n)
+    }
+
+    fn sub_text(&self, s: Sub) -> String {
+        match s {
+            Sub::Idx(i) => self.index_name(i),
+            Sub::Const(c) => c.to_string(),
+            Sub::Data(d) => self.g.symbol(d).name.clone(),
+        }
+    }
+
+    fn subs_text(&self, subs: &[Sub]) -> String {
+        let parts: Vec<String> = subs.iter().map(|&s| self.sub_text(s)).collect();
+        if self.style == Style::Latex {
+            format!("_{{{}}}", parts.join(","))
+        } else {
+            format!("[{}]", parts.join(", "))
+        }
+    }
+
+    /// A name for a node with free indices: `t1[k, j]`.
+    fn indexed_name(&self, id: NodeId, name: &str) -> String {
+        let free = self.g.free(id);
+        if free.is_empty() {
+            return name.to_string();
+        }
+        let subs: Vec<Sub> = free.iter().map(|&i| Sub::Idx(i)).collect();
+        format!("{name}{}", self.subs_text(&subs))
     }
 
     /// Prints `node` as `name` wherever it occurs (except as the root).
@@ -168,7 +240,9 @@ impl<'g> Printer<'g> {
         }
         match self.g.node(id) {
             Node::Const(bits) => number_prec(f64::from_bits(bits)),
-            Node::Sym(_) | Node::Reduce(..) => P_ATOM,
+            Node::Sym(_) | Node::Reduce(..) | Node::Elem(..) | Node::Delta(..) => P_ATOM,
+            Node::IndexReduce(..) if self.style == Style::Latex => P_PROD,
+            Node::IndexReduce(..) => P_ATOM,
             Node::Unary(UnOp::Neg, _) => P_NEG,
             Node::Unary(..) => P_ATOM,
             Node::Binary(op, ..) => match op {
@@ -218,7 +292,7 @@ impl<'g> Printer<'g> {
     fn expand(&self, id: NodeId, root: NodeId, out: &mut String, stack: &mut Vec<Item>) {
         if id != root {
             if let Some(name) = self.names.get(&id) {
-                out.push_str(name);
+                out.push_str(&self.indexed_name(id, name));
                 return;
             }
         }
@@ -253,6 +327,54 @@ impl<'g> Printer<'g> {
                 } else {
                     name.clone()
                 }));
+            }
+            Node::Elem(s, subs) => {
+                let name = &self.g.symbol(s).name;
+                let name = if latex {
+                    latex_name(name)
+                } else {
+                    name.clone()
+                };
+                pieces.push(Item::Owned(format!(
+                    "{name}{}",
+                    self.subs_text(self.g.subs(subs))
+                )));
+            }
+            Node::Delta(a, b) => {
+                let (a, b) = (self.sub_text(a), self.sub_text(b));
+                pieces.push(Item::Owned(if latex {
+                    format!("\\delta_{{{a},{b}}}")
+                } else {
+                    format!("delta({a}, {b})")
+                }));
+            }
+            Node::IndexReduce(op, i, body) => {
+                if let Some((u, v)) = self.dot_operands(op, i, body) {
+                    pieces.push(Item::Owned(if latex {
+                        format!("{} \\cdot {}", latex_name(u), latex_name(v))
+                    } else {
+                        format!("dot({u}, {v})")
+                    }));
+                } else if latex {
+                    let name = self.index_name(i);
+                    let head = match op {
+                        IndexOp::Sum => format!("\\sum_{{{name}}} "),
+                        IndexOp::Max | IndexOp::Min => format!("\\{}_{{{name}}} ", op.name()),
+                        IndexOp::LogSumExp => {
+                            format!("\\operatorname{{logsumexp}}_{{{name}}} ")
+                        }
+                    };
+                    pieces.push(Item::Owned(head));
+                    operand(&mut pieces, body, P_ATOM, true);
+                } else {
+                    pieces.push(Item::Owned(format!(
+                        "{}({}, ",
+                        op.name(),
+                        self.index_name(i)
+                    )));
+                    pieces.push(Item::Node(body));
+                    pieces.push(Item::Text(")"));
+                }
             }
             Node::Unary(UnOp::Neg, a) => {
                 pieces.push(Item::Text("-"));
@@ -337,6 +459,28 @@ impl<'g> Printer<'g> {
     }
 }
 
+impl Printer<'_> {
+    /// `sum(j, u[j]*v[j])` over whole vectors `u` and `v` prints as
+    /// `dot(u, v)`: the names of `u` and `v`.
+    fn dot_operands(&self, op: IndexOp, i: IdxId, body: NodeId) -> Option<(&str, &str)> {
+        if op != IndexOp::Sum || self.names.contains_key(&body) {
+            return None;
+        }
+        let Node::Binary(BinOp::Mul, a, b) = self.g.node(body) else {
+            return None;
+        };
+        let vector = |n: NodeId| match self.g.node(n) {
+            Node::Elem(s, subs)
+                if self.g.subs(subs) == [Sub::Idx(i)] && !self.names.contains_key(&n) =>
+            {
+                Some(self.g.symbol(s).name.as_str())
+            }
+            _ => None,
+        };
+        Some((vector(a)?, vector(b)?))
+    }
+}
+
 fn latex_number(s: &str) -> String {
     let pi = |t: &str| {
         t.replace("*pi", " \\pi")
@@ -417,9 +561,9 @@ pub(crate) fn shared_nodes(g: &Graph, roots: &[NodeId]) -> Vec<NodeId> {
             uses[id.index()] > 1
                 && bound_root(id)
                 && match g.node(id) {
-                    Node::Const(_) | Node::Sym(_) => false,
+                    Node::Const(_) | Node::Sym(_) | Node::Elem(..) | Node::Delta(..) => false,
                     Node::Unary(UnOp::Neg, a) => {
-                        !matches!(g.node(a), Node::Const(_) | Node::Sym(_))
+                        !matches!(g.node(a), Node::Const(_) | Node::Sym(_) | Node::Elem(..))
                     }
                     _ => true,
                 }
@@ -464,13 +608,14 @@ pub(crate) fn with_lets(
             },
         };
         let text = printer.print(id);
-        printer.name(id, name.clone());
-        lets.push((name, text));
+        let head = printer.indexed_name(id, &name);
+        printer.name(id, name);
+        lets.push((head, text));
     }
     let roots = roots
         .iter()
         .map(|&r| match printer.names.get(&r) {
-            Some(name) => name.clone(),
+            Some(name) => printer.indexed_name(r, name),
             None => printer.print(r),
         })
         .collect();
@@ -504,18 +649,54 @@ pub fn dump(g: &Graph, roots: &[(String, NodeId)]) -> String {
                 format!("{} %{}, %{}", op.mnemonic(), number[&a], number[&b])
             }
             Node::Reduce(r, a) => format!("{} %{}", r.name(), number[&a]),
+            Node::Elem(s, subs) => {
+                let subs: Vec<String> = g.subs(subs).iter().map(|&s| dump_sub(g, s)).collect();
+                format!("elem {}[{}]", g.symbol(s).name, subs.join(", "))
+            }
+            Node::Delta(a, b) => format!("delta {}, {}", dump_sub(g, a), dump_sub(g, b)),
+            Node::IndexReduce(op, i, a) => {
+                format!("{} {}, %{}", op.name(), dump_index(g, i), number[&a])
+            }
+        };
+        let free = g.free(id);
+        let free = if free.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<String> = free.iter().map(|&i| dump_index(g, i)).collect();
+            format!("    ; over {}", names.join(", "))
         };
         let per_row = if g.meta(id).per_row {
             "    ; per row"
         } else {
             ""
         };
-        out.push_str(&format!("%{n} = {line}{per_row}\n"));
+        out.push_str(&format!("%{n} = {line}{per_row}{free}\n"));
     }
     for (label, id) in roots {
         out.push_str(&format!("{label} = %{}\n", number[id]));
     }
     out
+}
+
+/// An index in the graph dump: its name (a user's, `#n` for an axis of
+/// the whole-array sugar, `bL` for the index a reduction binds at level
+/// `L`) and its extent: `k:10`.
+fn dump_index(g: &Graph, i: IdxId) -> String {
+    let v = g.index_var(i);
+    let name = match &v.kind {
+        IdxKind::Named(n) => n.clone(),
+        IdxKind::Bound(l) => format!("b{l}"),
+        IdxKind::Scratch(s) => format!("s{s}"),
+    };
+    format!("{name}:{}", v.extent)
+}
+
+fn dump_sub(g: &Graph, s: Sub) -> String {
+    match s {
+        Sub::Idx(i) => dump_index(g, i),
+        Sub::Const(c) => c.to_string(),
+        Sub::Data(d) => g.symbol(d).name.clone(),
+    }
 }
 
 /// Prints one expression as text.

@@ -342,6 +342,9 @@ impl Schedule {
                 (false, 0)
             } else {
                 match g.node(id) {
+                    Node::Elem(..) | Node::Delta(..) | Node::IndexReduce(..) => unreachable!(
+                        "array models are not scheduled (pipeline::compile_model refuses them)"
+                    ),
                     Node::Const(_) => (false, 0),
                     Node::Sym(s) => {
                         if column_of.contains_key(&s) {
@@ -452,6 +455,9 @@ impl Schedule {
                         }
                     };
                     let op = match g.node(id) {
+                        Node::Elem(..) | Node::Delta(..) | Node::IndexReduce(..) => unreachable!(
+                            "array models are not scheduled (pipeline::compile_model refuses them)"
+                        ),
                         Node::Sym(s) => Op::Column(column_of[&s]),
                         Node::Unary(op, a) => Op::Unary(op, slot_of(a)),
                         Node::Binary(op, a, b) => Op::Binary(op, slot_of(a), slot_of(b)),
@@ -481,6 +487,9 @@ impl Schedule {
                     Op::Pre(i)
                 } else {
                     match g.node(id) {
+                        Node::Elem(..) | Node::Delta(..) | Node::IndexReduce(..) => unreachable!(
+                            "array models are not scheduled (pipeline::compile_model refuses them)"
+                        ),
                         Node::Const(bits) => Op::Const(f64::from_bits(bits)),
                         Node::Sym(s) => Op::Param(param_of[&s]),
                         Node::Unary(op, a) => Op::Unary(op, scalar[&a]),

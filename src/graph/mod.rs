@@ -9,12 +9,14 @@
 //! constructors apply on purpose: `x*0 -> 0`, `0/x -> 0`, `x - x -> 0` and
 //! `x^0 -> 1` (wrong only when `x` is infinite or NaN).
 
+mod index;
 pub(crate) mod ops;
 
 use rustc_hash::FxHashMap as HashMap;
 use std::cmp::Ordering;
 use std::hash::{Hash, Hasher};
 
+pub use index::{IdxId, IdxKind, IdxSetId, IndexOp, IndexVar, Sub, SubsId};
 pub use ops::{BinOp, Reduction, UnOp};
 
 /// The id of a node in a [`Graph`].
@@ -55,6 +57,9 @@ pub enum SymbolKind {
 pub struct Symbol {
     pub name: String,
     pub kind: SymbolKind,
+    /// The dimensions of an array symbol (empty for a scalar). A data
+    /// column of shape `[64]` holds 64 values on every row.
+    pub shape: Vec<usize>,
 }
 
 /// One node of the graph. Children are ids of earlier nodes.
@@ -70,6 +75,13 @@ pub enum Node {
     Binary(BinOp, NodeId, NodeId),
     /// A reduction over the data rows.
     Reduce(Reduction, NodeId),
+    /// An element of an array symbol, `W[k, j]`.
+    Elem(SymId, SubsId),
+    /// 1 when the two subscripts are equal, else 0 (what a gather or a
+    /// constant subscript differentiates to).
+    Delta(Sub, Sub),
+    /// A reduction over an index variable, `sum(j, e)`.
+    IndexReduce(IndexOp, IdxId, NodeId),
 }
 
 impl Node {
@@ -84,8 +96,10 @@ impl Node {
     /// The children of the node, in order.
     pub fn children(&self) -> Children {
         match *self {
-            Node::Const(_) | Node::Sym(_) => Children::new(&[]),
-            Node::Unary(_, a) | Node::Reduce(_, a) => Children::new(&[a]),
+            Node::Const(_) | Node::Sym(_) | Node::Elem(..) | Node::Delta(..) => Children::new(&[]),
+            Node::Unary(_, a) | Node::Reduce(_, a) | Node::IndexReduce(_, _, a) => {
+                Children::new(&[a])
+            }
             Node::Binary(_, a, b) => Children::new(&[a, b]),
         }
     }
@@ -155,10 +169,16 @@ pub struct Meta {
     pub depth: u32,
     /// Operations of the node written out as a tree, saturating.
     pub size: u32,
+    /// The index variables the node depends on (its value is an array
+    /// over them).
+    pub free: IdxSetId,
+    /// The highest level of any index reduction inside the node (0 when
+    /// there is none).
+    pub binders: u32,
 }
 
 /// An arena of hash-consed expression nodes plus the symbol table.
-#[derive(Clone, Default, Debug)]
+#[derive(Clone, Debug)]
 pub struct Graph {
     nodes: Vec<Node>,
     meta: Vec<Meta>,
@@ -166,14 +186,43 @@ pub struct Graph {
     symbols: Vec<Symbol>,
     symbol_ids: HashMap<String, SymId>,
     symbol_nodes: Vec<NodeId>,
+    indices: Vec<IndexVar>,
+    index_ids: HashMap<IndexVar, IdxId>,
+    subs: Vec<Box<[Sub]>>,
+    subs_ids: HashMap<Box<[Sub]>, SubsId>,
+    sets: Vec<Box<[IdxId]>>,
+    set_ids: HashMap<Box<[IdxId]>, IdxSetId>,
+    scratch: u32,
 }
 
 const NAN_BITS: u64 = 0x7ff8_0000_0000_0000;
 
+impl Default for Graph {
+    fn default() -> Self {
+        Graph::new()
+    }
+}
+
 impl Graph {
     /// An empty graph.
     pub fn new() -> Self {
-        Self::default()
+        let mut set_ids = HashMap::default();
+        set_ids.insert(Box::from([]), IdxSetId::EMPTY);
+        Graph {
+            nodes: Vec::new(),
+            meta: Vec::new(),
+            dedup: HashMap::default(),
+            symbols: Vec::new(),
+            symbol_ids: HashMap::default(),
+            symbol_nodes: Vec::new(),
+            indices: Vec::new(),
+            index_ids: HashMap::default(),
+            subs: Vec::new(),
+            subs_ids: HashMap::default(),
+            sets: vec![Box::from([])],
+            set_ids,
+            scratch: 0,
+        }
     }
 
     /// Number of nodes in the arena.
@@ -224,6 +273,12 @@ impl Graph {
     /// Declares a symbol (or returns the existing one with that name; its
     /// kind is then left as it was).
     pub fn declare(&mut self, name: &str, kind: SymbolKind) -> SymId {
+        self.declare_array(name, kind, &[])
+    }
+
+    /// Declares an array symbol of the given shape (a scalar when `shape`
+    /// is empty), or returns the existing one with that name.
+    pub fn declare_array(&mut self, name: &str, kind: SymbolKind, shape: &[usize]) -> SymId {
         if let Some(&id) = self.symbol_ids.get(name) {
             return id;
         }
@@ -231,6 +286,7 @@ impl Graph {
         self.symbols.push(Symbol {
             name: name.to_string(),
             kind,
+            shape: shape.to_vec(),
         });
         self.symbol_ids.insert(name.to_string(), id);
         let node = self.intern(Node::Sym(id));
@@ -273,7 +329,7 @@ impl Graph {
         id
     }
 
-    fn compute_meta(&self, node: &Node) -> Meta {
+    fn compute_meta(&mut self, node: &Node) -> Meta {
         let mut h = rustc_hash::FxHasher::default();
         let leaf = Meta {
             hash: 0,
@@ -285,6 +341,8 @@ impl Graph {
             has_reduce: false,
             depth: 0,
             size: 0,
+            free: IdxSetId::EMPTY,
+            binders: 0,
         };
         match *node {
             Node::Const(bits) => {
@@ -329,6 +387,8 @@ impl Graph {
                     has_reduce: ma.has_reduce,
                     depth: ma.depth.saturating_add(1),
                     size: ma.size.saturating_add(1),
+                    free: ma.free,
+                    binders: ma.binders,
                 }
             }
             Node::Binary(op, a, b) => {
@@ -377,6 +437,8 @@ impl Graph {
                     has_reduce: ma.has_reduce || mb.has_reduce,
                     depth: ma.depth.max(mb.depth).saturating_add(1),
                     size: ma.size.saturating_add(mb.size).saturating_add(1),
+                    free: self.union_sets(ma.free, mb.free),
+                    binders: ma.binders.max(mb.binders),
                 }
             }
             Node::Reduce(r, a) => {
@@ -394,7 +456,93 @@ impl Graph {
                     has_reduce: true,
                     depth: ma.depth.saturating_add(1),
                     size: ma.size.saturating_add(1),
+                    free: ma.free,
+                    binders: ma.binders,
                 }
+            }
+            Node::Elem(s, subs) => {
+                let idx: Vec<IdxId> = self.subs[subs.0 as usize]
+                    .iter()
+                    .filter_map(|s| s.as_idx())
+                    .collect();
+                let free = self.set_of(idx);
+                5u8.hash(&mut h);
+                let sym = &self.symbols[s.index()];
+                sym.name.hash(&mut h);
+                let subs = &self.subs[subs.0 as usize];
+                let mut per_row = sym.kind == SymbolKind::Data;
+                for &sub in subs.iter() {
+                    self.hash_sub(sub, &mut h);
+                    per_row |= matches!(sub, Sub::Data(_));
+                }
+                Meta {
+                    hash: h.finish(),
+                    class: 1,
+                    lead: Some(s),
+                    degree: 1,
+                    per_row,
+                    varies: sym.kind != SymbolKind::Data,
+                    free,
+                    ..leaf
+                }
+            }
+            Node::Delta(a, b) => {
+                let free = self.set_of([a, b].iter().filter_map(|s| s.as_idx()).collect());
+                6u8.hash(&mut h);
+                self.hash_sub(a, &mut h);
+                self.hash_sub(b, &mut h);
+                Meta {
+                    hash: h.finish(),
+                    class: 2,
+                    per_row: matches!(a, Sub::Data(_)) || matches!(b, Sub::Data(_)),
+                    free,
+                    depth: 1,
+                    size: 1,
+                    ..leaf
+                }
+            }
+            Node::IndexReduce(op, i, a) => {
+                let ma = self.meta[a.index()];
+                7u8.hash(&mut h);
+                op.hash(&mut h);
+                self.indices[i.index()].hash(&mut h);
+                ma.hash.hash(&mut h);
+                let free: Vec<IdxId> = self.sets[ma.free.0 as usize]
+                    .iter()
+                    .copied()
+                    .filter(|&j| j != i)
+                    .collect();
+                let free = self.set_of(free);
+                Meta {
+                    hash: h.finish(),
+                    class: 2,
+                    lead: ma.lead,
+                    degree: 0,
+                    per_row: ma.per_row,
+                    varies: ma.varies,
+                    has_reduce: ma.has_reduce,
+                    depth: ma.depth.saturating_add(1),
+                    size: ma.size.saturating_add(1),
+                    free,
+                    binders: ma.binders.max(self.indices[i.index()].level()),
+                }
+            }
+        }
+    }
+
+    fn hash_sub(&self, sub: Sub, h: &mut impl Hasher) {
+        match sub {
+            Sub::Idx(i) => {
+                0u8.hash(h);
+                self.indices[i.index()].hash(h);
+            }
+            Sub::Const(c) => {
+                1u8.hash(h);
+                c.hash(h);
+            }
+            Sub::Data(s) => {
+                2u8.hash(h);
+                self.symbols[s.index()].name.hash(h);
             }
         }
     }
@@ -626,10 +774,11 @@ impl Graph {
     /// Rebuilds a node with new children through the smart constructors.
     pub fn rebuild(&mut self, node: Node, kids: &[NodeId]) -> NodeId {
         match node {
-            Node::Const(_) | Node::Sym(_) => self.intern(node),
+            Node::Const(_) | Node::Sym(_) | Node::Elem(..) | Node::Delta(..) => self.intern(node),
             Node::Unary(op, _) => self.unary(op, kids[0]),
             Node::Binary(op, _, _) => self.binary(op, kids[0], kids[1]),
             Node::Reduce(r, _) => self.reduce(r, kids[0]),
+            Node::IndexReduce(op, i, _) => self.index_reduce(op, i, kids[0]),
         }
     }
 
@@ -690,7 +839,12 @@ impl Graph {
     pub fn op_count(&self, roots: &[NodeId]) -> usize {
         self.topo_order(roots)
             .into_iter()
-            .filter(|&id| !matches!(self.node(id), Node::Const(_) | Node::Sym(_)))
+            .filter(|&id| {
+                !matches!(
+                    self.node(id),
+                    Node::Const(_) | Node::Sym(_) | Node::Elem(..)
+                )
+            })
             .count()
     }
 
@@ -703,7 +857,7 @@ impl Graph {
             let node = self.node(id);
             let out = match node {
                 Node::Sym(s) => map.get(&s).copied().unwrap_or(id),
-                Node::Const(_) => id,
+                Node::Const(_) | Node::Elem(..) | Node::Delta(..) => id,
                 _ => {
                     let kids: Vec<NodeId> = node.children().map(|k| new[&k]).collect();
                     if kids.iter().zip(node.children()).all(|(a, b)| *a == b) {

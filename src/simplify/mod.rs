@@ -179,7 +179,11 @@ impl<'g> Simplifier<'g> {
                 self.mk_prod(1.0, factors)
             }
             Shape::Other => match node {
-                Node::Const(_) | Node::Sym(_) => id,
+                Node::Const(_) | Node::Sym(_) | Node::Elem(..) | Node::Delta(..) => id,
+                Node::IndexReduce(op, i, a) => {
+                    let a = self.memo[&a];
+                    self.g.index_reduce(op, i, a)
+                }
                 Node::Unary(op, a) => {
                     let a = self.memo[&a];
                     self.mk_call(op, a)
