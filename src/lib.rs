@@ -72,7 +72,7 @@ pub use graph::{
     ops::Func, BinOp, Graph, IdxId, IdxKind, IdxSetId, IndexOp, IndexVar, Node, NodeId, Reduction,
     Sub, SubsId, SymId, SymbolKind, UnOp,
 };
-pub use interpret::{eval, EvalError, BLOCK_ROWS};
+pub use interpret::{eval, eval_arrays, ArrayInputs, EvalError, BLOCK_ROWS};
 pub use print::{dump, to_latex, to_text};
 pub use simplify::simplify;
 

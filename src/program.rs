@@ -36,21 +36,33 @@ pub struct DataColumn {
     pub name: String,
     /// The column's symbol in the graph.
     pub sym: SymId,
-    /// The column's values, one per row.
+    /// The dimensions of a vector column (empty for a scalar column): a
+    /// column of shape `[64]` holds 64 values on every row.
+    pub shape: Vec<usize>,
+    /// The column's values, row by row (`width()` values per row).
     pub values: Vec<f64>,
     /// Span of the declaration.
     pub span: Range<usize>,
 }
 
-/// A trainable scalar.
+impl DataColumn {
+    /// Values per row.
+    pub fn width(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// A trainable scalar or array.
 #[derive(Clone, Debug)]
 pub struct Param {
     /// The param's name.
     pub name: String,
     /// The param's symbol in the graph.
     pub sym: SymId,
-    /// The initial value.
-    pub init: f64,
+    /// The dimensions of an array param (empty for a scalar).
+    pub shape: Vec<usize>,
+    /// The initial values, row-major (one for a scalar).
+    pub init: Vec<f64>,
     /// Span of the declaration.
     pub span: Range<usize>,
 }
@@ -121,7 +133,25 @@ pub struct Model {
     pub rows: usize,
 }
 
+impl Param {
+    /// True for an array param.
+    pub fn is_array(&self) -> bool {
+        !self.shape.is_empty()
+    }
+}
+
 impl Model {
+    /// True when any param or data column is an array: such a model is
+    /// evaluated by the interpreter (compiled loops come with issue 11).
+    pub fn has_arrays(&self) -> bool {
+        self.params.iter().any(Param::is_array) || self.data.iter().any(|d| !d.shape.is_empty())
+    }
+
+    /// The number of trainable values (every element of every param).
+    pub fn param_count(&self) -> usize {
+        self.params.iter().map(|p| p.init.len()).sum()
+    }
+
     /// Whether the model trains with Newton's method (and so needs its
     /// Hessian).
     pub fn trains_with_newton(&self) -> bool {

@@ -143,7 +143,11 @@ fn seed_model_parses_and_checks() {
     assert_eq!(names, ["x", "y"]);
     assert_eq!(m.data[1].values[5], -0.67);
     assert_eq!(m.data[0].values, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
-    let params: Vec<_> = m.params.iter().map(|p| (p.name.as_str(), p.init)).collect();
+    let params: Vec<_> = m
+        .params
+        .iter()
+        .map(|p| (p.name.as_str(), p.init[0]))
+        .collect();
     assert_eq!(params, [("m", 0.9), ("b", 0.1)]);
     assert_eq!(m.graph.symbol(m.params[0].sym).kind, SymbolKind::Param);
     assert_eq!(m.graph.symbol(m.data[0].sym).kind, SymbolKind::Data);
@@ -176,7 +180,7 @@ fn seed_model_parses_and_checks() {
 fn several_params_per_line_and_constant_inits() {
     let m =
         model("param w1 = 0, w2 = -0.5, b = 1/3, c = 2*pi, d = sqrt(4)\nloss L = w1*w2 + b*c*d");
-    let inits: Vec<f64> = m.params.iter().map(|p| p.init).collect();
+    let inits: Vec<f64> = m.params.iter().map(|p| p.init[0]).collect();
     assert_eq!(
         inits,
         [0.0, -0.5, 1.0 / 3.0, 2.0 * std::f64::consts::PI, 2.0]

@@ -229,7 +229,8 @@ impl<'f> ModelChecker<'f> {
                         self.params.push(Param {
                             name: name.to_string(),
                             sym,
-                            init,
+                            shape: Vec::new(),
+                            init: vec![init],
                             span: a.name.span.range(),
                         });
                     }
@@ -457,6 +458,7 @@ impl<'f> ModelChecker<'f> {
         self.data.push(DataColumn {
             name,
             sym,
+            shape: Vec::new(),
             values,
             span: id.span.range(),
         });

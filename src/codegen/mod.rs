@@ -668,7 +668,11 @@ pub fn hessian(g: &mut Graph, gradient: &[NodeId], params: &[SymId]) -> Vec<Node
 
 /// The initial param values of a model, in declaration order.
 pub fn initial_params(model: &Model) -> Vec<f64> {
-    model.params.iter().map(|p| p.init).collect()
+    model
+        .params
+        .iter()
+        .flat_map(|p| p.init.iter().copied())
+        .collect()
 }
 
 /// The data columns of a model, in declaration order.

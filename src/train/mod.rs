@@ -136,7 +136,11 @@ impl Setup {
     pub fn from_model(model: &Model) -> Option<Setup> {
         Some(Setup {
             names: model.params.iter().map(|p| p.name.clone()).collect(),
-            init: model.params.iter().map(|p| p.init).collect(),
+            init: model
+                .params
+                .iter()
+                .flat_map(|p| p.init.iter().copied())
+                .collect(),
             spec: model.train.clone()?,
             loss_name: model.loss.name.clone(),
         })
@@ -818,6 +822,7 @@ mod tests {
                 .map(|(&sym, name)| DataColumn {
                     name: name.to_string(),
                     sym,
+                    shape: Vec::new(),
                     values: vec![0.0, 1.0],
                     span: 0..0,
                 })
@@ -827,7 +832,8 @@ mod tests {
                 .map(|(name, sym, init)| Param {
                     name: name.to_string(),
                     sym,
-                    init,
+                    shape: Vec::new(),
+                    init: vec![init],
                     span: 0..0,
                 })
                 .collect(),

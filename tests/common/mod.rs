@@ -165,12 +165,14 @@ pub fn seed_model() -> Model {
             DataColumn {
                 name: "x".into(),
                 sym: x,
+                shape: Vec::new(),
                 values: xs,
                 span: 0..0,
             },
             DataColumn {
                 name: "y".into(),
                 sym: y,
+                shape: Vec::new(),
                 values: ys,
                 span: 0..0,
             },
@@ -179,13 +181,15 @@ pub fn seed_model() -> Model {
             Param {
                 name: "m".into(),
                 sym: m,
-                init: 0.9,
+                shape: Vec::new(),
+                init: vec![0.9],
                 span: 0..0,
             },
             Param {
                 name: "b".into(),
                 sym: b,
-                init: 0.1,
+                shape: Vec::new(),
+                init: vec![0.1],
                 span: 0..0,
             },
         ],

@@ -10,6 +10,9 @@
 
 use std::collections::HashMap;
 
+mod arrays;
+pub use arrays::{eval_arrays, ArrayInputs};
+
 use thiserror::Error;
 
 use crate::graph::{Graph, Node, NodeId, Reduction, SymId};
