@@ -219,6 +219,16 @@ impl<'g> Printer<'g> {
         }
     }
 
+    /// `[j, k]` (`_{j,k}` in LaTeX) for the indices, in this printer's
+    /// names; empty for none. Naming them first gives them the first names.
+    pub(crate) fn element(&self, indices: &[IdxId]) -> String {
+        if indices.is_empty() {
+            return String::new();
+        }
+        let subs: Vec<Sub> = indices.iter().map(|&i| Sub::Idx(i)).collect();
+        self.subs_text(&subs)
+    }
+
     /// A name for a node with free indices: `t1[k, j]`.
     fn indexed_name(&self, id: NodeId, name: &str) -> String {
         let free = self.g.free(id);
@@ -578,6 +588,9 @@ pub(crate) struct LetProgram {
     pub lets: Vec<(String, String)>,
     /// Each root's expression, in terms of the bindings.
     pub roots: Vec<String>,
+    /// Each root's element (`[j]`, see [`Printer::element`]) in the
+    /// printer's index names.
+    pub elements: Vec<String>,
 }
 
 /// Prints `roots` with a `let` for every shared subexpression. Nodes in
@@ -588,12 +601,14 @@ pub(crate) fn with_lets(
     roots: &[NodeId],
     given: &HashMap<NodeId, String>,
     style: Style,
+    elements: &[Vec<IdxId>],
 ) -> LetProgram {
     let shared = shared_nodes(g, roots);
     let mut taken: HashSet<&str> = g.symbols().iter().map(|s| s.name.as_str()).collect();
     // user `let` names too (a set: a model may have 100,000 of them)
     taken.extend(given.values().map(String::as_str));
     let mut printer = Printer::new(g, style);
+    let elements: Vec<String> = elements.iter().map(|e| printer.element(e)).collect();
     let mut lets = Vec::new();
     let mut counter = 0;
     for id in shared {
@@ -619,7 +634,11 @@ pub(crate) fn with_lets(
             None => printer.print(r),
         })
         .collect();
-    LetProgram { lets, roots }
+    LetProgram {
+        lets,
+        roots,
+        elements,
+    }
 }
 
 /// The graph under `roots` as numbered nodes, children first, one per line

@@ -5,8 +5,8 @@ use rustc_hash::FxHashMap as HashMap;
 
 use serde::{Serialize, Serializer};
 
-use crate::differentiate::gradient;
-use crate::graph::{Graph, NodeId, SymId, SymbolKind};
+use crate::differentiate::{gradient, gradient_indexed};
+use crate::graph::{Graph, IdxId, NodeId, SymId, SymbolKind};
 use crate::print::{self, format_number, Style};
 use crate::program::Unit;
 use crate::simplify::simplify;
@@ -53,6 +53,9 @@ pub struct Derivative {
     pub order: u32,
     /// The simplified derivative.
     pub expr: NodeId,
+    /// For an array param, the free indices of `expr` that name the
+    /// element it is the derivative by (`dC/dW[i, j]`); empty for a scalar.
+    pub indices: Vec<IdxId>,
 }
 
 /// The simplified function and its derivatives, all nodes of one graph.
@@ -184,8 +187,17 @@ pub fn derivatives(unit: Unit, opts: &DiffOptions) -> Result<Derivatives, UsageE
     // One reverse sweep and one simplification give every first
     // derivative: a constant times the function's cost, however many
     // variables it has.
-    let raw = gradient(&mut graph, function, &wrt);
+    let partials = gradient_indexed(&mut graph, function, &wrt);
+    let raw: Vec<NodeId> = partials.iter().map(|p| p.node).collect();
     let first = simplify(&mut graph, &raw);
+    if order > 1 {
+        if let Some(p) = wrt.iter().find(|&&s| !graph.symbol(s).shape.is_empty()) {
+            return Err(UsageError(format!(
+                "--order {order}: `{}` is an array param; higher derivatives are by scalar params only",
+                graph.symbol(*p).name
+            )));
+        }
+    }
     let mut items = Vec::new();
     // Higher orders are one sweep per variable and order, each over the
     // previous derivative: their cost is bounded by the node limit and by
@@ -223,6 +235,7 @@ pub fn derivatives(unit: Unit, opts: &DiffOptions) -> Result<Derivatives, UsageE
             wrt: graph.symbol(v).name.clone(),
             order,
             expr: d,
+            indices: partials[i].indices.clone(),
         });
     }
     let mut result = Derivatives {
@@ -339,6 +352,10 @@ impl Derivatives {
         }
     }
 
+    fn indices(&self) -> Vec<Vec<IdxId>> {
+        self.items.iter().map(|d| d.indices.clone()).collect()
+    }
+
     fn roots(&self) -> Vec<NodeId> {
         self.items.iter().map(|d| d.expr).collect()
     }
@@ -378,31 +395,42 @@ impl Derivatives {
         };
         let mut out = String::new();
         if cse || self.too_large() {
-            let p = print::with_lets(&self.graph, &self.roots(), &self.let_names, style);
+            let p = print::with_lets(
+                &self.graph,
+                &self.roots(),
+                &self.let_names,
+                style,
+                &self.indices(),
+            );
             for (name, e) in &p.lets {
                 out.push_str(&format!("{let_word}{name} = {e}\n"));
             }
-            for (d, e) in self.items.iter().zip(&p.roots) {
-                out.push_str(&format!("{} = {e}\n", label(self, d)));
+            for ((d, e), head) in self.items.iter().zip(&p.roots).zip(&p.elements) {
+                out.push_str(&format!("{}{head} = {e}\n", label(self, d)));
             }
         } else {
             for d in &self.items {
-                let e = match style {
-                    Style::Text => print::to_text(&self.graph, d.expr),
-                    Style::Latex => print::to_latex(&self.graph, d.expr),
-                };
-                out.push_str(&format!("{} = {e}\n", label(self, d)));
+                let printer = print::Printer::new(&self.graph, style);
+                let head = self.element(&printer, d);
+                let e = printer.print(d.expr);
+                out.push_str(&format!("{}{head} = {e}\n", label(self, d)));
             }
         }
         out
+    }
+
+    /// The element a derivative is by, in `printer`'s index names: `[j]`
+    /// for `dC/dw[j]`, `_{j}` in LaTeX, nothing for a scalar.
+    fn element(&self, printer: &print::Printer<'_>, d: &Derivative) -> String {
+        printer.element(&d.indices)
     }
 
     /// Operations of the CSE'd program: the function alone, and all the
     /// derivatives together (each distinct node once).
     pub fn ops(&self) -> (usize, usize) {
         (
-            self.graph.op_count(&[self.function]),
-            self.graph.op_count(&self.roots()),
+            self.graph.expanded_op_count(&[self.function]),
+            self.graph.expanded_op_count(&self.roots()),
         )
     }
 
@@ -444,18 +472,28 @@ impl Derivatives {
         // with `let` bindings
         let cse = cse || self.too_large();
         let (lets, exprs) = if cse {
-            let p = print::with_lets(&self.graph, &self.roots(), &self.let_names, Style::Text);
+            let p = print::with_lets(
+                &self.graph,
+                &self.roots(),
+                &self.let_names,
+                Style::Text,
+                &self.indices(),
+            );
             let lets = p
                 .lets
                 .into_iter()
                 .map(|(name, expr)| JsonLet { name, expr })
                 .collect();
-            (Some(lets), p.roots)
+            (Some(lets), p.roots.into_iter().zip(p.elements).collect())
         } else {
-            let exprs = self
+            let exprs: Vec<(String, String)> = self
                 .items
                 .iter()
-                .map(|d| print::to_text(&self.graph, d.expr))
+                .map(|d| {
+                    let printer = print::Printer::new(&self.graph, Style::Text);
+                    let head = self.element(&printer, d);
+                    (printer.print(d.expr), head)
+                })
                 .collect();
             (None, exprs)
         };
@@ -463,8 +501,9 @@ impl Derivatives {
             .items
             .iter()
             .zip(exprs)
-            .map(|(d, expr)| JsonDerivative {
+            .map(|(d, (expr, element))| JsonDerivative {
                 wrt: &d.wrt,
+                element,
                 order: d.order,
                 expr,
                 value: self.graph.as_const(d.expr).map(JsonNumber),
@@ -498,6 +537,9 @@ struct JsonDiff<'a> {
 #[derive(Serialize)]
 struct JsonDerivative<'a> {
     wrt: &'a str,
+    /// `[j]` for the derivative by `w[j]`; absent for a scalar param.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    element: String,
     order: u32,
     expr: String,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -183,6 +183,25 @@ impl Graph {
         &self.indices[id.index()]
     }
 
+    /// The operations evaluated per data row to compute all of `roots`
+    /// with every index expanded: each distinct node once, weighted by the
+    /// number of elements it has (an index reduction also by the length of
+    /// its index). Constants, variables and elements are free. For a
+    /// scalar graph this is [`Graph::op_count`].
+    pub fn expanded_op_count(&self, roots: &[NodeId]) -> usize {
+        self.topo_order(roots)
+            .into_iter()
+            .map(|id| {
+                let elements: usize = self.free(id).iter().map(|&i| self.extent(i)).product();
+                match self.node(id) {
+                    Node::Const(_) | Node::Sym(_) | Node::Elem(..) => 0,
+                    Node::IndexReduce(_, i, _) => elements.saturating_mul(self.extent(i)),
+                    _ => elements,
+                }
+            })
+            .fold(0usize, usize::saturating_add)
+    }
+
     /// The names of the user's index variables (those named with an
     /// identifier).
     pub(crate) fn index_names_in_use(&self) -> impl Iterator<Item = &str> {
