@@ -76,7 +76,31 @@ pub fn derivative(g: &mut Graph, root: NodeId, var: SymId) -> NodeId {
 
 /// Nodes reachable from `root` without entering reductions, children first.
 fn sweep_order(g: &Graph, root: NodeId) -> Vec<NodeId> {
-    g.topo_order_until(&[root], |id| matches!(g.node(id), Node::Reduce(..)))
+    // children pushed first to last (so visited last to first): the order
+    // the adjoints are built in, and so the gradient's node order, is part
+    // of what makes results reproducible bit for bit
+    let mut seen: HashMap<NodeId, ()> = HashMap::default();
+    let mut order = Vec::new();
+    let mut stack = vec![(root, false)];
+    while let Some((id, expanded)) = stack.pop() {
+        if expanded {
+            order.push(id);
+            continue;
+        }
+        if seen.insert(id, ()).is_some() {
+            continue;
+        }
+        stack.push((id, true));
+        let node = g.node(id);
+        if !matches!(node, Node::Reduce(..)) {
+            for k in node.children() {
+                if !seen.contains_key(&k) {
+                    stack.push((k, false));
+                }
+            }
+        }
+    }
+    order
 }
 
 /// `sum` of `e` over every free index of `e` that is not in `keep`

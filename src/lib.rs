@@ -93,12 +93,14 @@ pub use train::{
 };
 
 // The subcommands of the `ddx` binary, as data it renders.
+pub use commands::array_check::{check_array_model, ArrayCheckReport, ArrayParamCheck};
 pub use commands::diff::{derivatives, parse_at, Derivative, Derivatives, DiffOptions, UsageError};
 pub use commands::emit::{emit, Stage as EmitStage};
 pub use commands::gradient_check::{
     check_gradient, check_model_gradient, GradientCheckError, GradientCheckReport,
     ParamGradientCheck, TOLERANCE,
 };
+pub use commands::init_file::read_init;
 pub use commands::{
     diff_text, gradient_check_report, gradient_check_verdict, model_for, read_model,
     require_variables, train_file, DiffFormat, DiffRequest, Refusal,

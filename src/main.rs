@@ -52,6 +52,16 @@ enum Command {
     Check {
         /// A model file, or - for standard input
         file: String,
+        /// Print `{"loss": L, "gradient": {...}}` (array params nested
+        /// row-major) instead of the report
+        #[arg(long)]
+        json: bool,
+        /// Check at the "params" of an earlier `ddx train --json` output
+        #[arg(long, value_name = "FIT.json")]
+        init: Option<PathBuf>,
+        /// Print every element of an array param, not only the worst
+        #[arg(long)]
+        verbose: bool,
     },
     /// Print one stage of the compiler for a model or expression
     Emit {
@@ -146,7 +156,12 @@ fn main() -> ExitCode {
             format,
         } => run_diff(&input, wrt, order, at.as_deref(), cse, format),
         Command::Train(args) => run_train(args),
-        Command::Check { file } => run_check(&file),
+        Command::Check {
+            file,
+            json,
+            init,
+            verbose,
+        } => run_check(&file, json, init.as_deref(), verbose),
         Command::Emit { input, stage } => run_emit(&input, stage),
     };
     match result {
@@ -223,8 +238,39 @@ fn run_train(args: TrainArgs) -> Result<(), Refusal> {
     flushed.map_err(Refusal::Output)
 }
 
-fn run_check(file: &str) -> Result<(), Refusal> {
+fn run_check(
+    file: &str,
+    json: bool,
+    init: Option<&std::path::Path>,
+    verbose: bool,
+) -> Result<(), Refusal> {
     let (mut model, src) = ddx::read_model(file, "check")?;
+    if model.has_arrays() || json || init.is_some() || verbose {
+        // the interpreter's check, element by element
+        let params = match init {
+            Some(path) => {
+                let shown = path.display().to_string();
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    Refusal::Usage(format!("--init {shown}: {}", ddx::io_reason(&e)))
+                })?;
+                ddx::read_init(&text, &shown, &model)?
+            }
+            None => model.params.iter().map(|p| p.init.clone()).collect(),
+        };
+        let report = ddx::check_array_model(&mut model, &params, verbose);
+        if json {
+            return out(&format!("{}\n", report.to_json()));
+        }
+        out(&report.to_string())?;
+        return if report.passed() {
+            Ok(())
+        } else {
+            Err(Refusal::Failed(
+                "the gradient disagrees with finite differences".into(),
+                None,
+            ))
+        };
+    }
     let report = ddx::gradient_check_report(&mut model).map_err(|r| r.placed_in(&src))?;
     let mut text = report.to_string();
     if !text.ends_with('\n') {

@@ -5,9 +5,11 @@
 //! the command line renders it (in the input's source, once
 //! [`Refusal::placed_in`] it).
 
+pub(crate) mod array_check;
 pub(crate) mod diff;
 pub(crate) mod emit;
 pub(crate) mod gradient_check;
+pub(crate) mod init_file;
 
 use std::io::{self, Write};
 use std::ops::Range;

@@ -42,7 +42,7 @@ pub fn eval_arrays(
         invariant: HashMap::default(),
     };
     // row-invariant nodes in order; row reductions evaluate their own rows
-    for id in g.topo_order_until(&roots, |id| g.meta(id).per_row) {
+    for id in g.topo_order(&roots) {
         if !g.meta(id).per_row {
             let t = ev.invariant_node(id);
             ev.invariant.insert(id, t);
