@@ -72,8 +72,10 @@ pub(super) fn lower(
     reductions: bool,
     resolve: &mut dyn FnMut(&mut Graph, NameId, Span) -> Result<NodeId, Diagnostic>,
 ) -> Result<NodeId, Diagnostic> {
+    let order = file.postorder(root);
+    super::reject_arrays(file, &order)?;
     let mut values: Vec<NodeId> = Vec::new();
-    for id in file.postorder(root) {
+    for id in order {
         let e = file.expr(id);
         let node = match e.kind {
             ExprKind::Num(v) => g.constant(v),
@@ -116,6 +118,11 @@ pub(super) fn lower(
                     }
                 }
             }
+            ExprKind::Index { .. }
+            | ExprKind::Transpose(_)
+            | ExprKind::MatMul(..)
+            | ExprKind::List { .. }
+            | ExprKind::Named { .. } => return Err(super::arrays_not_yet(e.span)),
         };
         values.push(node);
     }
@@ -133,6 +140,7 @@ fn pop<T>(v: &mut Vec<T>) -> T {
 /// place for the error message ("a param's initial value").
 pub(super) fn const_eval(file: &File, root: ExprId, what: &str) -> Result<f64, Diagnostic> {
     let order = file.postorder(root);
+    super::reject_arrays(file, &order)?;
     // A reduction is reported as such, before the data it reduces.
     for &id in &order {
         if let ExprKind::Call { name, .. } = file.expr(id).kind {
@@ -184,6 +192,11 @@ pub(super) fn const_eval(file: &File, root: ExprId, what: &str) -> Result<f64, D
                 }
                 Func::Reduce(_) => unreachable!("reductions are rejected above"),
             },
+            ExprKind::Index { .. }
+            | ExprKind::Transpose(_)
+            | ExprKind::MatMul(..)
+            | ExprKind::List { .. }
+            | ExprKind::Named { .. } => return Err(super::arrays_not_yet(e.span)),
         };
         values.push(v);
     }

@@ -30,7 +30,9 @@ pub use train_line::MAX_EPOCHS;
 use crate::diagnostic::{Diagnostic, Source};
 use crate::graph::{Graph, Node, NodeId, SymbolKind};
 use crate::program::{Binding, DataColumn, Function, Model, Param, TrainSpec, Unit};
-use crate::syntax::ast::{DataCol, ExprId, ExprKind, File, Ident, NameId, Span, StmtKind};
+use crate::syntax::ast::{
+    ColumnPart, DataCol, ExprId, ExprKind, File, Ident, NameId, Span, StmtKind,
+};
 use crate::syntax::line_col;
 use lower::{const_eval, function_as_value, lower};
 
@@ -49,6 +51,42 @@ pub fn check_file(file: &File, src: &str, base_dir: Option<&Path>) -> Result<Uni
             .map(Unit::Model)
     } else {
         expression(file, src).map(Unit::Expr)
+    }
+}
+
+/// The placeholder error for an array form (index, transpose, `@`, list,
+/// named argument, shaped declaration) until the checker supports arrays.
+pub(crate) fn arrays_not_yet(span: Span) -> Diagnostic {
+    Diagnostic::new("arrays are not supported yet", span.range()).with_label("array form")
+}
+
+/// The first array form among `order` (an expression's postorder), as
+/// [`arrays_not_yet`].
+pub(crate) fn reject_arrays(file: &File, order: &[ExprId]) -> Result<(), Diagnostic> {
+    let array = order.iter().find(|&&id| {
+        matches!(
+            file.expr(id).kind,
+            ExprKind::Index { .. }
+                | ExprKind::Transpose(_)
+                | ExprKind::MatMul(..)
+                | ExprKind::List { .. }
+                | ExprKind::Named { .. }
+        )
+    });
+    match array {
+        Some(&id) => Err(arrays_not_yet(file.expr(id).span)),
+        None => Ok(()),
+    }
+}
+
+/// The span of a declaration's name with its bracketed shape, indices or
+/// columns: from `first` through the `]` after the last of `rest`.
+fn span_through(src: &str, first: Span, rest: impl Iterator<Item = Span>) -> Span {
+    let span = rest.fold(first, Span::to);
+    let end = span.end as usize;
+    match src.get(end..).and_then(|t| t.find(']')) {
+        Some(i) => Span::new(span.start as usize, end + i + 1),
+        None => span,
     }
 }
 
@@ -76,6 +114,10 @@ fn expression(file: &File, src: &str) -> Result<Function, Diagnostic> {
         ));
     }
     let (name, root, ident) = match &first.kind {
+        StmtKind::Define(a) if !a.indices.is_empty() => {
+            let span = span_through(src, a.name.span, a.indices.iter().map(|i| i.span));
+            return Err(arrays_not_yet(span));
+        }
         StmtKind::Define(a) => (file.name(a.name.name), a.value, Some(a.name)),
         StmtKind::Expr(e) => ("f", *e, None),
         _ => unreachable!("a statement with a keyword makes a model file"),
@@ -210,7 +252,11 @@ impl<'f> ModelChecker<'f> {
         let file = self.file;
         for stmt in &file.stmts {
             match &stmt.kind {
-                StmtKind::DataInline { name, values } => {
+                StmtKind::DataInline { name, dims, .. } if !dims.is_empty() => {
+                    let span = span_through(self.src, name.span, dims.iter().map(|d| d.span));
+                    return Err(arrays_not_yet(span));
+                }
+                StmtKind::DataInline { name, values, .. } => {
                     self.data_inline(name, values, stmt.span)?
                 }
                 StmtKind::DataCsv {
@@ -220,6 +266,11 @@ impl<'f> ModelChecker<'f> {
                 } => self.data_csv(cols, path, *path_span)?,
                 StmtKind::Param(items) => {
                     for a in items {
+                        if !a.dims.is_empty() {
+                            let span =
+                                span_through(self.src, a.name.span, a.dims.iter().map(|d| d.span));
+                            return Err(arrays_not_yet(span));
+                        }
                         self.check_new_name(&a.name)?;
                         let init = const_eval(file, a.value, "a param's initial value")?;
                         let name = file.name(a.name.name);
@@ -234,6 +285,11 @@ impl<'f> ModelChecker<'f> {
                             span: a.name.span.range(),
                         });
                     }
+                }
+                StmtKind::Let(a) | StmtKind::Loss(a) if !a.indices.is_empty() => {
+                    let span =
+                        span_through(self.src, a.name.span, a.indices.iter().map(|i| i.span));
+                    return Err(arrays_not_yet(span));
                 }
                 StmtKind::Let(a) => {
                     self.check_new_name(&a.name)?;
@@ -491,6 +547,17 @@ impl<'f> ModelChecker<'f> {
         path_span: Span,
     ) -> Result<(), Diagnostic> {
         let file = self.file;
+        if let Some(c) = cols.iter().find(|c| !c.parts.is_empty()) {
+            let span = span_through(
+                self.src,
+                c.column.span,
+                c.parts.iter().map(|p| match p {
+                    ColumnPart::Column(id) => id.span,
+                    ColumnPart::Range { span, .. } => *span,
+                }),
+            );
+            return Err(arrays_not_yet(span));
+        }
         let mut seen: HashMap<&str, Span> = HashMap::new();
         for c in cols {
             self.check_new_name(&c.name)?;
@@ -611,6 +678,16 @@ impl<'f> ModelChecker<'f> {
                     let reduces = matches!(function(file.name(name)), Some(Func::Reduce(_)));
                     for &a in file.call_args(id).iter().rev() {
                         stack.push((a, inside || reduces));
+                    }
+                }
+                // lowering rejects array forms before the loss gets here
+                ExprKind::Index { .. }
+                | ExprKind::Transpose(_)
+                | ExprKind::MatMul(..)
+                | ExprKind::List { .. }
+                | ExprKind::Named { .. } => {
+                    for &a in file.children(id).as_slice().iter().rev() {
+                        stack.push((a, inside));
                     }
                 }
             }

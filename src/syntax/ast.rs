@@ -82,6 +82,20 @@ pub enum ExprKind {
     /// A call `name(args)`: the arguments are `File::args[start..start+len]`;
     /// the callee's name starts at the start of the expression's span.
     Call { name: NameId, start: u32, len: u32 },
+    /// Indexing `name[s, ...]`: the subscripts are
+    /// `File::args[start..start+len]` (at least one); the name starts at the
+    /// start of the expression's span.
+    Index { name: NameId, start: u32, len: u32 },
+    /// The postfix transpose `e'`.
+    Transpose(ExprId),
+    /// The matrix product `a @ b`.
+    MatMul(ExprId, ExprId),
+    /// A list literal `[e, ...]`: the elements are
+    /// `File::args[start..start+len]`.
+    List { start: u32, len: u32 },
+    /// A named call argument `name = value` (only inside a call's
+    /// arguments); the name starts at the start of the expression's span.
+    Named { name: NameId, value: ExprId },
 }
 
 /// An expression node with its span (parentheses included).
@@ -91,43 +105,114 @@ pub struct Expr {
     pub span: Span,
 }
 
-/// One column of a `data ... from` statement: `NAME` or `COLUMN as NAME`.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// One column of a `data ... from` statement: `NAME`, `COLUMN as NAME`, or
+/// a vector column `NAME[part, ...]`.
+#[derive(Clone, Debug, PartialEq)]
 pub struct DataCol {
-    /// The CSV header to read.
+    /// The CSV header to read (for a vector column, its name).
     pub column: Ident,
     /// The name the column gets in the model (`column` when there is no `as`).
     pub name: Ident,
+    /// The CSV columns of a vector column, in order (empty for a scalar
+    /// column).
+    pub parts: Vec<ColumnPart>,
 }
 
-/// A `name = value` pair (a param, a train option).
+/// One entry of a vector column's `[...]`.
 #[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ColumnPart {
+    /// One CSV column.
+    Column(Ident),
+    /// Numbered CSV columns `first .. last` (`p0 .. p63`).
+    Range {
+        /// The first column's name.
+        first: Ident,
+        /// The last column's name.
+        last: Ident,
+        /// The span from `first` to `last`.
+        span: Span,
+    },
+}
+
+/// One dimension of a declared shape, a number literal as written.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Dim {
+    /// The number as written (the checker requires a positive whole number).
+    pub size: f64,
+    /// The literal's span.
+    pub span: Span,
+}
+
+/// A `name[i, ...] = value` definition (`let`, `loss`, expression mode) or a
+/// train option `name = value`.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Assign {
+    /// The defined name.
     pub name: Ident,
+    /// The index names of an array definition (empty for a scalar).
+    pub indices: Vec<Ident>,
+    /// The defining expression.
+    pub value: ExprId,
+}
+
+/// One declaration of a `param` line: `name[dims] = value`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamDecl {
+    /// The param's name.
+    pub name: Ident,
+    /// Its shape (empty for a scalar).
+    pub dims: Vec<Dim>,
+    /// Its initial value.
     pub value: ExprId,
 }
 
 /// An argument of `train OPT(...)`: named (`lr = 0.1`) or, wrongly,
 /// positional.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum TrainArg {
     Named(Assign),
     Positional(ExprId),
 }
 
+/// The operands of an expression, as [`File::children`] gives them.
+#[derive(Clone, Copy, Debug)]
+pub enum Children<'a> {
+    /// Arguments, subscripts or elements stored in [`File::args`].
+    Slice(&'a [ExprId]),
+    /// The first `n` of two operands.
+    Pair([ExprId; 2], usize),
+}
+
+impl Children<'_> {
+    /// The operands as a slice.
+    pub fn as_slice(&self) -> &[ExprId] {
+        match self {
+            Children::Slice(s) => s,
+            Children::Pair(a, n) => &a[..*n],
+        }
+    }
+}
+
 /// A statement.
 #[derive(Clone, Debug, PartialEq)]
 pub enum StmtKind {
-    /// `data NAME = [v, ...]`
-    DataInline { name: Ident, values: Vec<ExprId> },
+    /// `data NAME = [v, ...]` or `data NAME[dims] = [row, ...]`
+    DataInline {
+        /// The column's name.
+        name: Ident,
+        /// The shape of a vector column (empty for a scalar column).
+        dims: Vec<Dim>,
+        /// One value per row (a row of a vector column is a list).
+        values: Vec<ExprId>,
+    },
     /// `data COL [as NAME], ... from "path"`
     DataCsv {
         cols: Vec<DataCol>,
         path: String,
         path_span: Span,
     },
-    /// `param NAME = init, ...`
-    Param(Vec<Assign>),
+    /// `param NAME[dims] = init, ...`
+    Param(Vec<ParamDecl>),
     /// `let NAME = expr`
     Let(Assign),
     /// `loss NAME = expr`
@@ -173,7 +258,8 @@ pub struct File {
     pub stmts: Vec<Stmt>,
     /// Expression nodes, referenced by `ExprId`.
     pub exprs: Vec<Expr>,
-    /// Call arguments, referenced by `ExprKind::Call`.
+    /// Call arguments, subscripts and list elements, referenced by
+    /// `ExprKind::Call`, `ExprKind::Index` and `ExprKind::List`.
     pub args: Vec<ExprId>,
     /// Interned names, referenced by `NameId`.
     pub names: Vec<String>,
@@ -215,11 +301,51 @@ impl File {
         }
     }
 
-    /// The span of the callee's name in a call expression.
+    /// The subscripts of an index expression (empty for anything else).
+    pub fn index_args(&self, id: ExprId) -> &[ExprId] {
+        match self.expr(id).kind {
+            ExprKind::Index { start, len, .. } => {
+                &self.args[start as usize..start as usize + len as usize]
+            }
+            _ => &[],
+        }
+    }
+
+    /// The elements of a list expression (empty for anything else).
+    pub fn list_items(&self, id: ExprId) -> &[ExprId] {
+        match self.expr(id).kind {
+            ExprKind::List { start, len } => {
+                &self.args[start as usize..start as usize + len as usize]
+            }
+            _ => &[],
+        }
+    }
+
+    /// The operands of an expression, in order: call arguments, subscripts,
+    /// list elements or the one or two operands of an operator.
+    pub fn children(&self, id: ExprId) -> Children<'_> {
+        match self.expr(id).kind {
+            ExprKind::Num(_) | ExprKind::Name(_) => Children::Slice(&[]),
+            ExprKind::Neg(a) | ExprKind::Transpose(a) | ExprKind::Named { value: a, .. } => {
+                Children::Pair([a, a], 1)
+            }
+            ExprKind::Binary(_, a, b) | ExprKind::MatMul(a, b) => Children::Pair([a, b], 2),
+            ExprKind::Call { start, len, .. }
+            | ExprKind::Index { start, len, .. }
+            | ExprKind::List { start, len } => {
+                Children::Slice(&self.args[start as usize..start as usize + len as usize])
+            }
+        }
+    }
+
+    /// The span of the name a call, an index expression or a named argument
+    /// starts with (the whole span for anything else).
     pub fn callee_span(&self, id: ExprId) -> Span {
         let e = self.expr(id);
         match e.kind {
-            ExprKind::Call { name, .. } => {
+            ExprKind::Call { name, .. }
+            | ExprKind::Index { name, .. }
+            | ExprKind::Named { name, .. } => {
                 let len = self.name(name).len() as u32;
                 Span {
                     start: e.span.start,
@@ -256,6 +382,22 @@ impl File {
         self.push(ExprKind::Call { name, start, len }, span)
     }
 
+    /// Adds an index expression with its subscripts.
+    pub fn push_index(&mut self, name: NameId, subscripts: Vec<ExprId>, span: Span) -> ExprId {
+        let start = self.args.len() as u32;
+        let len = subscripts.len() as u32;
+        self.args.extend(subscripts);
+        self.push(ExprKind::Index { name, start, len }, span)
+    }
+
+    /// Adds a list literal with its elements.
+    pub fn push_list(&mut self, items: Vec<ExprId>, span: Span) -> ExprId {
+        let start = self.args.len() as u32;
+        let len = items.len() as u32;
+        self.args.extend(items);
+        self.push(ExprKind::List { start, len }, span)
+    }
+
     /// Widens the span of an expression (to cover its parentheses).
     pub fn set_span(&mut self, id: ExprId, span: Span) {
         self.exprs[id.index()].span = span;
@@ -272,18 +414,8 @@ impl File {
                 continue;
             }
             stack.push((id, true));
-            match self.expr(id).kind {
-                ExprKind::Num(_) | ExprKind::Name(_) => {}
-                ExprKind::Neg(a) => stack.push((a, false)),
-                ExprKind::Binary(_, a, b) => {
-                    stack.push((b, false));
-                    stack.push((a, false));
-                }
-                ExprKind::Call { .. } => {
-                    for &a in self.call_args(id).iter().rev() {
-                        stack.push((a, false));
-                    }
-                }
+            for &a in self.children(id).as_slice().iter().rev() {
+                stack.push((a, false));
             }
         }
         out
@@ -317,12 +449,38 @@ impl File {
                         stack.push(Work::Text(" "));
                         stack.push(Work::Expr(a));
                     }
-                    ExprKind::Call { name, .. } => {
-                        out.push_str(self.name(name));
+                    ExprKind::MatMul(a, b) => {
                         out.push('(');
                         stack.push(Work::Text(")"));
-                        let args = self.call_args(id);
-                        for (i, &a) in args.iter().enumerate().rev() {
+                        stack.push(Work::Expr(b));
+                        stack.push(Work::Text(" @ "));
+                        stack.push(Work::Expr(a));
+                    }
+                    ExprKind::Transpose(a) => {
+                        out.push('(');
+                        stack.push(Work::Text("')"));
+                        stack.push(Work::Expr(a));
+                    }
+                    ExprKind::Named { name, value } => {
+                        out.push_str(self.name(name));
+                        out.push_str(" = ");
+                        stack.push(Work::Expr(value));
+                    }
+                    kind @ (ExprKind::Call { .. }
+                    | ExprKind::Index { .. }
+                    | ExprKind::List { .. }) => {
+                        let (name, open, close) = match kind {
+                            ExprKind::Call { name, .. } => (Some(name), "(", ")"),
+                            ExprKind::Index { name, .. } => (Some(name), "[", "]"),
+                            _ => (None, "[", "]"),
+                        };
+                        if let Some(name) = name {
+                            out.push_str(self.name(name));
+                        }
+                        out.push_str(open);
+                        stack.push(Work::Text(close));
+                        let children = self.children(id);
+                        for (i, &a) in children.as_slice().iter().enumerate().rev() {
                             stack.push(Work::Expr(a));
                             if i > 0 {
                                 stack.push(Work::Text(", "));
@@ -342,17 +500,39 @@ impl File {
         }
         let mut pairs: Vec<(ExprId, ExprId)> = Vec::new();
         let same_ident = |a: &Ident, b: &Ident| self.name(a.name) == other.name(b.name);
+        let same_idents = |a: &[Ident], b: &[Ident]| {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_ident(x, y))
+        };
+        let same_dims = |a: &[Dim], b: &[Dim]| {
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|(x, y)| x.size.to_bits() == y.size.to_bits())
+        };
+        let same_part = |a: &ColumnPart, b: &ColumnPart| match (a, b) {
+            (ColumnPart::Column(x), ColumnPart::Column(y)) => same_ident(x, y),
+            (
+                ColumnPart::Range { first, last, .. },
+                ColumnPart::Range {
+                    first: f2,
+                    last: l2,
+                    ..
+                },
+            ) => same_ident(first, f2) && same_ident(last, l2),
+            _ => false,
+        };
         for (s, t) in self.stmts.iter().zip(&other.stmts) {
             let ok = match (&s.kind, &t.kind) {
                 (
-                    StmtKind::DataInline { name, values },
+                    StmtKind::DataInline { name, dims, values },
                     StmtKind::DataInline {
                         name: n2,
+                        dims: d2,
                         values: v2,
                     },
                 ) => {
                     pairs.extend(values.iter().copied().zip(v2.iter().copied()));
-                    same_ident(name, n2) && values.len() == v2.len()
+                    same_ident(name, n2) && same_dims(dims, d2) && values.len() == v2.len()
                 }
                 (
                     StmtKind::DataCsv { cols, path, .. },
@@ -363,18 +543,24 @@ impl File {
                     path == p2
                         && cols.len() == c2.len()
                         && cols.iter().zip(c2).all(|(a, b)| {
-                            same_ident(&a.column, &b.column) && same_ident(&a.name, &b.name)
+                            same_ident(&a.column, &b.column)
+                                && same_ident(&a.name, &b.name)
+                                && a.parts.len() == b.parts.len()
+                                && a.parts.iter().zip(&b.parts).all(|(x, y)| same_part(x, y))
                         })
                 }
                 (StmtKind::Param(a), StmtKind::Param(b)) => {
                     pairs.extend(a.iter().zip(b).map(|(x, y)| (x.value, y.value)));
-                    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_ident(&x.name, &y.name))
+                    a.len() == b.len()
+                        && a.iter().zip(b).all(|(x, y)| {
+                            same_ident(&x.name, &y.name) && same_dims(&x.dims, &y.dims)
+                        })
                 }
                 (StmtKind::Let(a), StmtKind::Let(b))
                 | (StmtKind::Loss(a), StmtKind::Loss(b))
                 | (StmtKind::Define(a), StmtKind::Define(b)) => {
                     pairs.push((a.value, b.value));
-                    same_ident(&a.name, &b.name)
+                    same_ident(&a.name, &b.name) && same_idents(&a.indices, &b.indices)
                 }
                 (
                     StmtKind::Train { optimizer, args },
@@ -422,10 +608,33 @@ impl File {
                     pairs.push((x2, y2));
                     o == p
                 }
-                (ExprKind::Call { name: n1, .. }, ExprKind::Call { name: n2, .. }) => {
-                    let (a1, a2) = (self.call_args(a), other.call_args(b));
+                (ExprKind::Call { name: n1, .. }, ExprKind::Call { name: n2, .. })
+                | (ExprKind::Index { name: n1, .. }, ExprKind::Index { name: n2, .. }) => {
+                    let (a1, a2) = (self.children(a), other.children(b));
+                    let (a1, a2) = (a1.as_slice(), a2.as_slice());
                     pairs.extend(a1.iter().copied().zip(a2.iter().copied()));
                     self.name(n1) == other.name(n2) && a1.len() == a2.len()
+                }
+                (ExprKind::List { .. }, ExprKind::List { .. }) => {
+                    let (a1, a2) = (self.list_items(a), other.list_items(b));
+                    pairs.extend(a1.iter().copied().zip(a2.iter().copied()));
+                    a1.len() == a2.len()
+                }
+                (ExprKind::Transpose(x), ExprKind::Transpose(y)) => {
+                    pairs.push((x, y));
+                    true
+                }
+                (ExprKind::MatMul(x1, x2), ExprKind::MatMul(y1, y2)) => {
+                    pairs.push((x1, y1));
+                    pairs.push((x2, y2));
+                    true
+                }
+                (
+                    ExprKind::Named { name: n1, value: x },
+                    ExprKind::Named { name: n2, value: y },
+                ) => {
+                    pairs.push((x, y));
+                    self.name(n1) == other.name(n2)
                 }
                 _ => false,
             };
@@ -453,6 +662,25 @@ fn write_ident(out: &mut String, f: &File, id: &Ident) {
     out.push_str(f.name(id.name));
 }
 
+/// Writes `[a, b, ...]` (nothing for an empty list).
+fn write_bracketed<T>(out: &mut String, items: &[T], mut each: impl FnMut(&mut String, &T)) {
+    if items.is_empty() {
+        return;
+    }
+    out.push('[');
+    for (i, x) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        each(out, x);
+    }
+    out.push(']');
+}
+
+fn write_dims(out: &mut String, dims: &[Dim]) {
+    write_bracketed(out, dims, |out, d| write_number(out, d.size));
+}
+
 impl fmt::Display for File {
     /// One statement per line, every expression fully parenthesised; the
     /// output parses back to the same AST (spans aside).
@@ -460,9 +688,10 @@ impl fmt::Display for File {
         let mut out = String::new();
         for s in &self.stmts {
             match &s.kind {
-                StmtKind::DataInline { name, values } => {
+                StmtKind::DataInline { name, dims, values } => {
                     out.push_str("data ");
                     write_ident(&mut out, self, name);
+                    write_dims(&mut out, dims);
                     out.push_str(" = [");
                     for (i, &v) in values.iter().enumerate() {
                         if i > 0 {
@@ -479,6 +708,14 @@ impl fmt::Display for File {
                             out.push_str(", ");
                         }
                         write_ident(&mut out, self, &c.column);
+                        write_bracketed(&mut out, &c.parts, |out, p| match p {
+                            ColumnPart::Column(id) => write_ident(out, self, id),
+                            ColumnPart::Range { first, last, .. } => {
+                                write_ident(out, self, first);
+                                out.push_str(" .. ");
+                                write_ident(out, self, last);
+                            }
+                        });
                         if c.column.name != c.name.name {
                             out.push_str(" as ");
                             write_ident(&mut out, self, &c.name);
@@ -495,6 +732,7 @@ impl fmt::Display for File {
                             out.push_str(", ");
                         }
                         write_ident(&mut out, self, &a.name);
+                        write_dims(&mut out, &a.dims);
                         out.push_str(" = ");
                         self.write_expr(&mut out, a.value);
                     }
@@ -505,6 +743,7 @@ impl fmt::Display for File {
                         out.push(' ');
                     }
                     write_ident(&mut out, self, &a.name);
+                    write_bracketed(&mut out, &a.indices, |out, i| write_ident(out, self, i));
                     out.push_str(" = ");
                     self.write_expr(&mut out, a.value);
                 }

@@ -66,6 +66,12 @@ enum Raw {
     Comma,
     #[token("=")]
     Eq,
+    #[token("@")]
+    At,
+    #[token("'")]
+    Quote,
+    #[token("..")]
+    DotDot,
 }
 
 /// The keywords of the language.
@@ -98,6 +104,12 @@ pub(crate) enum Token<'s> {
     RBracket,
     Comma,
     Eq,
+    /// `@`, the matrix product.
+    At,
+    /// `'`, the postfix transpose.
+    Quote,
+    /// `..`, a range of numbered columns.
+    DotDot,
     /// The end of a statement: a newline or `;` (runs collapse into one).
     Sep,
 }
@@ -147,6 +159,9 @@ fn punct_text(t: &Token) -> &'static str {
         Token::RBracket => "]",
         Token::Comma => ",",
         Token::Eq => "=",
+        Token::At => "@",
+        Token::Quote => "'",
+        Token::DotDot => "..",
         _ => "?",
     }
 }
@@ -170,6 +185,9 @@ pub(crate) enum LexErrorKind {
         open: char,
         open_span: Range<usize>,
     },
+    /// A subscript of `NAME[...] =` that is not an index name (the parser
+    /// reports it through the lexer's error type).
+    NotAnIndex,
 }
 
 /// A lexer error at a byte span.
@@ -194,6 +212,9 @@ impl fmt::Display for LexError {
             LexErrorKind::Unmatched(c) => write!(f, "unmatched `{c}`"),
             LexErrorKind::Mismatched { found, open, .. } => {
                 write!(f, "`{found}` does not close the `{open}` opened earlier")
+            }
+            LexErrorKind::NotAnIndex => {
+                f.write_str("the indices of a definition `NAME[i, ...] = ...` must be names")
             }
         }
     }
@@ -362,6 +383,9 @@ impl<'s> Iterator for Lexer<'s> {
                 Ok(Raw::Caret) => Token::Caret,
                 Ok(Raw::Comma) => Token::Comma,
                 Ok(Raw::Eq) => Token::Eq,
+                Ok(Raw::At) => Token::At,
+                Ok(Raw::Quote) => Token::Quote,
+                Ok(Raw::DotDot) => Token::DotDot,
                 Ok(Raw::LParen) => {
                     self.open.push(OpenBracket {
                         ch: '(',
@@ -422,6 +446,30 @@ mod tests {
                 Token::Num(7.0),
             ]
         );
+    }
+
+    #[test]
+    fn array_punctuation() {
+        let range = vec![Token::Ident("p0"), Token::DotDot, Token::Ident("p63")];
+        assert_eq!(toks("p0 .. p63"), range);
+        assert_eq!(toks("p0..p63"), range);
+        assert_eq!(
+            toks("A' @ w[1.]"),
+            vec![
+                Token::Ident("A"),
+                Token::Quote,
+                Token::At,
+                Token::Ident("w"),
+                Token::LBracket,
+                Token::Num(1.0),
+                Token::RBracket,
+            ]
+        );
+        assert_eq!(
+            toks(".5..x"),
+            vec![Token::Num(0.5), Token::DotDot, Token::Ident("x")]
+        );
+        assert_eq!(err("1..3").kind, LexErrorKind::BadNumber("1..3".into()));
     }
 
     #[test]

@@ -183,6 +183,9 @@ fn lex_diagnostic(src: &str, e: LexError) -> Diagnostic {
                 "the `{open}` at {} is still open",
                 at(src, open_span.start)
             )),
+        LexErrorKind::NotAnIndex => d
+            .with_label("not an index name")
+            .with_note("an array is defined with index names, e.g. `let z[k] = 2*w[k]`"),
     }
 }
 
@@ -216,19 +219,24 @@ fn expected_words(expected: &[String]) -> String {
     let mut parts: Vec<&str> = Vec::new();
     // Where an operand may start, a number is always among the expected
     // tokens; a lone `(` after a name is the start of a call.
-    let operand = has("number");
+    let operand = has("number") && names.len() > 1;
     if operand {
         parts.push("an expression");
+    } else if has("number") {
+        // only a number: a dimension of a shape
+        parts.push("a number");
     } else if has("name") {
         parts.push("a name");
     }
-    if !operand && ["+", "-", "*", "/", "^"].iter().any(|o| has(o)) {
+    let operator = ["+", "-", "*", "/", "^", "@"].iter().any(|o| has(o));
+    if !operand && operator {
         parts.push("an operator");
     }
     for (tok, words) in [
         ("=", "`=`"),
         ("as", "`as`"),
         (",", "`,`"),
+        ("..", "`..`"),
         ("from", "`from`"),
         ("string", "a file name in quotes"),
         (")", "`)`"),
@@ -241,8 +249,9 @@ fn expected_words(expected: &[String]) -> String {
     if !operand && has("(") && parts.is_empty() {
         parts.push("`(`");
     }
-    if !operand && has("[") {
-        // `data x = 5`: the values of a column are a list
+    if has("[") && !operand && !operator && !has("=") {
+        // `data x = 5`: the values of a column are a list (elsewhere a `[`
+        // starts an optional shape, index list or subscript: not mentioned)
         parts.push("`[` and a list of values");
     }
     if has("end of statement") {
@@ -259,5 +268,149 @@ fn expected_words(expected: &[String]) -> String {
         0 => "something else".to_string(),
         1 => parts[0].to_string(),
         n => format!("{} or {}", parts[..n - 1].join(", "), parts[n - 1]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ast::{ColumnPart, ExprKind, StmtKind};
+    use super::*;
+
+    fn err(src: &str) -> Diagnostic {
+        parse(src).expect_err("expected a syntax error")
+    }
+
+    #[test]
+    fn index_transpose_matmul_list_and_named_arguments() {
+        let f = parse("W[i, j + 1]' @ [1, [2]] * g(x, seed = 7)").unwrap();
+        let StmtKind::Expr(root) = f.stmts[0].kind else {
+            panic!("an expression statement")
+        };
+        let ExprKind::Binary(_, left, call) = f.expr(root).kind else {
+            panic!("`*` at the top")
+        };
+        let ExprKind::MatMul(tr, list) = f.expr(left).kind else {
+            panic!("`@` binds like `*`, left to right")
+        };
+        let ExprKind::Transpose(index) = f.expr(tr).kind else {
+            panic!("a transpose")
+        };
+        let ExprKind::Index { name, len: 2, .. } = f.expr(index).kind else {
+            panic!("an index with two subscripts")
+        };
+        assert_eq!(f.name(name), "W");
+        assert_eq!(f.expr(index).span.range(), 0..11);
+        assert_eq!(f.callee_span(index).range(), 0..1);
+        assert_eq!(f.index_args(index).len(), 2);
+        assert_eq!(f.expr(tr).span.range(), 0..12);
+        assert_eq!(f.list_items(list).len(), 2);
+        assert!(matches!(
+            f.expr(f.list_items(list)[1]).kind,
+            ExprKind::List { len: 1, .. }
+        ));
+        let named = f.call_args(call)[1];
+        let ExprKind::Named { name, value } = f.expr(named).kind else {
+            panic!("a named argument")
+        };
+        assert_eq!(f.name(name), "seed");
+        assert_eq!(f.expr(value).kind, ExprKind::Num(7.0));
+        assert_eq!(f.expr(named).span.range(), 31..39);
+        assert_eq!(f.callee_span(named).range(), 31..35);
+        // every node once, children first
+        let order = f.postorder(root);
+        assert_eq!(order.len(), f.exprs.len());
+        assert_eq!(order.last(), Some(&root));
+    }
+
+    #[test]
+    fn array_declarations() {
+        let f = parse(
+            "param w[10] = 0, b = 0\n\
+             data px[p0 .. p63], digit, q[a, p0..p3] from \"d.csv\"\n\
+             data x[2] = [[0, 1], [1, 0.5]]\n\
+             let z[k, j] = w[k]\n\
+             loss L = 1",
+        )
+        .unwrap();
+        let StmtKind::Param(ps) = &f.stmts[0].kind else {
+            panic!("param")
+        };
+        assert_eq!(ps.len(), 2);
+        assert_eq!(ps[0].dims.len(), 1);
+        assert_eq!(ps[0].dims[0].size, 10.0);
+        assert_eq!(ps[0].dims[0].span.range(), 8..10);
+        assert!(ps[1].dims.is_empty());
+        let StmtKind::DataCsv { cols, .. } = &f.stmts[1].kind else {
+            panic!("data from")
+        };
+        assert_eq!(cols.len(), 3);
+        assert_eq!(f.name(cols[0].column.name), "px");
+        assert_eq!(cols[0].name, cols[0].column);
+        let ColumnPart::Range { first, last, span } = cols[0].parts[0] else {
+            panic!("a range")
+        };
+        assert_eq!((f.name(first.name), f.name(last.name)), ("p0", "p63"));
+        assert_eq!(span.range(), 31..40);
+        assert!(cols[1].parts.is_empty());
+        assert!(matches!(cols[2].parts[0], ColumnPart::Column(_)));
+        assert!(matches!(cols[2].parts[1], ColumnPart::Range { .. }));
+        let StmtKind::DataInline { dims, values, .. } = &f.stmts[2].kind else {
+            panic!("inline data")
+        };
+        assert_eq!(dims.len(), 1);
+        assert_eq!(values.len(), 2);
+        assert!(matches!(
+            f.expr(values[0]).kind,
+            ExprKind::List { len: 2, .. }
+        ));
+        let StmtKind::Let(a) = &f.stmts[3].kind else {
+            panic!("let")
+        };
+        assert_eq!(a.indices.len(), 2);
+        let StmtKind::Loss(a) = &f.stmts[4].kind else {
+            panic!("loss")
+        };
+        assert!(a.indices.is_empty());
+        let f = parse("W[i, j] = 1").unwrap();
+        let StmtKind::Define(a) = &f.stmts[0].kind else {
+            panic!("define")
+        };
+        assert_eq!(a.indices.len(), 2);
+        assert_eq!(a.indices[1].span.range(), 5..6);
+    }
+
+    #[test]
+    fn malformed_array_forms() {
+        let d = err("f = w[");
+        assert_eq!(d.primary.as_ref().unwrap().span, 6..6);
+        assert!(d.message.contains("end of the input"), "{}", d.message);
+        let d = err("param w[] = 0");
+        assert_eq!(d.primary.as_ref().unwrap().span, 8..9);
+        assert_eq!(d.message, "expected a number, found `]`");
+        let d = err("data px[p0 ..] from \"f\"");
+        assert_eq!(d.primary.as_ref().unwrap().span, 13..14);
+        assert_eq!(d.message, "expected a name, found `]`");
+        let d = err("a @");
+        assert_eq!(d.primary.as_ref().unwrap().span, 3..3);
+        assert_eq!(
+            d.message,
+            "expected an expression, found the end of the input"
+        );
+        let d = err("f(seed = )");
+        assert_eq!(d.primary.as_ref().unwrap().span, 9..10);
+        assert_eq!(d.message, "expected an expression, found `)`");
+        let d = err("let z[k + 1] = 2");
+        assert_eq!(d.primary.as_ref().unwrap().span, 8..9);
+        let d = err("f = w[]");
+        assert_eq!(d.primary.as_ref().unwrap().span, 6..7);
+        let d = err("data p[a .. 3] from \"f\"");
+        assert_eq!(d.primary.as_ref().unwrap().span, 12..13);
+        let d = err("param w[2.5.1] = 0");
+        assert_eq!(d.primary.as_ref().unwrap().span, 8..13);
+        let d = err("W[2] = 1");
+        assert_eq!(d.primary.as_ref().unwrap().span, 2..3);
+        assert!(d.message.contains("must be names"), "{}", d.message);
+        let d = err("f = a ' b");
+        assert_eq!(d.primary.as_ref().unwrap().span, 8..9);
     }
 }
