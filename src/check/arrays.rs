@@ -16,7 +16,7 @@ use crate::diagnostic::Diagnostic;
 use crate::graph::{Graph, IdxId, IdxKind, IndexOp, NodeId, Sub, SymId, UnOp};
 use crate::syntax::ast::{ExprId, ExprKind, File, NameId, Span};
 
-use super::lower::{callee, function_as_value, Func};
+use super::lower::{callee, Func};
 
 /// What a name of the program refers to, for the lowering.
 #[derive(Clone, Debug)]
@@ -267,7 +267,9 @@ impl<'a> Lowering<'a> {
     }
 
     fn pop(values: &mut Vec<Val>) -> Val {
-        values.pop().expect("postorder gives every operator its operands")
+        values
+            .pop()
+            .expect("postorder gives every operator its operands")
     }
 
     fn exit(
@@ -331,7 +333,7 @@ impl<'a> Lowering<'a> {
                 }
             }
             ExprKind::Index { name, .. } => {
-                let args = file.call_args(id).to_vec();
+                let args = file.index_args(id).to_vec();
                 let what = names.resolve(self.g, name, file.callee_span(id))?;
                 let (dims, node_indices) = match &what {
                     Resolved::Scalar(_) => {
@@ -354,7 +356,10 @@ impl<'a> Lowering<'a> {
                             file.name(name),
                             dims.len(),
                             if dims.len() == 1 { "" } else { "s" },
-                            dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "),
+                            dims.iter()
+                                .map(|d| d.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", "),
                             args.len(),
                             if args.len() == 1 { " is" } else { "s are" },
                         ),
@@ -364,7 +369,15 @@ impl<'a> Lowering<'a> {
                 }
                 let mut subs = Vec::with_capacity(args.len());
                 for (pos, (&a, &d)) in args.iter().zip(&dims).enumerate() {
-                    let what = format!("dimension {} of `{}` (shape [{}])", pos + 1, file.name(name), dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "));
+                    let what = format!(
+                        "dimension {} of `{}` (shape [{}])",
+                        pos + 1,
+                        file.name(name),
+                        dims.iter()
+                            .map(|d| d.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
                     subs.push(self.subscript(a, d, &what, names)?);
                 }
                 match what {
@@ -419,7 +432,10 @@ impl<'a> Lowering<'a> {
                         for v in [&a, &b] {
                             if v.axes.len() != 1 {
                                 return Err(Diagnostic::new(
-                                    format!("`dot` takes two vectors, but this is {}", shape_text(self.g, &v.axes)),
+                                    format!(
+                                        "`dot` takes two vectors, but this is {}",
+                                        shape_text(self.g, &v.axes)
+                                    ),
                                     v.span.range(),
                                 )
                                 .with_label("not a vector"));
@@ -459,7 +475,9 @@ impl<'a> Lowering<'a> {
                     Func::Reduce(r) => {
                         if !self.reductions {
                             return Err(Diagnostic::new(
-                                format!("`{text}` sums over data rows, which only model files have"),
+                                format!(
+                                    "`{text}` sums over data rows, which only model files have"
+                                ),
                                 file.callee_span(id).range(),
                             )
                             .with_label("needs data")
@@ -667,7 +685,12 @@ impl<'a> Lowering<'a> {
 
     /// The operands of an elementwise operation with their common axes
     /// (a scalar broadcasts).
-    fn broadcast(&mut self, a: &Val, b: &Val, span: Span) -> Result<(NodeId, NodeId, Vec<IdxId>), Diagnostic> {
+    fn broadcast(
+        &mut self,
+        a: &Val,
+        b: &Val,
+        span: Span,
+    ) -> Result<(NodeId, NodeId, Vec<IdxId>), Diagnostic> {
         if b.axes.is_empty() {
             return Ok((a.node, b.node, a.axes.clone()));
         }
@@ -675,7 +698,10 @@ impl<'a> Lowering<'a> {
             return Ok((a.node, b.node, b.axes.clone()));
         }
         let same = a.axes.len() == b.axes.len()
-            && a.axes.iter().zip(&b.axes).all(|(&x, &y)| self.g.extent(x) == self.g.extent(y));
+            && a.axes
+                .iter()
+                .zip(&b.axes)
+                .all(|(&x, &y)| self.g.extent(x) == self.g.extent(y));
         if !same {
             return Err(Diagnostic::new(
                 format!(
@@ -720,7 +746,10 @@ impl<'a> Lowering<'a> {
 
     /// Contracts the last axis of `a` with the first axis of `b`.
     fn matmul_pair(&mut self, a: Val, b: Val, span: Span) -> Result<Val, Diagnostic> {
-        let (&ka, &kb) = (a.axes.last().expect("an axis"), b.axes.first().expect("an axis"));
+        let (&ka, &kb) = (
+            a.axes.last().expect("an axis"),
+            b.axes.first().expect("an axis"),
+        );
         if self.g.extent(ka) != self.g.extent(kb) {
             return Err(Diagnostic::new(
                 format!(
@@ -753,7 +782,10 @@ impl<'a> Lowering<'a> {
             }
             1 => Ok(Val { span, ..a }),
             _ => Err(Diagnostic::new(
-                format!("transpose needs a matrix, but this is {}", shape_text(self.g, &a.axes)),
+                format!(
+                    "transpose needs a matrix, but this is {}",
+                    shape_text(self.g, &a.axes)
+                ),
                 span.range(),
             )
             .with_label("not a matrix")),
@@ -768,11 +800,4 @@ fn unused_index(file: &File, b: &Binder) -> Diagnostic {
         .with_note(format!(
             "an index must subscript an array in its expression, e.g. `w[{name}]` (if `{name}` was meant as a value, it is not declared)"
         ))
-}
-
-/// The diagnostic for using a function's name as a value (re-exported for
-/// the array checker).
-#[allow(dead_code)]
-pub(super) fn function_name(name: &str, span: Span) -> Diagnostic {
-    function_as_value(name, span)
 }

@@ -38,7 +38,7 @@ pub(crate) fn read_columns(
     shown: &str,
     path_span: Range<usize>,
     requests: &[Request],
-) -> Result<Vec<Vec<f64>>, Diagnostic> {
+) -> Result<Table, Diagnostic> {
     let file = File::open(path).map_err(|e| io_error(shown, &e, path_span.clone()))?;
     if file.metadata().is_ok_and(|m| m.is_dir()) {
         return Err(Diagnostic::new(
@@ -144,12 +144,14 @@ pub(crate) fn read_columns(
 
     let mut columns: Vec<Vec<f64>> = vec![Vec::new(); requests.len()];
     let mut rows = 0usize;
+    let mut positions = Vec::new();
     while read(&mut reader, &mut record, shown, &path_span, &row_start)? {
         rows += 1;
         let pos = record
             .position()
             .cloned()
             .unwrap_or_else(csv::Position::new);
+        positions.push(pos.clone());
         if record.len() != header.len() {
             let msg = format!(
                 "row has {} cell{} but the header has {}",
@@ -205,7 +207,49 @@ pub(crate) fn read_columns(
     for c in &mut columns {
         c.shrink_to_fit();
     }
-    Ok(columns)
+    Ok(Table {
+        columns,
+        cells: CellPlaces {
+            path: path.to_path_buf(),
+            shown: shown.to_string(),
+            rows: std::rc::Rc::new(positions),
+            header: wanted,
+        },
+    })
+}
+
+/// The columns read from a CSV file, and where their cells are.
+pub(crate) struct Table {
+    /// The requested columns' values, in request order.
+    pub columns: Vec<Vec<f64>>,
+    /// Where each row and requested column is in the file.
+    pub cells: CellPlaces,
+}
+
+/// Where the cells of a CSV file's rows are, to point at one later (a
+/// class label out of range is found only when the model uses it).
+#[derive(Clone, Debug)]
+pub(crate) struct CellPlaces {
+    path: std::path::PathBuf,
+    shown: String,
+    rows: Rc<Vec<csv::Position>>,
+    /// The header position of each requested column.
+    header: Vec<usize>,
+}
+
+impl CellPlaces {
+    /// A diagnostic at the cell of requested column `column` on data row
+    /// `row` (0-based, after the header), shown as `file:line:col`.
+    pub(crate) fn at(&self, column: usize, row: usize, msg: &str) -> Diagnostic {
+        let locate = Locator {
+            path: &self.path,
+            shown: &self.shown,
+        };
+        match (self.rows.get(row), self.header.get(column)) {
+            (Some(pos), Some(&cell)) => locate.at(pos, cell, msg),
+            _ => Diagnostic::unlocated(msg.to_string()),
+        }
+    }
 }
 
 /// Most bytes of one row (record) of a CSV file: a longer row is an error,

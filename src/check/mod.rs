@@ -15,7 +15,9 @@
 // `Diagnostic` by value, as the rest of the pipeline does.
 #![allow(clippy::result_large_err)]
 
+mod arrays;
 pub(crate) mod csv;
+mod init;
 mod lower;
 mod suggest;
 mod train_line;
@@ -31,9 +33,10 @@ use crate::diagnostic::{Diagnostic, Source};
 use crate::graph::{Graph, Node, NodeId, SymbolKind};
 use crate::program::{Binding, DataColumn, Function, Model, Param, TrainSpec, Unit};
 use crate::syntax::ast::{
-    ColumnPart, DataCol, ExprId, ExprKind, File, Ident, NameId, Span, StmtKind,
+    ColumnPart, DataCol, Dim, ExprId, ExprKind, File, Ident, NameId, ParamDecl, Span, StmtKind,
 };
 use crate::syntax::line_col;
+use arrays::{Lowering, Names, Resolved};
 use lower::{const_eval, function_as_value, lower};
 
 /// Parses and checks a source text. `base_dir` is the folder CSV paths are
@@ -186,11 +189,14 @@ impl DeclKind {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Decl {
     kind: DeclKind,
     span: Span,
     node: NodeId,
+    /// What the name means to the lowering (an array, or a `let` with
+    /// indices); `None` for a scalar, whose value is `node`.
+    array: Option<Resolved>,
 }
 
 /// The declarations seen so far, in order.
@@ -215,6 +221,11 @@ struct ModelChecker<'f> {
     train: Option<TrainSpec>,
     /// The first column: its row count, name and span.
     rows: Option<(usize, String, Span)>,
+    /// Where the cells of each scalar data column are (to point at a bad
+    /// class label).
+    labels: HashMap<crate::graph::SymId, LabelPlaces>,
+    /// The label checks already made: (column, extent).
+    labels_checked: HashSet<(crate::graph::SymId, usize)>,
 }
 
 impl<'f> ModelChecker<'f> {
@@ -245,6 +256,8 @@ impl<'f> ModelChecker<'f> {
             loss: None,
             train: None,
             rows: None,
+            labels: HashMap::new(),
+            labels_checked: HashSet::new(),
         }
     }
 
@@ -252,9 +265,8 @@ impl<'f> ModelChecker<'f> {
         let file = self.file;
         for stmt in &file.stmts {
             match &stmt.kind {
-                StmtKind::DataInline { name, dims, .. } if !dims.is_empty() => {
-                    let span = span_through(self.src, name.span, dims.iter().map(|d| d.span));
-                    return Err(arrays_not_yet(span));
+                StmtKind::DataInline { name, dims, values } if !dims.is_empty() => {
+                    self.data_inline_vector(name, dims, values, stmt.span)?
                 }
                 StmtKind::DataInline { name, values, .. } => {
                     self.data_inline(name, values, stmt.span)?
@@ -266,10 +278,9 @@ impl<'f> ModelChecker<'f> {
                 } => self.data_csv(cols, path, *path_span)?,
                 StmtKind::Param(items) => {
                     for a in items {
-                        if !a.dims.is_empty() {
-                            let span =
-                                span_through(self.src, a.name.span, a.dims.iter().map(|d| d.span));
-                            return Err(arrays_not_yet(span));
+                        if !a.dims.is_empty() || is_initialiser(file, a.value) {
+                            self.array_param(a)?;
+                            continue;
                         }
                         self.check_new_name(&a.name)?;
                         let init = const_eval(file, a.value, "a param's initial value")?;
@@ -286,15 +297,24 @@ impl<'f> ModelChecker<'f> {
                         });
                     }
                 }
-                StmtKind::Let(a) | StmtKind::Loss(a) if !a.indices.is_empty() => {
+                StmtKind::Loss(a) if !a.indices.is_empty() => {
                     let span =
                         span_through(self.src, a.name.span, a.indices.iter().map(|i| i.span));
-                    return Err(arrays_not_yet(span));
+                    return Err(Diagnostic::new(
+                        "the loss is one number and has no indices",
+                        span.range(),
+                    )
+                    .with_label("indices on the loss")
+                    .with_note("reduce the array to a number, e.g. `loss L = sum(k, e[k])`"));
                 }
                 StmtKind::Let(a) => {
                     self.check_new_name(&a.name)?;
-                    let node = self.lower(a.value)?;
-                    self.declare(&a.name, DeclKind::Let, node);
+                    let (node, indices) = self.lower(a.value, &a.indices)?;
+                    let array = (!indices.is_empty()).then(|| Resolved::Let {
+                        node,
+                        indices: indices.clone(),
+                    });
+                    self.declare_as(&a.name, DeclKind::Let, node, array);
                     self.lets.push(Binding {
                         name: file.name(a.name.name).to_string(),
                         node,
@@ -316,7 +336,24 @@ impl<'f> ModelChecker<'f> {
                         )));
                     }
                     self.check_new_name(&a.name)?;
-                    let node = self.lower(a.value)?;
+                    let (node, indices) = self.lower(a.value, &[])?;
+                    if !indices.is_empty() {
+                        let dims: Vec<String> = indices
+                            .iter()
+                            .map(|&i| self.graph.extent(i).to_string())
+                            .collect();
+                        return Err(Diagnostic::new(
+                            format!(
+                                "the loss must be one number, but this is an array of shape [{}]",
+                                dims.join(", ")
+                            ),
+                            file.expr(a.value).span.range(),
+                        )
+                        .with_label("an array")
+                        .with_note(
+                            "reduce it to a number, e.g. with `sum(k, ...)` or `dot(...)`",
+                        ));
+                    }
                     self.declare(&a.name, DeclKind::Loss, node);
                     let binding = Binding {
                         name: file.name(a.name.name).to_string(),
@@ -397,7 +434,7 @@ impl<'f> ModelChecker<'f> {
             .topo_order(&[loss.node])
             .into_iter()
             .filter_map(|id| match self.graph.node(id) {
-                Node::Sym(s) => Some(s),
+                Node::Sym(s) | Node::Elem(s, _) => Some(s),
                 _ => None,
             })
             .collect();
@@ -452,6 +489,10 @@ impl<'f> ModelChecker<'f> {
     }
 
     fn declare(&mut self, id: &Ident, kind: DeclKind, node: NodeId) {
+        self.declare_as(id, kind, node, None);
+    }
+
+    fn declare_as(&mut self, id: &Ident, kind: DeclKind, node: NodeId, array: Option<Resolved>) {
         let name = self.file.name(id.name).to_string();
         self.scope.order.push(name.clone());
         self.scope.decls.insert(
@@ -460,16 +501,28 @@ impl<'f> ModelChecker<'f> {
                 kind,
                 span: id.span,
                 node,
+                array,
             },
         );
     }
 
-    /// Lowers an expression of a `let` or the loss.
-    fn lower(&mut self, root: ExprId) -> Result<NodeId, Diagnostic> {
-        let (file, src, scope, everywhere) = (self.file, self.src, &self.scope, &self.everywhere);
-        lower(file, root, &mut self.graph, true, &mut |g, n, span| {
-            resolve(file, src, scope, everywhere, g, n, span)
-        })
+    /// Lowers the expression of a `let` or the loss, with the index names
+    /// of its header: the node and the indices naming its element.
+    fn lower(
+        &mut self,
+        root: ExprId,
+        header: &[Ident],
+    ) -> Result<(NodeId, Vec<crate::graph::IdxId>), Diagnostic> {
+        let mut names = CheckerNames {
+            file: self.file,
+            src: self.src,
+            scope: &self.scope,
+            everywhere: &self.everywhere,
+            data: &self.data,
+            labels: &self.labels,
+            checked: &mut self.labels_checked,
+        };
+        Lowering::new(self.file, &mut self.graph, true).lower_binding(root, header, &mut names)
     }
 
     /// Adds a data column, checking that it has rows and as many as the
@@ -480,7 +533,21 @@ impl<'f> ModelChecker<'f> {
         values: Vec<f64>,
         stmt_span: Span,
     ) -> Result<(), Diagnostic> {
+        self.add_column_shaped(id, values, Vec::new(), stmt_span)
+    }
+
+    /// [`Self::add_column`] for a column of `shape` (`values` row-major,
+    /// `shape`'s product per row).
+    fn add_column_shaped(
+        &mut self,
+        id: &Ident,
+        values: Vec<f64>,
+        shape: Vec<usize>,
+        stmt_span: Span,
+    ) -> Result<(), Diagnostic> {
         let name = self.file.name(id.name).to_string();
+        let width: usize = shape.iter().product::<usize>().max(1);
+        let row_count = values.len() / width;
         if values.is_empty() {
             return Err(Diagnostic::new(
                 format!("data column `{name}` is empty"),
@@ -490,16 +557,13 @@ impl<'f> ModelChecker<'f> {
             .with_note("a data column needs at least one row"));
         }
         match &self.rows {
-            None => self.rows = Some((values.len(), name.clone(), id.span)),
-            Some((n, first, first_span)) if *n != values.len() => {
+            None => self.rows = Some((row_count, name.clone(), id.span)),
+            Some((n, first, first_span)) if *n != row_count => {
                 return Err(Diagnostic::new(
-                    format!(
-                        "data column `{name}` has {} rows, but `{first}` has {n}",
-                        values.len()
-                    ),
+                    format!("data column `{name}` has {row_count} rows, but `{first}` has {n}"),
                     id.span.range(),
                 )
-                .with_label(format!("{} rows", values.len()))
+                .with_label(format!("{row_count} rows"))
                 .with_secondary(first_span.range(), format!("{n} rows"))
                 .with_note(format!(
                     "all data columns have the same number of rows; `{first}` is declared at {}",
@@ -508,13 +572,14 @@ impl<'f> ModelChecker<'f> {
             }
             Some(_) => {}
         }
-        let sym = self.graph.declare(&name, SymbolKind::Data);
+        let sym = self.graph.declare_array(&name, SymbolKind::Data, &shape);
         let node = self.graph.sym(sym);
-        self.declare(id, DeclKind::Data, node);
+        let array = (!shape.is_empty()).then_some(Resolved::Array(sym));
+        self.declare_as(id, DeclKind::Data, node, array);
         self.data.push(DataColumn {
             name,
             sym,
-            shape: Vec::new(),
+            shape,
             values,
             span: id.span.range(),
         });
@@ -537,7 +602,51 @@ impl<'f> ModelChecker<'f> {
             };
             out.push(x);
         }
-        self.add_column(id, out, span)
+        self.add_column(id, out, span)?;
+        let sym = self.data.last().expect("just added").sym;
+        let spans = values.iter().map(|&v| file.expr(v).span).collect();
+        self.labels.insert(sym, LabelPlaces::Inline(spans));
+        Ok(())
+    }
+
+    /// `data x[2] = [[0, 1], [1, 0.5], ...]`: one list per row.
+    fn data_inline_vector(
+        &mut self,
+        id: &Ident,
+        dims: &[Dim],
+        rows: &[ExprId],
+        span: Span,
+    ) -> Result<(), Diagnostic> {
+        self.check_new_name(id)?;
+        let shape = shape_of(self.src, id, dims)?;
+        let mut values = Vec::new();
+        for &r in rows {
+            flatten_list(self.file, r, &shape, "a row of inline data", &mut values)?;
+        }
+        self.add_column_shaped(id, values, shape, span)
+    }
+
+    /// A param with a shape, or with a `normal(...)`/`uniform(...)`
+    /// initial value.
+    fn array_param(&mut self, a: &ParamDecl) -> Result<(), Diagnostic> {
+        let file = self.file;
+        self.check_new_name(&a.name)?;
+        let shape = shape_of(self.src, &a.name, &a.dims)?;
+        let n: usize = shape.iter().product();
+        let init = initial_values(file, a.value, &shape, n)?;
+        let name = file.name(a.name.name);
+        let sym = self.graph.declare_array(name, SymbolKind::Param, &shape);
+        let node = self.graph.sym(sym);
+        let array = (!shape.is_empty()).then_some(Resolved::Array(sym));
+        self.declare_as(&a.name, DeclKind::Param, node, array);
+        self.params.push(Param {
+            name: name.to_string(),
+            sym,
+            shape,
+            init,
+            span: a.name.span.range(),
+        });
+        Ok(())
     }
 
     fn data_csv(
@@ -547,17 +656,6 @@ impl<'f> ModelChecker<'f> {
         path_span: Span,
     ) -> Result<(), Diagnostic> {
         let file = self.file;
-        if let Some(c) = cols.iter().find(|c| !c.parts.is_empty()) {
-            let span = span_through(
-                self.src,
-                c.column.span,
-                c.parts.iter().map(|p| match p {
-                    ColumnPart::Column(id) => id.span,
-                    ColumnPart::Range { span, .. } => *span,
-                }),
-            );
-            return Err(arrays_not_yet(span));
-        }
         let mut seen: HashMap<&str, Span> = HashMap::new();
         for c in cols {
             self.check_new_name(&c.name)?;
@@ -580,16 +678,46 @@ impl<'f> ModelChecker<'f> {
             None => Path::new(path).to_path_buf(),
         };
         let shown = full.display().to_string();
-        let requests: Vec<csv::Request> = cols
+        // a vector column asks for each of its CSV columns
+        let mut expanded: Vec<Vec<(String, Span)>> = Vec::with_capacity(cols.len());
+        for c in cols {
+            expanded.push(if c.parts.is_empty() {
+                vec![(file.name(c.column.name).to_string(), c.column.span)]
+            } else {
+                column_parts(file, &c.parts)?
+            });
+        }
+        let requests: Vec<csv::Request> = expanded
             .iter()
-            .map(|c| csv::Request {
-                column: file.name(c.column.name),
-                span: c.column.span.range(),
+            .flatten()
+            .map(|(column, span)| csv::Request {
+                column,
+                span: span.range(),
             })
             .collect();
-        let columns = csv::read_columns(&full, &shown, path_span.range(), &requests)?;
-        for (c, values) in cols.iter().zip(columns) {
-            self.add_column(&c.name, values, path_span)?;
+        let table = csv::read_columns(&full, &shown, path_span.range(), &requests)?;
+        let mut columns = table.columns.into_iter();
+        let mut first = 0;
+        for (c, parts) in cols.iter().zip(&expanded) {
+            let width = parts.len();
+            let picked: Vec<Vec<f64>> = columns.by_ref().take(width).collect();
+            let rows = picked.first().map_or(0, Vec::len);
+            let mut values = Vec::with_capacity(rows * width);
+            for r in 0..rows {
+                values.extend(picked.iter().map(|col| col[r]));
+            }
+            let shape = if c.parts.is_empty() {
+                Vec::new()
+            } else {
+                vec![width]
+            };
+            self.add_column_shaped(&c.name, values, shape, path_span)?;
+            if c.parts.is_empty() {
+                let sym = self.data.last().expect("just added").sym;
+                self.labels
+                    .insert(sym, LabelPlaces::Csv(table.cells.clone(), first));
+            }
+            first += width;
         }
         Ok(())
     }
@@ -710,13 +838,13 @@ fn resolve(
     g: &mut Graph,
     n: NameId,
     span: Span,
-) -> Result<NodeId, Diagnostic> {
+) -> Result<Resolved, Diagnostic> {
     let name = file.name(n);
     if let Some(d) = scope.decls.get(name) {
-        return Ok(d.node);
+        return Ok(d.array.clone().unwrap_or(Resolved::Scalar(d.node)));
     }
     if name == "pi" {
-        return Ok(g.constant(std::f64::consts::PI));
+        return Ok(Resolved::Scalar(g.constant(std::f64::consts::PI)));
     }
     if function(name).is_some() {
         return Err(function_as_value(name, span));
@@ -742,4 +870,296 @@ fn resolve(
         d = d.with_note("declare it with `data`, `param` or `let` before using it");
     }
     Err(d)
+}
+
+/// Most elements an array param or a row of a vector data column may have.
+pub(crate) const MAX_ELEMENTS: usize = 1 << 26;
+
+/// The shape of a declaration, each dimension a positive whole number.
+fn shape_of(src: &str, id: &Ident, dims: &[Dim]) -> Result<Vec<usize>, Diagnostic> {
+    let mut shape = Vec::with_capacity(dims.len());
+    let mut total: usize = 1;
+    for d in dims {
+        if d.size.fract() != 0.0 || d.size < 1.0 || d.size > MAX_ELEMENTS as f64 {
+            return Err(Diagnostic::new(
+                format!(
+                    "a dimension is a whole number from 1 to {MAX_ELEMENTS}, not {}",
+                    crate::print::format_number(d.size)
+                ),
+                d.span.range(),
+            )
+            .with_label("not a dimension"));
+        }
+        total = total.saturating_mul(d.size as usize);
+        shape.push(d.size as usize);
+    }
+    if total > MAX_ELEMENTS {
+        let span = span_through(src, id.span, dims.iter().map(|d| d.span));
+        return Err(Diagnostic::new(
+            format!("this array has {total} elements; the most ddx holds is {MAX_ELEMENTS}"),
+            span.range(),
+        )
+        .with_label("too large"));
+    }
+    Ok(shape)
+}
+
+/// True when `e` is `normal(...)` or `uniform(...)` (a random initial
+/// value, also for a scalar param).
+fn is_initialiser(file: &File, e: ExprId) -> bool {
+    matches!(file.expr(e).kind, ExprKind::Call { name, .. }
+        if matches!(file.name(name), "normal" | "uniform"))
+}
+
+/// The initial values of a param of `shape` (`n` elements): a constant for
+/// every element, a list of values, or `normal(...)`/`uniform(...)`.
+fn initial_values(
+    file: &File,
+    e: ExprId,
+    shape: &[usize],
+    n: usize,
+) -> Result<Vec<f64>, Diagnostic> {
+    let expr = file.expr(e);
+    match expr.kind {
+        ExprKind::List { .. } => {
+            let mut out = Vec::with_capacity(n);
+            flatten_list(file, e, shape, "a param's initial value", &mut out)?;
+            Ok(out)
+        }
+        ExprKind::Call { name, .. } if is_initialiser(file, e) => {
+            let which = file.name(name);
+            let mut positional = Vec::new();
+            let mut seed: u64 = 0;
+            for &arg in file.call_args(e) {
+                match file.expr(arg).kind {
+                    ExprKind::Named { name: key, value } => {
+                        if file.name(key) != "seed" {
+                            return Err(Diagnostic::new(
+                                format!("`{which}` has no option `{}`", file.name(key)),
+                                file.expr(arg).span.range(),
+                            )
+                            .with_label("unknown option")
+                            .with_note("the option is `seed = N`, a whole number"));
+                        }
+                        let v = const_eval(file, value, "a seed")?;
+                        if v.fract() != 0.0 || !(0.0..=9.007_199_254_740_992e15).contains(&v) {
+                            return Err(Diagnostic::new(
+                                format!("a seed is a whole number from 0 to 2^53, not {v}"),
+                                file.expr(value).span.range(),
+                            )
+                            .with_label("not a seed"));
+                        }
+                        seed = v as u64;
+                    }
+                    _ => positional.push(const_eval(file, arg, "an argument of an initialiser")?),
+                }
+            }
+            let [a, b] = positional[..] else {
+                let want = if which == "normal" {
+                    "`normal(mean, sd)`"
+                } else {
+                    "`uniform(lo, hi)`"
+                };
+                return Err(Diagnostic::new(
+                    format!("{want} takes 2 values and an optional `seed = N`"),
+                    expr.span.range(),
+                )
+                .with_label(format!("{} values given", positional.len())));
+            };
+            if which == "normal" {
+                if b < 0.0 {
+                    return Err(Diagnostic::new(
+                        format!("the standard deviation of `normal` is at least 0, not {b}"),
+                        expr.span.range(),
+                    )
+                    .with_label("negative sd"));
+                }
+                Ok(init::normal(n, a, b, seed))
+            } else {
+                if b < a {
+                    return Err(Diagnostic::new(
+                        format!("`uniform(lo, hi)` needs lo <= hi, but {a} > {b}"),
+                        expr.span.range(),
+                    )
+                    .with_label("empty range"));
+                }
+                Ok(init::uniform(n, a, b, seed))
+            }
+        }
+        _ => {
+            let v = const_eval(file, e, "a param's initial value")?;
+            Ok(vec![v; n])
+        }
+    }
+}
+
+/// Appends the numbers of the (nested) list `e`, which must have `shape`.
+fn flatten_list(
+    file: &File,
+    e: ExprId,
+    shape: &[usize],
+    what: &str,
+    out: &mut Vec<f64>,
+) -> Result<(), Diagnostic> {
+    let expr = file.expr(e);
+    match (shape, expr.kind) {
+        ([], ExprKind::List { .. }) => Err(Diagnostic::new(
+            format!("{what}: expected a number here, found a list"),
+            expr.span.range(),
+        )
+        .with_label("a list")),
+        ([], _) => {
+            out.push(const_eval(file, e, what)?);
+            Ok(())
+        }
+        ([n, rest @ ..], ExprKind::List { .. }) => {
+            let items = file.list_items(e);
+            if items.len() != *n {
+                return Err(Diagnostic::new(
+                    format!(
+                        "{what}: expected a list of {n} items, found {}",
+                        items.len()
+                    ),
+                    expr.span.range(),
+                )
+                .with_label(format!("{} items", items.len())));
+            }
+            for &i in items {
+                flatten_list(file, i, rest, what, out)?;
+            }
+            Ok(())
+        }
+        ([n, ..], _) => Err(Diagnostic::new(
+            format!("{what}: expected a list of {n} items here"),
+            expr.span.range(),
+        )
+        .with_label("not a list")),
+    }
+}
+
+/// The CSV columns of a vector column: names as written, and ranges
+/// `p0 .. p63` (one prefix, numbers counting up).
+fn column_parts(file: &File, parts: &[ColumnPart]) -> Result<Vec<(String, Span)>, Diagnostic> {
+    let mut out = Vec::new();
+    for p in parts {
+        match *p {
+            ColumnPart::Column(id) => out.push((file.name(id.name).to_string(), id.span)),
+            ColumnPart::Range { first, last, span } => {
+                let split = |name: &str| {
+                    let digits =
+                        name.len() - name.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+                    let (prefix, number) = name.split_at(name.len() - digits);
+                    number
+                        .parse::<usize>()
+                        .ok()
+                        .map(|n| (prefix.to_string(), n))
+                };
+                let (a, b) = (file.name(first.name), file.name(last.name));
+                let (Some((pa, na)), Some((pb, nb))) = (split(a), split(b)) else {
+                    return Err(Diagnostic::new(
+                        format!("a column range names numbered columns, like `p0 .. p63`, not `{a} .. {b}`"),
+                        span.range(),
+                    )
+                    .with_label("not numbered columns"));
+                };
+                if pa != pb || nb < na || nb - na >= MAX_ELEMENTS {
+                    return Err(Diagnostic::new(
+                        format!("`{a} .. {b}` is not a range: the names must share a prefix and count up"),
+                        span.range(),
+                    )
+                    .with_label("not a range"));
+                }
+                out.extend((na..=nb).map(|k| (format!("{pa}{k}"), span)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Where the values of a scalar data column came from.
+#[derive(Clone, Debug)]
+enum LabelPlaces {
+    /// Column `usize` of the requests of a CSV file.
+    Csv(csv::CellPlaces, usize),
+    /// The spans of the inline values, one per row.
+    Inline(Vec<Span>),
+}
+
+/// The names of a model, for the lowering.
+struct CheckerNames<'a> {
+    file: &'a File,
+    src: &'a str,
+    scope: &'a Scope,
+    everywhere: &'a HashMap<&'a str, Span>,
+    data: &'a [DataColumn],
+    labels: &'a HashMap<crate::graph::SymId, LabelPlaces>,
+    checked: &'a mut HashSet<(crate::graph::SymId, usize)>,
+}
+
+impl Names for CheckerNames<'_> {
+    fn resolve(&mut self, g: &mut Graph, name: NameId, span: Span) -> Result<Resolved, Diagnostic> {
+        resolve(
+            self.file,
+            self.src,
+            self.scope,
+            self.everywhere,
+            g,
+            name,
+            span,
+        )
+    }
+
+    fn is_value(&self, name: NameId) -> bool {
+        let n = self.file.name(name);
+        self.scope.decls.contains_key(n) || n == "pi"
+    }
+
+    fn check_label(
+        &mut self,
+        sym: crate::graph::SymId,
+        extent: usize,
+        span: Span,
+    ) -> Result<(), Diagnostic> {
+        if !self.checked.insert((sym, extent)) {
+            return Ok(());
+        }
+        let Some(col) = self.data.iter().find(|d| d.sym == sym) else {
+            return Ok(());
+        };
+        let bad = col
+            .values
+            .iter()
+            .position(|&v| v.fract() != 0.0 || v < 0.0 || v >= extent as f64);
+        let Some(row) = bad else {
+            return Ok(());
+        };
+        let v = col.values[row];
+        let msg = format!(
+            "class label {} in column `{}` (row {}) is not a whole number from 0 to {}",
+            crate::print::format_number(v),
+            col.name,
+            row + 1,
+            extent.saturating_sub(1)
+        );
+        let use_note = format!(
+            "`{}` subscripts a dimension of {extent} at {}",
+            col.name,
+            at(self.src, span)
+        );
+        Err(match self.labels.get(&sym) {
+            Some(LabelPlaces::Csv(cells, column)) => cells
+                .at(*column, row, &msg)
+                .with_label("bad label")
+                .with_note(use_note),
+            Some(LabelPlaces::Inline(spans)) => {
+                Diagnostic::new(msg, spans.get(row).copied().unwrap_or(span).range())
+                    .with_label("bad label")
+                    .with_secondary(
+                        span.range(),
+                        format!("used as a subscript of {extent} values"),
+                    )
+            }
+            None => Diagnostic::new(msg, span.range()).with_label("bad label"),
+        })
+    }
 }
