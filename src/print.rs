@@ -154,12 +154,23 @@ pub(crate) struct Printer<'g> {
     names: HashMap<NodeId, String>,
     /// The names index variables print as, handed out on first use.
     index_names: RefCell<HashMap<IdxId, String>>,
+    /// Indices printed under another name inside a reduction that binds
+    /// them while they are also free outside it (innermost last).
+    renamed: RefCell<HashMap<IdxId, Vec<String>>>,
+    /// The indices free in the line being printed (its element's and its
+    /// root's).
+    outer: RefCell<Vec<IdxId>>,
 }
 
 enum Item {
     Node(NodeId),
     Text(&'static str),
     Owned(String),
+    /// Enter the body of a reduction whose index also occurs free outside
+    /// it: print the index under another name inside.
+    Rename(IdxId, String),
+    /// Leave that body.
+    EndRename(IdxId),
 }
 
 impl<'g> Printer<'g> {
@@ -170,6 +181,8 @@ impl<'g> Printer<'g> {
             style,
             names: HashMap::default(),
             index_names: RefCell::new(HashMap::default()),
+            renamed: RefCell::new(HashMap::default()),
+            outer: RefCell::new(Vec::new()),
         }
     }
 
@@ -177,11 +190,16 @@ impl<'g> Printer<'g> {
     /// one (and no symbol has it), else the first of `j, k, i, m, ...` not
     /// taken. One printer gives one index one name.
     pub(crate) fn index_name(&self, i: IdxId) -> String {
+        if let Some(n) = self.renamed.borrow().get(&i).and_then(|v| v.last()) {
+            return n.clone();
+        }
         if let Some(n) = self.index_names.borrow().get(&i) {
             return n.clone();
         }
         let taken = |n: &str| {
-            self.g.symbol_id(n).is_some() || self.index_names.borrow().values().any(|v| v == n)
+            self.g.symbol_id(n).is_some()
+                || self.index_names.borrow().values().any(|v| v == n)
+                || self.renamed.borrow().values().flatten().any(|v| v == n)
         };
         let name = match &self.g.index_var(i).kind {
             IdxKind::Named(n) if is_identifier(n) && !taken(n) => n.clone(),
@@ -225,8 +243,39 @@ impl<'g> Printer<'g> {
         if indices.is_empty() {
             return String::new();
         }
+        let preferred: &[&str] = match indices.len() {
+            1 => &["j"],
+            2 => &["i", "j"],
+            _ => &["i", "j", "k", "l"],
+        };
+        for (&i, &name) in indices.iter().zip(preferred) {
+            let free = !self.index_names.borrow().contains_key(&i)
+                && self.g.symbol_id(name).is_none()
+                && !self.index_names.borrow().values().any(|v| v == name)
+                && !self.user_index(name);
+            if free {
+                self.index_names.borrow_mut().insert(i, name.to_string());
+            }
+        }
+        self.outer.borrow_mut().extend_from_slice(indices);
         let subs: Vec<Sub> = indices.iter().map(|&i| Sub::Idx(i)).collect();
         self.subs_text(&subs)
+    }
+
+    /// A name no index of this printer has, for a renamed bound index.
+    fn fresh_name(&self) -> String {
+        let taken = |n: &str| {
+            self.g.symbol_id(n).is_some()
+                || self.user_index(n)
+                || self.index_names.borrow().values().any(|v| v == n)
+                || self.renamed.borrow().values().flatten().any(|v| v == n)
+        };
+        INDEX_NAMES
+            .iter()
+            .map(|s| s.to_string())
+            .chain((1..).map(|k| format!("j{k}")))
+            .find(|n| !taken(n))
+            .expect("an endless supply of names")
     }
 
     /// A name for a node with free indices: `t1[k, j]`.
@@ -286,6 +335,7 @@ impl<'g> Printer<'g> {
 
     /// The expression as text.
     pub(crate) fn print(&self, root: NodeId) -> String {
+        self.outer.borrow_mut().extend_from_slice(self.g.free(root));
         let mut out = String::new();
         let mut stack = vec![Item::Node(root)];
         while let Some(item) = stack.pop() {
@@ -293,6 +343,14 @@ impl<'g> Printer<'g> {
                 Item::Text(t) => out.push_str(t),
                 Item::Owned(t) => out.push_str(&t),
                 Item::Node(id) => self.expand(id, root, &mut out, &mut stack),
+                Item::Rename(i, name) => {
+                    self.renamed.borrow_mut().entry(i).or_default().push(name);
+                }
+                Item::EndRename(i) => {
+                    if let Some(v) = self.renamed.borrow_mut().get_mut(&i) {
+                        v.pop();
+                    }
+                }
             }
         }
         out
@@ -365,25 +423,36 @@ impl<'g> Printer<'g> {
                     } else {
                         format!("dot({u}, {v})")
                     }));
-                } else if latex {
-                    let name = self.index_name(i);
-                    let head = match op {
-                        IndexOp::Sum => format!("\\sum_{{{name}}} "),
-                        IndexOp::Max | IndexOp::Min => format!("\\{}_{{{name}}} ", op.name()),
-                        IndexOp::LogSumExp => {
-                            format!("\\operatorname{{logsumexp}}_{{{name}}} ")
-                        }
-                    };
-                    pieces.push(Item::Owned(head));
-                    operand(&mut pieces, body, P_ATOM, true);
                 } else {
-                    pieces.push(Item::Owned(format!(
-                        "{}({}, ",
-                        op.name(),
+                    // an index bound here and free outside gets another name
+                    let clash = self.outer.borrow().contains(&i);
+                    let name = if clash {
+                        let alt = self.fresh_name();
+                        pieces.push(Item::Rename(i, alt.clone()));
+                        alt
+                    } else {
                         self.index_name(i)
-                    )));
-                    pieces.push(Item::Node(body));
-                    pieces.push(Item::Text(")"));
+                    };
+                    if latex {
+                        let head = match op {
+                            IndexOp::Sum => format!("\\sum_{{{name}}} "),
+                            IndexOp::Max | IndexOp::Min => {
+                                format!("\\{}_{{{name}}} ", op.name())
+                            }
+                            IndexOp::LogSumExp => {
+                                format!("\\operatorname{{logsumexp}}_{{{name}}} ")
+                            }
+                        };
+                        pieces.push(Item::Owned(head));
+                        operand(&mut pieces, body, P_ATOM, true);
+                    } else {
+                        pieces.push(Item::Owned(format!("{}({name}, ", op.name())));
+                        pieces.push(Item::Node(body));
+                        pieces.push(Item::Text(")"));
+                    }
+                    if clash {
+                        pieces.push(Item::EndRename(i));
+                    }
                 }
             }
             Node::Unary(UnOp::Neg, a) => {
