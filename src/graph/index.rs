@@ -440,8 +440,16 @@ impl Graph {
     /// constant or a data column). Reductions are renamed apart first, so
     /// no free index is captured.
     pub fn subst_indices(&mut self, root: NodeId, map: &[(IdxId, Sub)]) -> NodeId {
+        let map: Vec<(IdxId, Sub)> = map
+            .iter()
+            .copied()
+            .filter(|&(from, to)| to != Sub::Idx(from))
+            .collect();
+        if map.is_empty() {
+            return root;
+        }
         let mut memo: HashMap<NodeId, NodeId> = HashMap::default();
-        self.subst_rec(root, map, &mut memo)
+        self.subst_rec(root, &map, &mut memo)
     }
 
     fn subst_rec(
@@ -477,20 +485,24 @@ impl Graph {
                 }
                 Node::Delta(a, b) => self.delta(lookup(a), lookup(b)),
                 Node::IndexReduce(op, bound, body) => {
-                    // rename the bound index apart from every target
-                    let captures = map.iter().any(|&(_, to)| to == Sub::Idx(bound));
-                    let body = if captures {
+                    // The bound index is renamed apart (to a scratch index,
+                    // then canonically) when a target would be captured by
+                    // it or when the map renames an index of the same id
+                    // free outside: inside, `bound` is the reduction's own.
+                    let own = map
+                        .iter()
+                        .any(|&(from, to)| from == bound || to == Sub::Idx(bound));
+                    if own {
                         let s = self.scratch_index(self.extent(bound));
-                        let mut inner = map.to_vec();
-                        inner.push((bound, Sub::Idx(s)));
+                        let mut inner = vec![(bound, Sub::Idx(s))];
+                        inner.extend(map.iter().copied().filter(|&(from, _)| from != bound));
                         let mut fresh = HashMap::default();
                         let b = self.subst_rec(body, &inner, &mut fresh);
                         self.index_reduce(op, s, b)
                     } else {
                         let b = memo[&body];
                         self.index_reduce(op, bound, b)
-                    };
-                    body
+                    }
                 }
                 node => {
                     let kids: Vec<NodeId> = node.children().map(|k| memo[&k]).collect();
