@@ -184,22 +184,90 @@ impl Graph {
     }
 
     /// The operations evaluated per data row to compute all of `roots`
-    /// with every index expanded: each distinct node once, weighted by the
+    /// with every index expanded: each distinct array once, weighted by the
     /// number of elements it has (an index reduction also by the length of
-    /// its index). Constants, variables and elements are free. For a
-    /// scalar graph this is [`Graph::op_count`].
+    /// its index). Nodes equal up to the names of their free indices (`h[k]`
+    /// and `h[m]`) are one array, counted once. Constants, variables and
+    /// elements are free. For a scalar graph this is [`Graph::op_count`].
     pub fn expanded_op_count(&self, roots: &[NodeId]) -> usize {
+        let mut seen = std::collections::HashSet::new();
         self.topo_order(roots)
             .into_iter()
             .map(|id| {
                 let elements: usize = self.free(id).iter().map(|&i| self.extent(i)).product();
-                match self.node(id) {
-                    Node::Const(_) | Node::Sym(_) | Node::Elem(..) => 0,
+                let cost = match self.node(id) {
+                    Node::Const(_) | Node::Sym(_) | Node::Elem(..) => return 0,
                     Node::IndexReduce(_, i, _) => elements.saturating_mul(self.extent(i)),
                     _ => elements,
+                };
+                if self.free(id).is_empty() || seen.insert(self.array_key(id)) {
+                    cost
+                } else {
+                    0
                 }
             })
             .fold(0usize, usize::saturating_add)
+    }
+
+    /// A hash of a node's structure in which its free indices are numbered
+    /// by first occurrence: equal for the same array under other index
+    /// names.
+    fn array_key(&self, root: NodeId) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let free = self.free(root);
+        let mut number: HashMap<IdxId, usize> = HashMap::default();
+        let mut h = rustc_hash::FxHasher::default();
+        let sub = |s: Sub, h: &mut rustc_hash::FxHasher, number: &mut HashMap<IdxId, usize>| match s
+        {
+            Sub::Idx(i) if free.binary_search(&i).is_ok() => {
+                let n = number.len();
+                0u8.hash(h);
+                number.entry(i).or_insert(n).hash(h);
+                self.extent(i).hash(h);
+            }
+            Sub::Idx(i) => {
+                1u8.hash(h);
+                self.indices[i.index()].hash(h);
+            }
+            Sub::Const(c) => {
+                2u8.hash(h);
+                c.hash(h);
+            }
+            Sub::Data(d) => {
+                3u8.hash(h);
+                d.hash(h);
+            }
+        };
+        let mut stack = vec![root];
+        while let Some(id) = stack.pop() {
+            let node = self.node(id);
+            std::mem::discriminant(&node).hash(&mut h);
+            match node {
+                Node::Const(bits) => bits.hash(&mut h),
+                Node::Sym(s) => s.hash(&mut h),
+                Node::Unary(op, _) => op.hash(&mut h),
+                Node::Binary(op, _, _) => op.hash(&mut h),
+                Node::Reduce(r, _) => r.hash(&mut h),
+                Node::Elem(s, subs) => {
+                    s.hash(&mut h);
+                    for &x in self.subs(subs) {
+                        sub(x, &mut h, &mut number);
+                    }
+                }
+                Node::Delta(a, b) => {
+                    sub(a, &mut h, &mut number);
+                    sub(b, &mut h, &mut number);
+                }
+                Node::IndexReduce(op, i, _) => {
+                    op.hash(&mut h);
+                    sub(Sub::Idx(i), &mut h, &mut number);
+                }
+            }
+            for k in node.children().rev_order() {
+                stack.push(k);
+            }
+        }
+        h.finish()
     }
 
     /// The names of the user's index variables (those named with an
@@ -335,15 +403,20 @@ impl Graph {
                 return folded;
             }
         }
-        let level = self
-            .free(body)
-            .iter()
-            .filter(|&&j| j != idx)
-            .map(|&j| self.index_var(j).level())
-            .max()
-            .unwrap_or(0)
-            .max(self.meta(body).binders)
-            + 1;
+        // one above the binders inside, skipping a level whose index of
+        // this extent is free in the body (so nothing is captured): the
+        // same array then binds the same index whatever surrounds it
+        let mut level = self.meta(body).binders + 1;
+        while self.free(body).iter().any(|&j| {
+            j != idx
+                && self.index_var(j)
+                    == &IndexVar {
+                        kind: IdxKind::Bound(level),
+                        extent: n,
+                    }
+        }) {
+            level += 1;
+        }
         let canonical = self.index(IdxKind::Bound(level), n);
         let body = if canonical == idx {
             body

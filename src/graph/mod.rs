@@ -127,7 +127,7 @@ impl Children {
 
 impl Children {
     /// The children, last first (for pushing onto a stack).
-    fn rev_order(self) -> impl Iterator<Item = NodeId> {
+    pub(super) fn rev_order(self) -> impl Iterator<Item = NodeId> {
         let ids = self.ids;
         (usize::from(self.pos)..usize::from(self.len))
             .rev()
