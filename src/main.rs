@@ -257,7 +257,7 @@ fn run_check(
             }
             None => model.params.iter().map(|p| p.init.clone()).collect(),
         };
-        let report = ddx::check_array_model(&mut model, &params, verbose);
+        let report = ddx::check_array_model(&mut model, &params, verbose, !json);
         if json {
             return out(&format!("{}\n", report.to_json()));
         }

@@ -174,6 +174,7 @@ pub fn check_array_model(
     model: &mut Model,
     params: &[Vec<f64>],
     verbose: bool,
+    finite_differences: bool,
 ) -> ArrayCheckReport {
     let (loss, grads) = loss_and_gradient(model);
     let model = &*model;
@@ -190,12 +191,16 @@ pub fn check_array_model(
     for (k, param) in model.params.iter().enumerate() {
         let n = params[k].len();
         // evenly spaced elements when there is no time for all
-        let share = if elements <= budget {
+        let share = if !finite_differences {
+            0
+        } else if elements <= budget {
             n
         } else {
             (budget * n / elements.max(1)).clamp(2.min(n), n)
         };
-        let picks: Vec<usize> = if share >= n {
+        let picks: Vec<usize> = if share == 0 {
+            Vec::new()
+        } else if share >= n {
             (0..n).collect()
         } else {
             let mut v: Vec<usize> = (0..share)
