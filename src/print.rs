@@ -154,6 +154,10 @@ pub(crate) struct Printer<'g> {
     names: HashMap<NodeId, String>,
     /// The names index variables print as, handed out on first use.
     index_names: RefCell<HashMap<IdxId, String>>,
+    /// The values of `index_names`, to test a name in constant time.
+    handed_out: RefCell<HashSet<String>>,
+    /// The names of the graph's user-named indices.
+    user_names: HashSet<String>,
     /// Indices printed under another name inside a reduction that binds
     /// them while they are also free outside it (innermost last).
     renamed: RefCell<HashMap<IdxId, Vec<String>>>,
@@ -181,6 +185,8 @@ impl<'g> Printer<'g> {
             style,
             names: HashMap::default(),
             index_names: RefCell::new(HashMap::default()),
+            handed_out: RefCell::new(HashSet::default()),
+            user_names: g.index_names_in_use().map(str::to_string).collect(),
             renamed: RefCell::new(HashMap::default()),
             outer: RefCell::new(Vec::new()),
         }
@@ -198,7 +204,7 @@ impl<'g> Printer<'g> {
         }
         let taken = |n: &str| {
             self.g.symbol_id(n).is_some()
-                || self.index_names.borrow().values().any(|v| v == n)
+                || self.handed_out.borrow().contains(n)
                 || self.renamed.borrow().values().flatten().any(|v| v == n)
         };
         let name = match &self.g.index_var(i).kind {
@@ -211,13 +217,14 @@ impl<'g> Printer<'g> {
                 .expect("an endless supply of names"),
         };
         self.index_names.borrow_mut().insert(i, name.clone());
+        self.handed_out.borrow_mut().insert(name.clone());
         name
     }
 
     /// True when a user-named index of the graph is called `n` (handed out
     /// names avoid them, so a user's `k` keeps its name).
     fn user_index(&self, n: &str) -> bool {
-        self.g.index_names_in_use().any(|name| name == n)
+        self.user_names.contains(n)
     }
 
     fn sub_text(&self, s: Sub) -> String {
@@ -251,10 +258,11 @@ impl<'g> Printer<'g> {
         for (&i, &name) in indices.iter().zip(preferred) {
             let free = !self.index_names.borrow().contains_key(&i)
                 && self.g.symbol_id(name).is_none()
-                && !self.index_names.borrow().values().any(|v| v == name)
+                && !self.handed_out.borrow().contains(name)
                 && !self.user_index(name);
             if free {
                 self.index_names.borrow_mut().insert(i, name.to_string());
+                self.handed_out.borrow_mut().insert(name.to_string());
             }
         }
         self.outer.borrow_mut().extend_from_slice(indices);
@@ -267,7 +275,7 @@ impl<'g> Printer<'g> {
         let taken = |n: &str| {
             self.g.symbol_id(n).is_some()
                 || self.user_index(n)
-                || self.index_names.borrow().values().any(|v| v == n)
+                || self.handed_out.borrow().contains(n)
                 || self.renamed.borrow().values().flatten().any(|v| v == n)
         };
         INDEX_NAMES

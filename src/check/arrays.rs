@@ -132,13 +132,7 @@ impl<'a> Lowering<'a> {
             });
         }
         let v = self.lower(root, names)?;
-        let mut indices = Vec::new();
-        for b in &self.scope {
-            match b.idx {
-                Some(i) => indices.push(i),
-                None => return Err(unused_index(self.file, b)),
-            }
-        }
+        // a whole array under indices first: its indices are unused too
         if !header.is_empty() && !v.axes.is_empty() {
             return Err(Diagnostic::new(
                 format!(
@@ -149,6 +143,13 @@ impl<'a> Lowering<'a> {
             )
             .with_label("a whole array")
             .with_note("index it (`let z[k] = v[k]`) or drop the indices (`let z = v`)"));
+        }
+        let mut indices = Vec::new();
+        for b in &self.scope {
+            match b.idx {
+                Some(i) => indices.push(i),
+                None => return Err(unused_index(self.file, b)),
+            }
         }
         if header.is_empty() {
             indices = v.axes;

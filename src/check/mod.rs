@@ -875,6 +875,10 @@ fn resolve(
 /// Most elements an array param or a row of a vector data column may have.
 pub(crate) const MAX_ELEMENTS: usize = 1 << 26;
 
+/// The most CSV columns a range `p0 .. pN` names (expanding it costs a
+/// name per column before the header is read).
+const MAX_RANGE: usize = 1 << 20;
+
 /// The shape of a declaration, each dimension a positive whole number.
 fn shape_of(src: &str, id: &Ident, dims: &[Dim]) -> Result<Vec<usize>, Diagnostic> {
     let mut shape = Vec::with_capacity(dims.len());
@@ -964,7 +968,10 @@ fn initial_values(
                     format!("{want} takes 2 values and an optional `seed = N`"),
                     expr.span.range(),
                 )
-                .with_label(format!("{} values given", positional.len())));
+                .with_label(match positional.len() {
+                    1 => "1 value given".to_string(),
+                    n => format!("{n} values given"),
+                }));
             };
             if which == "normal" {
                 if b < 0.0 {
@@ -1022,7 +1029,10 @@ fn flatten_list(
                     ),
                     expr.span.range(),
                 )
-                .with_label(format!("{} items", items.len())));
+                .with_label(match items.len() {
+                    1 => "1 item".to_string(),
+                    n => format!("{n} items"),
+                }));
             }
             for &i in items {
                 flatten_list(file, i, rest, what, out)?;
@@ -1049,27 +1059,43 @@ fn column_parts(file: &File, parts: &[ColumnPart]) -> Result<Vec<(String, Span)>
                     let digits =
                         name.len() - name.trim_end_matches(|c: char| c.is_ascii_digit()).len();
                     let (prefix, number) = name.split_at(name.len() - digits);
+                    // `p00 .. p63` names zero-padded columns: p00, p01, ...
+                    let width = if number.len() > 1 && number.starts_with('0') {
+                        number.len()
+                    } else {
+                        0
+                    };
                     number
                         .parse::<usize>()
                         .ok()
-                        .map(|n| (prefix.to_string(), n))
+                        .map(|n| (prefix.to_string(), n, width))
                 };
                 let (a, b) = (file.name(first.name), file.name(last.name));
-                let (Some((pa, na)), Some((pb, nb))) = (split(a), split(b)) else {
+                let (Some((pa, na, width)), Some((pb, nb, _))) = (split(a), split(b)) else {
                     return Err(Diagnostic::new(
                         format!("a column range names numbered columns, like `p0 .. p63`, not `{a} .. {b}`"),
                         span.range(),
                     )
                     .with_label("not numbered columns"));
                 };
-                if pa != pb || nb < na || nb - na >= MAX_ELEMENTS {
+                if pa != pb || nb < na {
                     return Err(Diagnostic::new(
                         format!("`{a} .. {b}` is not a range: the names must share a prefix and count up"),
                         span.range(),
                     )
                     .with_label("not a range"));
                 }
-                out.extend((na..=nb).map(|k| (format!("{pa}{k}"), span)));
+                if nb - na >= MAX_RANGE {
+                    return Err(Diagnostic::new(
+                        format!(
+                            "`{a} .. {b}` names {} columns; a range names at most {MAX_RANGE}",
+                            (nb - na).saturating_add(1)
+                        ),
+                        span.range(),
+                    )
+                    .with_label("too many columns"));
+                }
+                out.extend((na..=nb).map(|k| (format!("{pa}{k:0width$}"), span)));
             }
         }
     }

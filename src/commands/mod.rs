@@ -302,6 +302,14 @@ fn train_model(
             )));
         }
     }
+    if model.has_arrays() {
+        // the compiled kernel has no loops yet: refused, not mis-bound
+        return Err(Refusal::Usage(
+            "ddx train does not train models with array params or data yet; \
+             `ddx check` and `ddx diff` handle them"
+                .into(),
+        ));
+    }
     let Some(setup) = Setup::from_model(&model) else {
         let end = request.source.text.len();
         let d = Diagnostic::new("the model has no `train` line", end..end)

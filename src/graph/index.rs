@@ -191,44 +191,56 @@ impl Graph {
     /// elements are free. For a scalar graph this is [`Graph::op_count`].
     pub fn expanded_op_count(&self, roots: &[NodeId]) -> usize {
         let mut seen = std::collections::HashSet::new();
-        self.topo_order(roots)
-            .into_iter()
-            .map(|id| {
-                let elements: usize = self.free(id).iter().map(|&i| self.extent(i)).product();
-                let cost = match self.node(id) {
-                    Node::Const(_) | Node::Sym(_) | Node::Elem(..) => return 0,
-                    Node::IndexReduce(_, i, _) => elements.saturating_mul(self.extent(i)),
-                    _ => elements,
-                };
-                if self.free(id).is_empty() || seen.insert(self.array_key(id)) {
-                    cost
-                } else {
-                    0
-                }
-            })
-            .fold(0usize, usize::saturating_add)
+        let mut keys: HashMap<NodeId, (u64, Vec<IdxId>)> = HashMap::default();
+        let mut total = 0usize;
+        for id in self.topo_order(roots) {
+            let key = self.array_key(id, &keys);
+            let free = self.free(id);
+            let elements: usize = free.iter().map(|&i| self.extent(i)).product();
+            let cost = match self.node(id) {
+                Node::Const(_) | Node::Sym(_) | Node::Elem(..) => 0,
+                Node::IndexReduce(_, i, _) => elements.saturating_mul(self.extent(i)),
+                _ => elements,
+            };
+            if free.is_empty() || seen.insert(key.0) {
+                total = total.saturating_add(cost);
+            }
+            keys.insert(id, key);
+        }
+        total
     }
 
     /// A hash of a node's structure in which its free indices are numbered
     /// by first occurrence: equal for the same array under other index
-    /// names.
-    fn array_key(&self, root: NodeId) -> u64 {
+    /// names. Built from its children's (in `keys`) with the order in
+    /// which its free indices first occur, so that a graph is hashed in
+    /// time linear in its size however much it shares.
+    fn array_key(
+        &self,
+        id: NodeId,
+        keys: &HashMap<NodeId, (u64, Vec<IdxId>)>,
+    ) -> (u64, Vec<IdxId>) {
         use std::hash::{Hash, Hasher};
-        let free = self.free(root);
-        let mut number: HashMap<IdxId, usize> = HashMap::default();
+        let free = self.free(id);
+        let mut order: Vec<IdxId> = Vec::new();
         let mut h = rustc_hash::FxHasher::default();
-        let sub = |s: Sub, h: &mut rustc_hash::FxHasher, number: &mut HashMap<IdxId, usize>| match s
-        {
-            Sub::Idx(i) if free.binary_search(&i).is_ok() => {
-                let n = number.len();
+        // a free index by its place in `order`; another by its variable
+        let index = |i: IdxId, h: &mut rustc_hash::FxHasher, order: &mut Vec<IdxId>| {
+            if free.binary_search(&i).is_ok() {
+                let n = order.iter().position(|&o| o == i).unwrap_or_else(|| {
+                    order.push(i);
+                    order.len() - 1
+                });
                 0u8.hash(h);
-                number.entry(i).or_insert(n).hash(h);
+                n.hash(h);
                 self.extent(i).hash(h);
-            }
-            Sub::Idx(i) => {
+            } else {
                 1u8.hash(h);
                 self.indices[i.index()].hash(h);
             }
+        };
+        let sub = |s: Sub, h: &mut rustc_hash::FxHasher, order: &mut Vec<IdxId>| match s {
+            Sub::Idx(i) => index(i, h, order),
             Sub::Const(c) => {
                 2u8.hash(h);
                 c.hash(h);
@@ -238,36 +250,39 @@ impl Graph {
                 d.hash(h);
             }
         };
-        let mut stack = vec![root];
-        while let Some(id) = stack.pop() {
-            let node = self.node(id);
-            std::mem::discriminant(&node).hash(&mut h);
-            match node {
-                Node::Const(bits) => bits.hash(&mut h),
-                Node::Sym(s) => s.hash(&mut h),
-                Node::Unary(op, _) => op.hash(&mut h),
-                Node::Binary(op, _, _) => op.hash(&mut h),
-                Node::Reduce(r, _) => r.hash(&mut h),
-                Node::Elem(s, subs) => {
-                    s.hash(&mut h);
-                    for &x in self.subs(subs) {
-                        sub(x, &mut h, &mut number);
-                    }
-                }
-                Node::Delta(a, b) => {
-                    sub(a, &mut h, &mut number);
-                    sub(b, &mut h, &mut number);
-                }
-                Node::IndexReduce(op, i, _) => {
-                    op.hash(&mut h);
-                    sub(Sub::Idx(i), &mut h, &mut number);
+        let node = self.node(id);
+        std::mem::discriminant(&node).hash(&mut h);
+        match node {
+            Node::Const(bits) => bits.hash(&mut h),
+            Node::Sym(s) => s.hash(&mut h),
+            Node::Unary(op, _) => op.hash(&mut h),
+            Node::Binary(op, _, _) => op.hash(&mut h),
+            Node::Reduce(r, _) => r.hash(&mut h),
+            Node::Elem(s, subs) => {
+                s.hash(&mut h);
+                for &x in self.subs(subs) {
+                    sub(x, &mut h, &mut order);
                 }
             }
-            for k in node.children().rev_order() {
-                stack.push(k);
+            Node::Delta(a, b) => {
+                sub(a, &mut h, &mut order);
+                sub(b, &mut h, &mut order);
+            }
+            Node::IndexReduce(op, i, _) => {
+                op.hash(&mut h);
+                sub(Sub::Idx(i), &mut h, &mut order);
             }
         }
-        h.finish()
+        let mut kids: Vec<NodeId> = node.children().rev_order().collect();
+        kids.reverse();
+        for k in kids {
+            let (key, child_order) = &keys[&k];
+            key.hash(&mut h);
+            for &i in child_order {
+                sub(Sub::Idx(i), &mut h, &mut order);
+            }
+        }
+        (h.finish(), order)
     }
 
     /// The names of the user's index variables (those named with an

@@ -29,7 +29,8 @@ type Tensor = Vec<f64>;
 
 /// Evaluates row-invariant `outputs`; each is returned as a dense array
 /// over the indices given with it (row-major in that order; a scalar output
-/// has none). The indices must be the output's free indices.
+/// has none). The indices must include the output's free indices; an
+/// output is repeated over the others.
 pub fn eval_arrays(
     g: &Graph,
     outputs: &[(NodeId, &[IdxId])],
@@ -272,8 +273,10 @@ impl Evaluator<'_> {
         out
     }
 
-    /// The row-invariant value of `id` laid out over `order` (a permutation
-    /// of its free indices).
+    /// The row-invariant value of `id` laid out over `order` (its free
+    /// indices in any order, and any indices it does not depend on, over
+    /// which it is repeated: the gradient of `sum(j, w[j])` is 1 for
+    /// every `j`).
     fn reorder(&self, id: NodeId, order: &[IdxId]) -> Vec<f64> {
         let g = self.g;
         let t = &self.invariant[&id];
@@ -281,16 +284,18 @@ impl Evaluator<'_> {
         if order == free {
             return t.clone();
         }
-        let mut sorted = order.to_vec();
-        sorted.sort_unstable();
-        debug_assert_eq!(sorted, free, "output indices are the node's free indices");
+        debug_assert!(
+            free.iter().all(|i| order.contains(i)),
+            "output indices include the node's free indices"
+        );
         // strides of the stored layout, indexed by the position in `order`
         let stored = strides(g, free, free);
         let s: Vec<usize> = order
             .iter()
             .map(|i| free.binary_search(i).map_or(0, |p| stored[p]))
             .collect();
-        let mut out = vec![0.0; t.len()];
+        let len: usize = order.iter().map(|&i| g.extent(i)).product();
+        let mut out = vec![0.0; len];
         for_each(g, order, |pos, at| out[pos] = t[offset(at, &s)]);
         out
     }
