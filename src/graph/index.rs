@@ -13,6 +13,10 @@ use std::fmt;
 
 use super::SymId;
 
+/// How deep the simplifying rules of a sum may nest (each rule that
+/// recurses goes one deeper).
+const RULE_DEPTH: u32 = 64;
+
 /// The id of an index variable in a [`super::Graph`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub struct IdxId(pub(super) u32);
@@ -387,6 +391,12 @@ impl Graph {
     ///   index one level above every index in the body, so
     ///   alpha-equivalent reductions are one node.
     pub fn index_reduce(&mut self, op: IndexOp, idx: IdxId, body: NodeId) -> NodeId {
+        self.index_reduce_at(op, idx, body, 0)
+    }
+
+    /// [`Graph::index_reduce`], `depth` rules deep: past [`RULE_DEPTH`]
+    /// the rules that recurse stop (so no input can overflow the stack).
+    fn index_reduce_at(&mut self, op: IndexOp, idx: IdxId, body: NodeId, depth: u32) -> NodeId {
         let n = self.extent(idx);
         if !self.has_free(body, idx) {
             return match op {
@@ -398,8 +408,8 @@ impl Graph {
                 }
             };
         }
-        if op == IndexOp::Sum {
-            if let Some(folded) = self.sum_rules(idx, body) {
+        if op == IndexOp::Sum && depth < RULE_DEPTH {
+            if let Some(folded) = self.sum_rules(idx, body, depth + 1) {
                 return folded;
             }
         }
@@ -427,27 +437,27 @@ impl Graph {
     }
 
     /// The rules of a sum that remove or shrink it, if one applies.
-    fn sum_rules(&mut self, idx: IdxId, body: NodeId) -> Option<NodeId> {
+    fn sum_rules(&mut self, idx: IdxId, body: NodeId, depth: u32) -> Option<NodeId> {
         match self.node(body) {
             Node::Unary(UnOp::Neg, a) => {
-                let s = self.index_reduce(IndexOp::Sum, idx, a);
+                let s = self.index_reduce_at(IndexOp::Sum, idx, a, depth);
                 return Some(self.neg(s));
             }
             Node::Binary(BinOp::Div, a, b) if !self.has_free(b, idx) => {
-                let s = self.index_reduce(IndexOp::Sum, idx, a);
+                let s = self.index_reduce_at(IndexOp::Sum, idx, a, depth);
                 return Some(self.div(s, b));
             }
             Node::Binary(BinOp::Add, a, b) if !self.has_free(a, idx) => {
                 // sum(j, a + f(j)) = n*a + sum(j, f(j))
                 let n = self.extent(idx) as f64;
                 let na = self.scale(n, a);
-                let s = self.index_reduce(IndexOp::Sum, idx, b);
+                let s = self.index_reduce_at(IndexOp::Sum, idx, b, depth);
                 return Some(self.add(na, s));
             }
             Node::Binary(BinOp::Add, a, b) if !self.has_free(b, idx) => {
                 let n = self.extent(idx) as f64;
                 let nb = self.scale(n, b);
-                let s = self.index_reduce(IndexOp::Sum, idx, a);
+                let s = self.index_reduce_at(IndexOp::Sum, idx, a, depth);
                 return Some(self.add(s, nb));
             }
             _ => {}
@@ -481,7 +491,7 @@ impl Graph {
             return None;
         }
         let inner = self.product(&inside);
-        let s = self.index_reduce(IndexOp::Sum, idx, inner);
+        let s = self.index_reduce_at(IndexOp::Sum, idx, inner, depth);
         let out = self.product(&outside);
         Some(self.mul(out, s))
     }

@@ -272,8 +272,9 @@ impl Evaluator<'_> {
         out
     }
 
-    /// The row-invariant value of `id` laid out over `order` (a permutation
-    /// of its free indices).
+    /// The row-invariant value of `id` laid out over `order`: its free
+    /// indices in any order, plus any index it does not depend on (a
+    /// derivative the same for every value of that index), broadcast.
     fn reorder(&self, id: NodeId, order: &[IdxId]) -> Vec<f64> {
         let g = self.g;
         let t = &self.invariant[&id];
@@ -281,16 +282,14 @@ impl Evaluator<'_> {
         if order == free {
             return t.clone();
         }
-        let mut sorted = order.to_vec();
-        sorted.sort_unstable();
-        debug_assert_eq!(sorted, free, "output indices are the node's free indices");
         // strides of the stored layout, indexed by the position in `order`
         let stored = strides(g, free, free);
         let s: Vec<usize> = order
             .iter()
             .map(|i| free.binary_search(i).map_or(0, |p| stored[p]))
             .collect();
-        let mut out = vec![0.0; t.len()];
+        let len: usize = order.iter().map(|&i| g.extent(i)).product();
+        let mut out = vec![0.0; len];
         for_each(g, order, |pos, at| out[pos] = t[offset(at, &s)]);
         out
     }
