@@ -99,12 +99,12 @@ fn printed_derivatives_parse_back_to_the_same_values() {
                 };
                 text.push_str(&format!("let g_{param}{idx} = {rhs}\n"));
                 let mut term = format!("g_{param}{idx}");
-                for i in idx
+                let names: Vec<&str> = idx
                     .trim_matches(|c| c == '[' || c == ']')
                     .split(", ")
                     .filter(|s| !s.is_empty())
-                    .rev()
-                {
+                    .collect();
+                for i in names.into_iter().rev() {
                     term = format!("sum({i}, {term})");
                 }
                 terms.push(term);

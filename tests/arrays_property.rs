@@ -52,7 +52,7 @@ const GRADIENT_ABSOLUTE: f64 = 1e-11;
 /// [`max_over_index_after_reassociation`]: a NaN derivative through a
 /// `max`/`min` over an index (its tie count is 0 after the simplifier
 /// reorders `body - max`). Set to false once that bug is fixed.
-const SKIP_KNOWN_MAX_TIE_BUG: bool = true;
+const SKIP_KNOWN_MAX_TIE_BUG: bool = false;
 
 /// True when `report` has a NaN derivative where `reference` (the same
 /// params' derivatives by another route) has a number, in a model with a
@@ -1204,7 +1204,6 @@ fn derivative_repeated_over_an_index_it_does_not_mention() {
 /// the maximum (a = 2.5, s[0] = -0.3): every step is 0 and the derivative
 /// by `s` is 0/0 = NaN (`ddx check` and `ddx diff --at` on this model).
 #[test]
-#[ignore = "known bug: the tie count of an index max is 0 after the simplifier reorders body - max"]
 fn max_over_index_after_reassociation() {
     let src = "param a = 2.5\n\
                param s[2] = [-0.3, 0.5]\n\

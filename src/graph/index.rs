@@ -413,6 +413,11 @@ impl Graph {
                 return folded;
             }
         }
+        if matches!(op, IndexOp::Max | IndexOp::Min) && depth < RULE_DEPTH {
+            if let Some(folded) = self.extreme_rules(op, idx, body, depth + 1) {
+                return folded;
+            }
+        }
         // one above the binders inside, skipping a level whose index of
         // this extent is free in the body (so nothing is captured): the
         // same array then binds the same index whatever surrounds it
@@ -494,6 +499,48 @@ impl Graph {
         let s = self.index_reduce_at(IndexOp::Sum, idx, inner, depth);
         let out = self.product(&outside);
         Some(self.mul(out, s))
+    }
+
+    /// `max(j, a + f(j)) = a + max(j, f(j))`, `max(j, a - f(j)) =
+    /// a - min(j, f(j))`, `max(j, -f(j)) = -min(j, f(j))` (and the same for
+    /// `min`): exact in floating point, since rounding is monotone, and it
+    /// keeps `a` out of the comparison the derivative makes at the maximum
+    /// (`e[j] - max(k, e[k])` is then exactly 0 there).
+    fn extreme_rules(
+        &mut self,
+        op: IndexOp,
+        idx: IdxId,
+        body: NodeId,
+        depth: u32,
+    ) -> Option<NodeId> {
+        let other = if op == IndexOp::Max {
+            IndexOp::Min
+        } else {
+            IndexOp::Max
+        };
+        match self.node(body) {
+            Node::Unary(UnOp::Neg, f) => {
+                let m = self.index_reduce_at(other, idx, f, depth);
+                Some(self.neg(m))
+            }
+            Node::Binary(BinOp::Add, a, f) if !self.has_free(a, idx) => {
+                let m = self.index_reduce_at(op, idx, f, depth);
+                Some(self.add(a, m))
+            }
+            Node::Binary(BinOp::Add, f, a) if !self.has_free(a, idx) => {
+                let m = self.index_reduce_at(op, idx, f, depth);
+                Some(self.add(m, a))
+            }
+            Node::Binary(BinOp::Sub, a, f) if !self.has_free(a, idx) => {
+                let m = self.index_reduce_at(other, idx, f, depth);
+                Some(self.sub(a, m))
+            }
+            Node::Binary(BinOp::Sub, f, a) if !self.has_free(a, idx) => {
+                let m = self.index_reduce_at(op, idx, f, depth);
+                Some(self.sub(m, a))
+            }
+            _ => None,
+        }
     }
 
     /// The factors of a product (a tree of `*`), left to right.
