@@ -115,12 +115,9 @@ fn printed_derivatives_parse_back_to_the_same_values() {
             let dir = tempfile::tempdir().unwrap();
             let file = dir.path().join(format!("{name}_back.ddx"));
             std::fs::write(&file, &text).unwrap();
-            let back: serde_json::Value = serde_json::from_str(&ok(ddx(&[
-                "check",
-                "--json",
-                file.to_str().unwrap(),
-            ])))
-            .unwrap();
+            let back: serde_json::Value =
+                serde_json::from_str(&ok(ddx(&["check", "--json", file.to_str().unwrap()])))
+                    .unwrap();
             let got = back["loss"].as_f64().unwrap();
             assert!(
                 (got - expected).abs() <= 1e-9 * expected.abs().max(1.0),
