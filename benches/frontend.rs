@@ -83,5 +83,52 @@ fn csv(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, small, large, csv);
+/// A tanh MLP `inputs-hidden-10` with softmax cross-entropy over a
+/// two-row CSV of `inputs` pixel columns (written once), as source text.
+fn mlp_source(inputs: usize, hidden: usize) -> String {
+    let dir = std::env::temp_dir().join("ddx-bench-frontend");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("pixels{inputs}.csv"));
+    if !path.exists() {
+        let header: Vec<String> = (0..inputs).map(|i| format!("p{i}")).collect();
+        let row: Vec<String> = (0..inputs).map(|i| (i % 17).to_string()).collect();
+        let text = format!(
+            "{},digit\n{},3\n{},7\n",
+            header.join(","),
+            row.join(","),
+            row.join(",")
+        );
+        std::fs::write(&path, text).unwrap();
+    }
+    format!(
+        "data px[p0 .. p{last}], digit from \"{csv}\"\n\
+         param W1[{hidden}, {inputs}] = normal(0, 0.1, seed = 1)\n\
+         param c1[{hidden}] = 0\n\
+         param W2[10, {hidden}] = normal(0, 0.1, seed = 2)\n\
+         param c2[10] = 0\n\
+         let h = tanh(W1 @ (px / 16) + c1)\n\
+         let z = W2 @ h + c2\n\
+         loss L = mean(logsumexp(k, z[k]) - z[digit])\n",
+        last = inputs - 1,
+        csv = path.display()
+    )
+}
+
+/// Parse, check and the simplified gradient of MLPs of two sizes: the time
+/// and the graph do not grow with the dimensions.
+fn arrays(c: &mut Criterion) {
+    let mut g = c.benchmark_group("MLP gradient (parse, check, simplified gradient)");
+    for (inputs, hidden) in [(64, 32), (784, 256)] {
+        let source = Source::new("mlp.ddx", mlp_source(inputs, hidden));
+        g.bench_function(format!("{inputs}-{hidden}-10"), |b| {
+            b.iter(|| {
+                let unit = check(&source, None).unwrap();
+                ddx::derivatives(unit, &ddx::DiffOptions::default()).unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, small, large, csv, arrays);
 criterion_main!(benches);

@@ -56,7 +56,7 @@ pub fn gradient_indexed(g: &mut Graph, root: NodeId, wrt: &[SymId]) -> Vec<Parti
         let Node::Reduce(kind, inner) = g.node(r) else {
             unreachable!()
         };
-        let inner_grad = sweep(g, inner, wrt, &known);
+        let inner_grad = sweep(g, inner, wrt, &known, true);
         let reduced = inner_grad
             .into_iter()
             .map(|p| Partial {
@@ -66,7 +66,7 @@ pub fn gradient_indexed(g: &mut Graph, root: NodeId, wrt: &[SymId]) -> Vec<Parti
             .collect();
         known.insert(r, reduced);
     }
-    sweep(g, root, wrt, &known)
+    sweep(g, root, wrt, &known, false)
 }
 
 /// The derivative of `root` with respect to one variable.
@@ -118,6 +118,17 @@ fn sum_out(g: &mut Graph, mut e: NodeId, keep: &[IdxId]) -> NodeId {
     e
 }
 
+/// The number of values of the indices in `over` (a node's free indices)
+/// that `e` (a contribution to its adjoint) does not mention and that are
+/// neither kept nor free in the root: `e` stands for that many equal terms
+/// when they are summed out.
+fn repeats(g: &Graph, over: &[IdxId], e: NodeId, keep: &[IdxId], root_free: &[IdxId]) -> usize {
+    over.iter()
+        .filter(|i| !keep.contains(i) && !root_free.contains(i) && !g.free(e).contains(i))
+        .map(|&i| g.extent(i))
+        .product()
+}
+
 /// The index naming position `pos` of the element of `sym` when the
 /// subscript there cannot (a constant, a data column, a repeated index, or
 /// an index free in the whole expression being differentiated).
@@ -129,14 +140,31 @@ fn element_index(g: &mut Graph, sym: SymId, pos: usize) -> IdxId {
 
 /// One reverse sweep over `root`, treating reductions as leaves whose
 /// gradients are in `known`.
+///
+/// With `jacobian` (the body of a row reduction with free indices, as in
+/// `sum(k, mean(x[k]*w[k] + p))`), the derivatives keep the root's free
+/// indices: one derivative per element of the root, which the sweep around
+/// the reduction multiplies by the reduction's adjoint and sums. Without,
+/// they are summed over.
 fn sweep(
     g: &mut Graph,
     root: NodeId,
     wrt: &[SymId],
     known: &HashMap<NodeId, Vec<Partial>>,
+    jacobian: bool,
 ) -> Vec<Partial> {
     let order = sweep_order(g, root);
     let root_free = g.free(root).to_vec();
+    let held: Vec<IdxId> = if jacobian {
+        root_free.clone()
+    } else {
+        Vec::new()
+    };
+    let holding = |keep: &[IdxId]| -> Vec<IdxId> {
+        let mut k = keep.to_vec();
+        k.extend(held.iter().filter(|i| !keep.contains(i)));
+        k
+    };
     let mut contributions: HashMap<NodeId, Vec<NodeId>> = HashMap::default();
     let one = g.constant(1.0);
     contributions.insert(root, vec![one]);
@@ -155,16 +183,25 @@ fn sweep(
         if g.is_const(adj, 0.0) {
             continue;
         }
+        // The adjoint of `id` ranges over its free indices even where its
+        // expression does not mention one (the body of `sum(k, p - x[k])`
+        // has adjoint 1 for every k): a child without such an index gets
+        // the contribution once per value of it.
+        let parent_free = g.free(id).to_vec();
         let mut push = |g: &mut Graph, child: NodeId, e: NodeId| {
-            let keep = g.free(child).to_vec();
-            let e = sum_out(g, e, &keep);
+            let keep = holding(g.free(child));
+            let repeats = repeats(g, &parent_free, e, &keep, &root_free);
+            let mut e = sum_out(g, e, &keep);
+            if repeats != 1 {
+                e = g.scale(repeats as f64, e);
+            }
             contributions.entry(child).or_default().push(e);
         };
         match g.node(id) {
             Node::Const(_) | Node::Delta(..) => {}
             Node::Sym(s) => {
                 for &i in slots.get(&s).into_iter().flatten() {
-                    let node = sum_out(g, adj, &[]);
+                    let node = sum_out(g, adj, &held);
                     result[i].push(Partial {
                         node,
                         indices: Vec::new(),
@@ -191,7 +228,7 @@ fn sweep(
                         }
                     }
                 }
-                let node = sum_out(g, e, &indices);
+                let node = sum_out(g, e, &holding(&indices));
                 for &i in targets {
                     result[i].push(Partial {
                         node,
@@ -203,7 +240,14 @@ fn sweep(
                 if let Some(grads) = known.get(&id) {
                     for (i, d) in grads.iter().enumerate() {
                         let c = g.mul(adj, d.node);
-                        let node = sum_out(g, c, &d.indices);
+                        // the reduction's own free indices the product
+                        // does not mention (`p` in `sum(k, mean(x[k] + p))`)
+                        let keep = holding(&d.indices);
+                        let repeats = repeats(g, &parent_free, c, &keep, &root_free);
+                        let mut node = sum_out(g, c, &keep);
+                        if repeats != 1 {
+                            node = g.scale(repeats as f64, node);
+                        }
                         result[i].push(Partial {
                             node,
                             indices: d.indices.clone(),

@@ -52,6 +52,11 @@ struct Binder {
     key: String,
 }
 
+/// Most index names in scope at once (nested index reductions and a
+/// `let`'s indices): the passes over index expressions recurse once per
+/// nesting level.
+pub(super) const MAX_INDEX_DEPTH: usize = 32;
+
 /// The callbacks the lowering needs from its checker.
 pub(super) trait Names {
     /// What `name` refers to; an error when it is not a value.
@@ -184,6 +189,16 @@ impl<'a> Lowering<'a> {
                             unreachable!("index_reduction checks the binder")
                         };
                         let keep = file.name(name) == "softmax" && self.binder(bound).is_some();
+                        if self.scope.len() >= MAX_INDEX_DEPTH {
+                            return Err(Diagnostic::new(
+                                format!(
+                                    "reductions over indices nest more than {MAX_INDEX_DEPTH} deep"
+                                ),
+                                e.span.range(),
+                            )
+                            .with_label("too deep")
+                            .with_note("name a part with `let` and reduce that"));
+                        }
                         let pushed = if keep {
                             0
                         } else {

@@ -57,10 +57,16 @@ pub fn check_file(file: &File, src: &str, base_dir: Option<&Path>) -> Result<Uni
     }
 }
 
-/// The placeholder error for an array form (index, transpose, `@`, list,
-/// named argument, shaped declaration) until the checker supports arrays.
+/// The error for an array form (index, transpose, `@`, list, named
+/// argument, indices on a definition) where it has no meaning: in
+/// expression mode, or as a constant.
 pub(crate) fn arrays_not_yet(span: Span) -> Diagnostic {
-    Diagnostic::new("arrays are not supported yet", span.range()).with_label("array form")
+    Diagnostic::new("an array form is not allowed here", span.range())
+        .with_label("array form")
+        .with_note(
+            "arrays are declared with a shape in model files (`param w[3] = 0`, \
+             `data x[2] = [[0, 1], [1, 0]]`); in expression mode every name is a scalar",
+        )
 }
 
 /// The first array form among `order` (an expression's postorder), as
@@ -735,7 +741,8 @@ impl<'f> ModelChecker<'f> {
             })
             .flat_map(|root| file.postorder(root))
             .filter(|&id| match file.expr(id).kind {
-                ExprKind::Call { name, .. } => {
+                // `sum(j, e)` sums over an index, not over rows
+                ExprKind::Call { name, len: 1, .. } => {
                     matches!(function(file.name(name)), Some(Func::Reduce(_)))
                 }
                 _ => false,

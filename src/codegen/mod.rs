@@ -46,6 +46,13 @@ pub enum CodegenError {
     /// Cranelift rejected the generated function (a bug in ddx).
     #[error("code generation failed: {0}")]
     Cranelift(String),
+    /// The graph has arrays: index expressions are not compiled yet (the
+    /// interpreter evaluates them).
+    #[error(
+        "array models are not compiled yet: `ddx diff` and `ddx check` work on them \
+         (through the interpreter); compiled loops and training come next"
+    )]
+    Arrays,
     /// The kernel has more operations than ddx compiles.
     #[error(
         "the compiled loss and derivatives would have {ops} operations, more than ddx \
@@ -203,6 +210,17 @@ pub fn compile_with(
     layout: &Layout,
     options: &CodegenOptions,
 ) -> Result<Kernel, CodegenError> {
+    let arrays = g.topo_order(outputs).into_iter().any(|id| {
+        matches!(
+            g.node(id),
+            crate::graph::Node::Elem(..)
+                | crate::graph::Node::Delta(..)
+                | crate::graph::Node::IndexReduce(..)
+        )
+    });
+    if arrays {
+        return Err(CodegenError::Arrays);
+    }
     let pre = if options.precompute_data {
         data_reductions(g, outputs)
     } else {

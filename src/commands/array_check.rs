@@ -23,7 +23,7 @@ use super::gradient_check::TOLERANCE;
 
 /// Most interpreted operations (elements times rows, over every loss
 /// evaluation) the finite differences may take.
-pub(crate) const MAX_WORK: f64 = 3e8;
+pub(crate) const MAX_WORK: f64 = 1e8;
 
 /// The check of one array (or scalar) param.
 #[derive(Clone, Debug, PartialEq)]

@@ -131,14 +131,6 @@ fn inspect(unit: Unit) -> Result<Inspected, Refusal> {
         Unit::Model(m) => (m.loss.span.clone(), format!("loss {}", m.loss.name)),
         Unit::Expr(f) => (f.span.clone(), format!("`{}`", f.name)),
     };
-    if matches!(&unit, Unit::Model(m) if m.has_arrays()) {
-        // the scheduler has no loops yet (it would stop on an array node)
-        return Err(Refusal::Usage(
-            "models with array params or data are not compiled yet: \
-             `ddx emit` shows them at --stage ast, graph and grad"
-                .into(),
-        ));
-    }
     let mut sgd_loop = None;
     let (kernel, names) = match unit {
         Unit::Model(mut m) => {

@@ -176,6 +176,9 @@ fn compile_refusal(e: CodegenError, span: Range<usize>, what: &str) -> Refusal {
         e @ CodegenError::TooLarge { .. } => Diagnostic::new(e.to_string(), span)
             .with_label(format!("{what}, with its derivatives"))
             .into(),
+        e @ CodegenError::Arrays => Diagnostic::new(e.to_string(), span)
+            .with_label(format!("{what} has arrays"))
+            .into(),
         e => Refusal::Usage(e.to_string()),
     }
 }
@@ -302,20 +305,20 @@ fn train_model(
             )));
         }
     }
-    if model.has_arrays() {
-        // the compiled kernel has no loops yet: refused, not mis-bound
-        return Err(Refusal::Usage(
-            "ddx train does not train models with array params or data yet; \
-             `ddx check` and `ddx diff` handle them"
-                .into(),
-        ));
-    }
     let Some(setup) = Setup::from_model(&model) else {
         let end = request.source.text.len();
         let d = Diagnostic::new("the model has no `train` line", end..end)
             .with_note("add one, like: train sgd(lr = 0.01, epochs = 1000)");
         return Err(d.into());
     };
+    if model.has_arrays() {
+        let what = format!("loss {}", model.loss.name);
+        return Err(compile_refusal(
+            crate::codegen::CodegenError::Arrays,
+            model.loss.span.clone(),
+            &what,
+        ));
+    }
     // before compiling: Newton's Hessian of too many params is never built
     check_run(&setup, &setup.spec.optimizer, setup.spec.epochs)
         .map_err(|e| train_refusal(e, &model))?;

@@ -13,6 +13,10 @@ use std::fmt;
 
 use super::SymId;
 
+/// How deep the simplifying rules of a sum may nest (each rule that
+/// recurses goes one deeper).
+const RULE_DEPTH: u32 = 64;
+
 /// The id of an index variable in a [`super::Graph`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub struct IdxId(pub(super) u32);
@@ -402,6 +406,12 @@ impl Graph {
     ///   index one level above every index in the body, so
     ///   alpha-equivalent reductions are one node.
     pub fn index_reduce(&mut self, op: IndexOp, idx: IdxId, body: NodeId) -> NodeId {
+        self.index_reduce_at(op, idx, body, 0)
+    }
+
+    /// [`Graph::index_reduce`], `depth` rules deep: past [`RULE_DEPTH`]
+    /// the rules that recurse stop (so no input can overflow the stack).
+    fn index_reduce_at(&mut self, op: IndexOp, idx: IdxId, body: NodeId, depth: u32) -> NodeId {
         let n = self.extent(idx);
         if !self.has_free(body, idx) {
             return match op {
@@ -413,8 +423,13 @@ impl Graph {
                 }
             };
         }
-        if op == IndexOp::Sum {
-            if let Some(folded) = self.sum_rules(idx, body) {
+        if op == IndexOp::Sum && depth < RULE_DEPTH {
+            if let Some(folded) = self.sum_rules(idx, body, depth + 1) {
+                return folded;
+            }
+        }
+        if matches!(op, IndexOp::Max | IndexOp::Min) && depth < RULE_DEPTH {
+            if let Some(folded) = self.extreme_rules(op, idx, body, depth + 1) {
                 return folded;
             }
         }
@@ -442,27 +457,27 @@ impl Graph {
     }
 
     /// The rules of a sum that remove or shrink it, if one applies.
-    fn sum_rules(&mut self, idx: IdxId, body: NodeId) -> Option<NodeId> {
+    fn sum_rules(&mut self, idx: IdxId, body: NodeId, depth: u32) -> Option<NodeId> {
         match self.node(body) {
             Node::Unary(UnOp::Neg, a) => {
-                let s = self.index_reduce(IndexOp::Sum, idx, a);
+                let s = self.index_reduce_at(IndexOp::Sum, idx, a, depth);
                 return Some(self.neg(s));
             }
             Node::Binary(BinOp::Div, a, b) if !self.has_free(b, idx) => {
-                let s = self.index_reduce(IndexOp::Sum, idx, a);
+                let s = self.index_reduce_at(IndexOp::Sum, idx, a, depth);
                 return Some(self.div(s, b));
             }
             Node::Binary(BinOp::Add, a, b) if !self.has_free(a, idx) => {
                 // sum(j, a + f(j)) = n*a + sum(j, f(j))
                 let n = self.extent(idx) as f64;
                 let na = self.scale(n, a);
-                let s = self.index_reduce(IndexOp::Sum, idx, b);
+                let s = self.index_reduce_at(IndexOp::Sum, idx, b, depth);
                 return Some(self.add(na, s));
             }
             Node::Binary(BinOp::Add, a, b) if !self.has_free(b, idx) => {
                 let n = self.extent(idx) as f64;
                 let nb = self.scale(n, b);
-                let s = self.index_reduce(IndexOp::Sum, idx, a);
+                let s = self.index_reduce_at(IndexOp::Sum, idx, a, depth);
                 return Some(self.add(s, nb));
             }
             _ => {}
@@ -496,9 +511,51 @@ impl Graph {
             return None;
         }
         let inner = self.product(&inside);
-        let s = self.index_reduce(IndexOp::Sum, idx, inner);
+        let s = self.index_reduce_at(IndexOp::Sum, idx, inner, depth);
         let out = self.product(&outside);
         Some(self.mul(out, s))
+    }
+
+    /// `max(j, a + f(j)) = a + max(j, f(j))`, `max(j, a - f(j)) =
+    /// a - min(j, f(j))`, `max(j, -f(j)) = -min(j, f(j))` (and the same for
+    /// `min`): exact in floating point, since rounding is monotone, and it
+    /// keeps `a` out of the comparison the derivative makes at the maximum
+    /// (`e[j] - max(k, e[k])` is then exactly 0 there).
+    fn extreme_rules(
+        &mut self,
+        op: IndexOp,
+        idx: IdxId,
+        body: NodeId,
+        depth: u32,
+    ) -> Option<NodeId> {
+        let other = if op == IndexOp::Max {
+            IndexOp::Min
+        } else {
+            IndexOp::Max
+        };
+        match self.node(body) {
+            Node::Unary(UnOp::Neg, f) => {
+                let m = self.index_reduce_at(other, idx, f, depth);
+                Some(self.neg(m))
+            }
+            Node::Binary(BinOp::Add, a, f) if !self.has_free(a, idx) => {
+                let m = self.index_reduce_at(op, idx, f, depth);
+                Some(self.add(a, m))
+            }
+            Node::Binary(BinOp::Add, f, a) if !self.has_free(a, idx) => {
+                let m = self.index_reduce_at(op, idx, f, depth);
+                Some(self.add(m, a))
+            }
+            Node::Binary(BinOp::Sub, a, f) if !self.has_free(a, idx) => {
+                let m = self.index_reduce_at(other, idx, f, depth);
+                Some(self.sub(a, m))
+            }
+            Node::Binary(BinOp::Sub, f, a) if !self.has_free(a, idx) => {
+                let m = self.index_reduce_at(op, idx, f, depth);
+                Some(self.sub(m, a))
+            }
+            _ => None,
+        }
     }
 
     /// The factors of a product (a tree of `*`), left to right.

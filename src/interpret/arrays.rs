@@ -29,8 +29,7 @@ type Tensor = Vec<f64>;
 
 /// Evaluates row-invariant `outputs`; each is returned as a dense array
 /// over the indices given with it (row-major in that order; a scalar output
-/// has none). The indices must include the output's free indices; an
-/// output is repeated over the others.
+/// has none). The indices must be the output's free indices.
 pub fn eval_arrays(
     g: &Graph,
     outputs: &[(NodeId, &[IdxId])],
@@ -273,10 +272,9 @@ impl Evaluator<'_> {
         out
     }
 
-    /// The row-invariant value of `id` laid out over `order` (its free
-    /// indices in any order, and any indices it does not depend on, over
-    /// which it is repeated: the gradient of `sum(j, w[j])` is 1 for
-    /// every `j`).
+    /// The row-invariant value of `id` laid out over `order`: its free
+    /// indices in any order, plus any index it does not depend on (a
+    /// derivative the same for every value of that index), broadcast.
     fn reorder(&self, id: NodeId, order: &[IdxId]) -> Vec<f64> {
         let g = self.g;
         let t = &self.invariant[&id];
@@ -284,10 +282,6 @@ impl Evaluator<'_> {
         if order == free {
             return t.clone();
         }
-        debug_assert!(
-            free.iter().all(|i| order.contains(i)),
-            "output indices include the node's free indices"
-        );
         // strides of the stored layout, indexed by the position in `order`
         let stored = strides(g, free, free);
         let s: Vec<usize> = order
