@@ -62,7 +62,10 @@ mod train;
 pub use check::{check, check_file, MAX_EPOCHS};
 pub use diagnostic::{io_reason, Diagnostic, Label, Severity, Source};
 pub use input::{read_input, read_input_or_expr, Input, InputError};
-pub use program::{Binding, DataColumn, Function, Model, Optimizer, Param, TrainSpec, Unit};
+pub use program::{
+    Binding, DataColumn, Function, InitRule, InitialValues, Model, Optimizer, Param, TrainSpec,
+    Unit,
+};
 pub use syntax::ast::{write_number, File as SyntaxTree};
 pub use syntax::{decode, parse, MAX_SOURCE_BYTES};
 

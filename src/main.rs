@@ -255,7 +255,7 @@ fn run_check(
                 })?;
                 ddx::read_init(&text, &shown, &model)?
             }
-            None => model.params.iter().map(|p| p.init.clone()).collect(),
+            None => model.params.iter().map(|p| p.init.to_vec()).collect(),
         };
         let report = ddx::check_array_model(&mut model, &params, verbose, !json);
         if json {

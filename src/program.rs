@@ -61,8 +61,9 @@ pub struct Param {
     pub sym: SymId,
     /// The dimensions of an array param (empty for a scalar).
     pub shape: Vec<usize>,
-    /// The initial values, row-major (one for a scalar).
-    pub init: Vec<f64>,
+    /// The initial values, row-major (one for a scalar): generated when
+    /// first read, so that `ddx diff` never draws them.
+    pub init: InitialValues,
     /// Span of the declaration.
     pub span: Range<usize>,
 }
@@ -131,6 +132,89 @@ pub struct Model {
     pub train: Option<TrainSpec>,
     /// Number of data rows (0 without data).
     pub rows: usize,
+}
+
+/// How a param's initial values are made.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum InitRule {
+    /// Given values.
+    Values,
+    /// `normal(mean, sd, seed = seed)` (see `check::init`).
+    Normal {
+        /// Mean.
+        mean: f64,
+        /// Standard deviation.
+        sd: f64,
+        /// Generator seed.
+        seed: u64,
+    },
+    /// `uniform(lo, hi, seed = seed)`.
+    Uniform {
+        /// Lower bound.
+        lo: f64,
+        /// Upper bound.
+        hi: f64,
+        /// Generator seed.
+        seed: u64,
+    },
+}
+
+/// A param's initial values, row-major: given, or drawn from a seeded
+/// generator the first time they are read (dereferencing gives the slice).
+#[derive(Clone, Debug)]
+pub struct InitialValues {
+    n: usize,
+    rule: InitRule,
+    values: std::sync::OnceLock<Vec<f64>>,
+}
+
+impl InitialValues {
+    /// `n` values drawn by `rule` when first read.
+    pub fn drawn(n: usize, rule: InitRule) -> Self {
+        InitialValues {
+            n,
+            rule,
+            values: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The number of values (without drawing them).
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// How the values are made.
+    pub fn rule(&self) -> InitRule {
+        self.rule
+    }
+}
+
+impl From<Vec<f64>> for InitialValues {
+    fn from(v: Vec<f64>) -> Self {
+        InitialValues {
+            n: v.len(),
+            rule: InitRule::Values,
+            values: std::sync::OnceLock::from(v),
+        }
+    }
+}
+
+impl std::ops::Deref for InitialValues {
+    type Target = [f64];
+    fn deref(&self) -> &[f64] {
+        self.values.get_or_init(|| match self.rule {
+            InitRule::Values => vec![0.0; self.n],
+            InitRule::Normal { mean, sd, seed } => {
+                crate::check::init::normal(self.n, mean, sd, seed)
+            }
+            InitRule::Uniform { lo, hi, seed } => crate::check::init::uniform(self.n, lo, hi, seed),
+        })
+    }
 }
 
 impl Param {

@@ -61,7 +61,7 @@ fn the_gradient_costs_at_most_three_times_the_loss() {
 /// the gradient `ddx check --json` computed.
 #[test]
 fn printed_derivatives_parse_back_to_the_same_values() {
-    for name in ["diabetes", "iris", "digits_softmax", "digits_mlp"] {
+    for name in ["diabetes", "iris"] {
         let path = example(&format!("{name}.ddx"));
         let model = std::fs::read_to_string(&path).unwrap();
         let grad: serde_json::Value =

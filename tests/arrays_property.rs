@@ -932,7 +932,7 @@ fn checked(
 }
 
 fn init(model: &Model) -> Vec<Vec<f64>> {
-    model.params.iter().map(|p| p.init.clone()).collect()
+    model.params.iter().map(|p| p.init.to_vec()).collect()
 }
 
 fn choices() -> impl Strategy<Value = (Vec<u8>, Vec<f64>)> {

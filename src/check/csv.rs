@@ -99,11 +99,15 @@ pub(crate) fn read_columns(
             )));
     }
     let mut wanted: Vec<usize> = Vec::with_capacity(requests.len());
+    // positions by name: a vector column asks for hundreds of columns
+    let mut by_name: std::collections::HashMap<&str, Vec<usize>> =
+        std::collections::HashMap::with_capacity(header.len());
+    for (i, h) in header.iter().enumerate() {
+        by_name.entry(h.as_str()).or_default().push(i);
+    }
     for r in requests {
-        let mut hits = header
-            .iter()
-            .enumerate()
-            .filter(|(_, h)| h.as_str() == r.column);
+        let positions = by_name.get(r.column).map_or(&[][..], Vec::as_slice);
+        let mut hits = positions.iter().map(|&i| (i, ()));
         let Some((i, _)) = hits.next() else {
             let mut d = Diagnostic::new(
                 format!(

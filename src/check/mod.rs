@@ -17,7 +17,7 @@
 
 mod arrays;
 pub(crate) mod csv;
-mod init;
+pub(crate) mod init;
 mod lower;
 mod suggest;
 mod train_line;
@@ -31,7 +31,9 @@ pub use train_line::MAX_EPOCHS;
 
 use crate::diagnostic::{Diagnostic, Source};
 use crate::graph::{Graph, Node, NodeId, SymbolKind};
-use crate::program::{Binding, DataColumn, Function, Model, Param, TrainSpec, Unit};
+use crate::program::{
+    Binding, DataColumn, Function, InitRule, InitialValues, Model, Param, TrainSpec, Unit,
+};
 use crate::syntax::ast::{
     ColumnPart, DataCol, Dim, ExprId, ExprKind, File, Ident, NameId, ParamDecl, Span, StmtKind,
 };
@@ -298,7 +300,7 @@ impl<'f> ModelChecker<'f> {
                             name: name.to_string(),
                             sym,
                             shape: Vec::new(),
-                            init: vec![init],
+                            init: vec![init].into(),
                             span: a.name.span.range(),
                         });
                     }
@@ -929,13 +931,13 @@ fn initial_values(
     e: ExprId,
     shape: &[usize],
     n: usize,
-) -> Result<Vec<f64>, Diagnostic> {
+) -> Result<InitialValues, Diagnostic> {
     let expr = file.expr(e);
     match expr.kind {
         ExprKind::List { .. } => {
             let mut out = Vec::with_capacity(n);
             flatten_list(file, e, shape, "a param's initial value", &mut out)?;
-            Ok(out)
+            Ok(out.into())
         }
         ExprKind::Call { name, .. } if is_initialiser(file, e) => {
             let which = file.name(name);
@@ -988,7 +990,14 @@ fn initial_values(
                     )
                     .with_label("negative sd"));
                 }
-                Ok(init::normal(n, a, b, seed))
+                Ok(InitialValues::drawn(
+                    n,
+                    InitRule::Normal {
+                        mean: a,
+                        sd: b,
+                        seed,
+                    },
+                ))
             } else {
                 if b < a {
                     return Err(Diagnostic::new(
@@ -997,12 +1006,15 @@ fn initial_values(
                     )
                     .with_label("empty range"));
                 }
-                Ok(init::uniform(n, a, b, seed))
+                Ok(InitialValues::drawn(
+                    n,
+                    InitRule::Uniform { lo: a, hi: b, seed },
+                ))
             }
         }
         _ => {
             let v = const_eval(file, e, "a param's initial value")?;
-            Ok(vec![v; n])
+            Ok(vec![v; n].into())
         }
     }
 }

@@ -833,7 +833,7 @@ mod tests {
                     name: name.to_string(),
                     sym,
                     shape: Vec::new(),
-                    init: vec![init],
+                    init: vec![init].into(),
                     span: 0..0,
                 })
                 .collect(),
