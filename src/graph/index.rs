@@ -127,7 +127,7 @@ impl IndexOp {
     }
 
     /// The reduction of `values` (in index order), with the value rules of
-    /// [`super::ops`]: every stage computes it with this function.
+    /// `graph::ops`: every stage computes it with this function.
     pub fn eval(self, values: impl IntoIterator<Item = f64>) -> f64 {
         match self {
             IndexOp::Sum => values.into_iter().fold(0.0, |a, v| a + v),
