@@ -81,10 +81,14 @@ pub use simplify::simplify;
 
 // Code generation: schedules, kernels, a model's compiled loss and gradient.
 pub use codegen::{
-    compile, compile_with, hessian, initial_params, model_columns, model_layout, Bound,
-    CodegenError, CodegenOptions, Kernel, KernelError, Threads,
+    compile, compile_arrays, compile_with, hessian, initial_params, model_columns, model_layout,
+    ArrayBound, ArrayKernel, Bound, CodegenError, CodegenOptions, Kernel, KernelError, Threads,
 };
-pub use pipeline::{compile_model, derive, Compiled, Derived, KernelObjective, LOOP_AFTER_EPOCHS};
+pub use pipeline::{
+    compile_array_model, compile_model, derive, derive_arrays, ArrayDerived, ArrayObjective,
+    Compiled, CompiledArrays, Derived, KernelObjective, LOOP_AFTER_EPOCHS,
+};
+pub use schedule::arrays::ArraySchedule;
 pub use schedule::{Layout, LayoutError, Schedule};
 
 // Training.

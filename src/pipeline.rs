@@ -3,10 +3,13 @@
 
 use std::time::Instant;
 
-use crate::codegen::{compile, model_layout, Bound, CodegenError, Kernel, KernelError, Threads};
+use crate::codegen::{
+    compile, compile_arrays, model_layout, ArrayBound, ArrayKernel, Bound, CodegenError, Kernel,
+    KernelError, Threads,
+};
 use crate::diagnostic::Diagnostic;
-use crate::differentiate::gradient;
-use crate::graph::{NodeId, Reduction, SymId};
+use crate::differentiate::{gradient, gradient_indexed, Partial};
+use crate::graph::{IdxId, NodeId, Reduction, SymId};
 use crate::program::Model;
 use crate::simplify::simplify;
 use crate::train::{Objective, Sgd};
@@ -168,6 +171,115 @@ impl KernelObjective<'_> {
     /// The number of threads each evaluation runs on.
     pub fn threads(&self) -> usize {
         self.bound.threads()
+    }
+}
+
+/// The simplified loss and gradient of an array model.
+#[derive(Clone, Debug)]
+pub struct ArrayDerived {
+    /// The loss.
+    pub loss: NodeId,
+    /// d loss / d param, in declaration order, each with the indices
+    /// naming the param's element.
+    pub gradient: Vec<Partial>,
+}
+
+impl ArrayDerived {
+    /// The loss, then every gradient laid out over its element indices:
+    /// an array kernel's outputs in order (flat, the gradient of every
+    /// element in the order of the flat params).
+    pub fn outputs(&self) -> Vec<(NodeId, Vec<IdxId>)> {
+        let mut out = vec![(self.loss, Vec::new())];
+        out.extend(self.gradient.iter().map(|p| (p.node, p.indices.clone())));
+        out
+    }
+}
+
+/// Simplifies an array model's loss, differentiates it with respect to
+/// every param (index form) and simplifies the derivatives.
+pub fn derive_arrays(model: &mut Model) -> ArrayDerived {
+    let g = &mut model.graph;
+    let wrt: Vec<SymId> = model.params.iter().map(|p| p.sym).collect();
+    let loss = simplify(g, &[model.loss.node])[0];
+    let partials = gradient_indexed(g, loss, &wrt);
+    let raw: Vec<NodeId> = partials.iter().map(|p| p.node).collect();
+    let simple = simplify(g, &raw);
+    let gradient = simple
+        .into_iter()
+        .zip(partials)
+        .map(|(node, p)| Partial {
+            node,
+            indices: p.indices,
+        })
+        .collect();
+    ArrayDerived { loss, gradient }
+}
+
+/// An array model's compiled kernel: outputs are the loss and the
+/// gradient of every param element (flat, in the order of the params).
+pub struct CompiledArrays {
+    /// The compiled kernel.
+    pub kernel: ArrayKernel,
+    /// The nodes the kernel computes.
+    pub derived: ArrayDerived,
+    /// Wall time from the checked model to a callable kernel, in seconds.
+    pub seconds: f64,
+}
+
+/// Differentiates, simplifies and compiles an array model (`inspect`
+/// keeps the CLIF and machine code).
+pub fn compile_array_model(
+    model: &mut Model,
+    inspect: bool,
+) -> Result<CompiledArrays, CodegenError> {
+    let start = Instant::now();
+    let derived = derive_arrays(model);
+    let kernel = compile_arrays(
+        &model.graph,
+        &derived.outputs(),
+        &model_layout(model),
+        inspect,
+    )?;
+    Ok(CompiledArrays {
+        kernel,
+        derived,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// The training objective over a compiled array kernel bound to the
+/// model's data: the params are every element, flat.
+pub struct ArrayObjective<'k> {
+    bound: ArrayBound<'k, 'k>,
+    params: usize,
+    out: Vec<f64>,
+    model: &'k Model,
+}
+
+impl<'k> ArrayObjective<'k> {
+    /// Binds `compiled` to the data of `model`.
+    pub fn new(compiled: &'k CompiledArrays, model: &'k Model) -> Result<Self, KernelError> {
+        let columns: Vec<&'k [f64]> = model.data.iter().map(|d| d.values.as_slice()).collect();
+        Ok(ArrayObjective {
+            bound: compiled.kernel.bind(&columns)?,
+            params: compiled.kernel.params(),
+            out: vec![0.0; compiled.kernel.outputs()],
+            model,
+        })
+    }
+}
+
+impl Objective for ArrayObjective<'_> {
+    fn eval(&mut self, params: &[f64], grad: &mut [f64]) -> f64 {
+        if self.bound.call(params, &mut self.out).is_err() {
+            return f64::NAN;
+        }
+        grad.copy_from_slice(&self.out[1..=self.params]);
+        self.out[0]
+    }
+
+    fn diagnose(&mut self, params: &[f64]) -> Option<Diagnostic> {
+        crate::fault::locate(self.model, params).map(|f| f.diagnostic())
     }
 }
 

@@ -11,6 +11,8 @@
 //!    (absolute floor 1e-11 times the largest gradient element, at least 1).
 //! 2. The symbolic gradient of a generated array model agrees with central
 //!    finite differences (`check_array_model(..., true).passed()`).
+//! 4. The compiled loss and gradient of a generated array model are the
+//!    interpreter's bit for bit.
 //! 3. The gradient graph of a 784-256-10 tanh MLP has as many nodes as that
 //!    of the 64-32-10 one: arrays are loops, not unrolled scalars.
 //!
@@ -34,7 +36,10 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 
-use ddx::{check, check_array_model, derivatives, DiffOptions, Model, Source, Unit};
+use ddx::{
+    check, check_array_model, compile_array_model, derivatives, eval_arrays, ArrayInputs,
+    DiffOptions, Model, Source, Unit,
+};
 use proptest::prelude::*;
 
 /// Relative tolerance of the losses of the array and the unrolled model.
@@ -1089,8 +1094,66 @@ fn check_finite_differences(g: &Gen) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Property 4 on one generated model: the compiled loss and gradient are
+/// the interpreter's, bit for bit (NaN where it is NaN).
+fn check_jit(g: &Gen) -> Result<(), TestCaseError> {
+    let src = g.array_source();
+    let mut model = match model_of(&src) {
+        Ok(m) => m,
+        Err(e) if e.contains("is not used by the loss") => {
+            return Err(TestCaseError::reject("a param cancels out"))
+        }
+        Err(e) => return Err(TestCaseError::fail(format!("{e}\nin\n{src}"))),
+    };
+    let compiled = compile_array_model(&mut model, false)
+        .map_err(|e| TestCaseError::fail(format!("does not compile: {e}\nin\n{src}")))?;
+    let params = init(&model);
+    let flat: Vec<f64> = params.iter().flatten().copied().collect();
+    let columns: Vec<&[f64]> = model.data.iter().map(|d| d.values.as_slice()).collect();
+    let mut got = vec![0.0; compiled.kernel.outputs()];
+    compiled
+        .kernel
+        .call(&flat, &columns, &mut got)
+        .map_err(|e| TestCaseError::fail(format!("{e}\nin\n{src}")))?;
+    let outputs = compiled.derived.outputs();
+    let refs: Vec<(ddx::NodeId, &[ddx::IdxId])> =
+        outputs.iter().map(|(n, i)| (*n, i.as_slice())).collect();
+    let inputs = ArrayInputs {
+        params: model
+            .params
+            .iter()
+            .zip(&params)
+            .map(|(p, v)| (p.sym, v.as_slice()))
+            .collect(),
+        columns: model
+            .data
+            .iter()
+            .map(|d| (d.sym, d.values.as_slice()))
+            .collect(),
+        rows: model.rows,
+    };
+    let want: Vec<f64> = eval_arrays(&model.graph, &refs, &inputs)
+        .into_iter()
+        .flatten()
+        .collect();
+    prop_assert_eq!(want.len(), got.len());
+    for (k, (w, g)) in want.iter().zip(&got).enumerate() {
+        prop_assert!(
+            w.to_bits() == g.to_bits() || (w.is_nan() && g.is_nan()),
+            "output {k}: interpreter {w:e}, JIT {g:e}\nin\n{src}\nschedule:\n{}",
+            compiled.kernel.schedule()
+        );
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    #[test]
+    fn compiled_arrays_equal_the_interpreter((choices, values) in choices()) {
+        check_jit(&generate(&choices, &values))?;
+    }
 
     #[test]
     fn arrays_mean_their_unrolled_scalars((choices, values) in choices()) {

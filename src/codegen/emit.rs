@@ -30,6 +30,7 @@ use super::host;
 use crate::graph::{BinOp, UnOp};
 use crate::schedule::{Inst, Op, Schedule, Slot};
 
+mod arrays;
 mod row_loop;
 
 const F64: Type = types::F64;

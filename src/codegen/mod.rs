@@ -13,12 +13,14 @@
 //!
 //! All lengths are checked in safe Rust before the one `unsafe` call.
 
+mod arrays;
 mod disasm;
 mod emit;
 mod host;
 mod jit;
 mod threads;
 
+pub use arrays::{compile_arrays, ArrayBound, ArrayKernel};
 pub use threads::Threads;
 
 use std::sync::OnceLock;
@@ -53,6 +55,17 @@ pub enum CodegenError {
          (through the interpreter); compiled loops and training come next"
     )]
     Arrays,
+    /// An array kernel would need more scratch memory than ddx allows.
+    #[error(
+        "the compiled loss and derivatives would need {values} values of scratch memory, \
+         more than ddx allows (the limit is {limit}); use smaller arrays"
+    )]
+    Scratch {
+        /// The values of scratch memory needed.
+        values: usize,
+        /// The most allowed (`MAX_SCRATCH`).
+        limit: usize,
+    },
     /// The kernel has more operations than ddx compiles.
     #[error(
         "the compiled loss and derivatives would have {ops} operations, more than ddx \
@@ -210,14 +223,7 @@ pub fn compile_with(
     layout: &Layout,
     options: &CodegenOptions,
 ) -> Result<Kernel, CodegenError> {
-    let arrays = g.topo_order(outputs).into_iter().any(|id| {
-        matches!(
-            g.node(id),
-            crate::graph::Node::Elem(..)
-                | crate::graph::Node::Delta(..)
-                | crate::graph::Node::IndexReduce(..)
-        )
-    });
+    let arrays = crate::schedule::arrays::needs_arrays(g, outputs);
     if arrays {
         return Err(CodegenError::Arrays);
     }

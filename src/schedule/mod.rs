@@ -23,6 +23,8 @@
 //! Printing (`ddx emit --stage schedule`) and code generation both read this
 //! structure, so what is printed is what runs.
 
+pub(crate) mod arrays;
+
 use std::collections::HashMap;
 use std::fmt;
 
@@ -312,6 +314,21 @@ pub(crate) fn bind_layout(
 }
 
 impl Schedule {
+    /// A schedule computing nothing (for functions emitted from another
+    /// plan, such as an [`arrays::ArraySchedule`]).
+    pub(crate) fn empty() -> Schedule {
+        Schedule {
+            param_names: Vec::new(),
+            column_names: Vec::new(),
+            pre: Vec::new(),
+            blocks: vec![Vec::new()],
+            loops: Vec::new(),
+            outputs: Vec::new(),
+            output_names: Vec::new(),
+            slot_count: 0,
+        }
+    }
+
     /// Schedules `outputs` for `layout`. The nodes of `pre` are inputs
     /// (`Op::Pre`, in that order) and are not looked inside.
     pub fn build(
