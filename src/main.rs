@@ -246,7 +246,7 @@ fn run_check(
 ) -> Result<(), Refusal> {
     let (mut model, src) = ddx::read_model(file, "check")?;
     if model.has_arrays() || json || init.is_some() || verbose {
-        // the interpreter's check, element by element
+        // every element, compiled
         let params = match init {
             Some(path) => {
                 let shown = path.display().to_string();
@@ -257,7 +257,8 @@ fn run_check(
             }
             None => model.params.iter().map(|p| p.init.to_vec()).collect(),
         };
-        let report = ddx::check_array_model(&mut model, &params, verbose, !json);
+        let report = ddx::array_check_report(&mut model, &params, verbose, !json)
+            .map_err(|r| r.placed_in(&src))?;
         if json {
             return out(&format!("{}\n", report.to_json()));
         }

@@ -1,29 +1,18 @@
-//! `ddx check` for models with array params or data: the symbolic
-//! gradient, evaluated by the reference interpreter, next to central finite
-//! differences of the interpreted loss, element by element. (Array models
-//! are not compiled yet; the scalar check compares the JIT too.)
+//! `ddx check` for models with array params or data: the compiled
+//! gradient next to central finite differences of the compiled loss, for
+//! every element. (The compiled code equals the reference interpreter bit
+//! for bit: tests/arrays_property.rs.)
 //!
 //! The step and the error are those of the scalar check (see
-//! [`super::gradient_check`]). Every element is checked unless that would
-//! take more than [`MAX_WORK`] interpreted operations; then an evenly
-//! spaced sample of each param's elements is checked (always the first and
-//! the last), and the report says how many.
+//! [`super::gradient_check`]).
 
 use std::fmt::{self, Write as _};
 
-use rustc_hash::FxHashMap as HashMap;
-
-use crate::differentiate::gradient_indexed;
-use crate::graph::{IdxId, NodeId};
-use crate::interpret::{eval_arrays, ArrayInputs};
+use crate::codegen::{compile_arrays, model_layout, ArrayKernel, CodegenError, KernelError};
+use crate::pipeline::compile_array_model;
 use crate::program::Model;
-use crate::simplify::simplify;
 
 use super::gradient_check::TOLERANCE;
-
-/// Most interpreted operations (elements times rows, over every loss
-/// evaluation) the finite differences may take.
-pub(crate) const MAX_WORK: f64 = 1e8;
 
 /// The check of one array (or scalar) param.
 #[derive(Clone, Debug, PartialEq)]
@@ -133,117 +122,124 @@ pub(crate) fn nested(values: &[f64], shape: &[usize]) -> serde_json::Value {
     }
 }
 
-/// The inputs of an interpreted evaluation of `model` at `params` (each
-/// param's values, row-major, in declaration order).
-pub(crate) fn inputs<'a>(model: &'a Model, params: &'a [Vec<f64>]) -> ArrayInputs<'a> {
-    ArrayInputs {
-        params: model
-            .params
-            .iter()
-            .zip(params)
-            .map(|(p, v)| (p.sym, v.as_slice()))
-            .collect::<HashMap<_, _>>(),
-        columns: model
-            .data
-            .iter()
-            .map(|d| (d.sym, d.values.as_slice()))
-            .collect(),
-        rows: model.rows,
-    }
-}
-
-/// The simplified loss and gradient of a model: the loss node, then per
-/// param its derivative and the indices naming its element.
-pub(crate) fn loss_and_gradient(model: &mut Model) -> (NodeId, Vec<(NodeId, Vec<IdxId>)>) {
-    let g = &mut model.graph;
-    let wrt: Vec<_> = model.params.iter().map(|p| p.sym).collect();
-    let loss = simplify(g, &[model.loss.node])[0];
-    let partials = gradient_indexed(g, loss, &wrt);
-    let raw: Vec<NodeId> = partials.iter().map(|p| p.node).collect();
-    let simple = simplify(g, &raw);
-    let grads = simple
-        .into_iter()
-        .zip(partials)
-        .map(|(n, p)| (n, p.indices))
-        .collect();
-    (loss, grads)
-}
-
-/// Checks an array model at `params` (each param's values, row-major).
+/// Checks an array model at `params` (each param's values, row-major):
+/// the compiled loss and gradient, and (with `finite_differences`) a
+/// central difference of the compiled loss for every element, on as many
+/// threads as the machine has.
 pub fn check_array_model(
     model: &mut Model,
     params: &[Vec<f64>],
     verbose: bool,
     finite_differences: bool,
-) -> ArrayCheckReport {
-    let (loss, grads) = loss_and_gradient(model);
+) -> Result<ArrayCheckReport, CodegenError> {
+    let compiled = compile_array_model(model, false)?;
     let model = &*model;
-    let g = &model.graph;
-    let mut outputs: Vec<(NodeId, &[IdxId])> = vec![(loss, &[])];
-    outputs.extend(grads.iter().map(|(n, i)| (*n, i.as_slice())));
-    let values = eval_arrays(g, &outputs, &inputs(model, params));
-    let loss_value = values[0][0];
-    let elements: usize = params.iter().map(Vec::len).sum();
-    let cost = (g.expanded_op_count(&[loss]).max(1) * model.rows.max(1)) as f64;
-    let budget = (MAX_WORK / (2.0 * cost)).floor().max(1.0) as usize;
-    let mut p = params.to_vec();
+    let loss_only = compile_arrays(
+        &model.graph,
+        &[(compiled.derived.loss, Vec::new())],
+        &model_layout(model),
+        false,
+    )?;
+    let columns: Vec<&[f64]> = model.data.iter().map(|d| d.values.as_slice()).collect();
+    let flat: Vec<f64> = params.iter().flatten().copied().collect();
+    let mut out = vec![0.0; compiled.kernel.outputs()];
+    compiled
+        .kernel
+        .call(&flat, &columns, &mut out)
+        .map_err(|e| CodegenError::Cranelift(e.to_string()))?;
+    let loss_value = out[0];
+    let fds: Vec<Option<f64>> = if finite_differences {
+        central_differences(&loss_only, &columns, &flat)
+            .map_err(|e| CodegenError::Cranelift(e.to_string()))?
+            .into_iter()
+            .map(Some)
+            .collect()
+    } else {
+        vec![None; flat.len()]
+    };
     let mut checks = Vec::with_capacity(params.len());
+    let mut at = 0;
     for (k, param) in model.params.iter().enumerate() {
         let n = params[k].len();
-        // evenly spaced elements when there is no time for all
-        let share = if !finite_differences {
-            0
-        } else if elements <= budget {
-            n
-        } else {
-            (budget * n / elements.max(1)).clamp(2.min(n), n)
-        };
-        let picks: Vec<usize> = if share == 0 {
-            Vec::new()
-        } else if share >= n {
-            (0..n).collect()
-        } else {
-            let mut v: Vec<usize> = (0..share)
-                .map(|t| t * (n - 1) / (share - 1).max(1))
-                .collect();
-            v.dedup();
-            v
-        };
-        let gradient = values[k + 1].clone();
-        let mut fds = vec![None; n];
-        let mut errors = vec![None; n];
-        for i in picks {
-            let value = params[k][i];
-            let h = f64::EPSILON.cbrt() * value.abs().max(1.0);
-            let (up, down) = (value + h, value - h);
-            p[k][i] = up;
-            let l_up = eval_arrays(g, &[(loss, &[])], &inputs(model, &p))[0][0];
-            p[k][i] = down;
-            let l_down = eval_arrays(g, &[(loss, &[])], &inputs(model, &p))[0][0];
-            p[k][i] = value;
-            let fd = (l_up - l_down) / (up - down);
-            let gi = gradient[i];
-            let floor = 1e-3 * loss_value.abs().max(1.0);
-            let error = (gi - fd).abs() / gi.abs().max(fd.abs()).max(floor);
-            fds[i] = Some(fd);
-            errors[i] = Some(if error.is_nan() { f64::INFINITY } else { error });
-        }
+        let gradient = out[1 + at..1 + at + n].to_vec();
+        let fd = fds[at..at + n].to_vec();
+        let error = gradient
+            .iter()
+            .zip(&fd)
+            .map(|(&gi, fd)| {
+                fd.map(|fd| {
+                    let floor = 1e-3 * loss_value.abs().max(1.0);
+                    let e = (gi - fd).abs() / gi.abs().max(fd.abs()).max(floor);
+                    if e.is_nan() {
+                        f64::INFINITY
+                    } else {
+                        e
+                    }
+                })
+            })
+            .collect();
         checks.push(ArrayParamCheck {
             name: param.name.clone(),
             shape: param.shape.clone(),
             values: params[k].clone(),
             gradient,
-            finite_difference: fds,
-            error: errors,
+            finite_difference: fd,
+            error,
         });
+        at += n;
     }
-    ArrayCheckReport {
+    Ok(ArrayCheckReport {
         loss_name: model.loss.name.clone(),
         loss: loss_value,
         rows: model.rows,
         params: checks,
         verbose,
-    }
+    })
+}
+
+/// `(L(p + h e_i) - L(p - h e_i)) / 2h` for every element `i` (the step
+/// of the scalar check, relative to the value), the elements shared out
+/// over the machine's threads, each with its own bound kernel.
+fn central_differences(
+    loss: &ArrayKernel,
+    columns: &[&[f64]],
+    params: &[f64],
+) -> Result<Vec<f64>, KernelError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, params.len().max(1));
+    let chunk = params.len().div_ceil(threads).max(1);
+    let mut fds = vec![0.0; params.len()];
+    std::thread::scope(|scope| {
+        let jobs: Vec<_> = fds
+            .chunks_mut(chunk)
+            .enumerate()
+            .map(|(t, part)| {
+                scope.spawn(move || -> Result<(), KernelError> {
+                    let mut bound = loss.bind(columns)?;
+                    let mut p = params.to_vec();
+                    let mut l = [0.0];
+                    for (j, fd) in part.iter_mut().enumerate() {
+                        let i = t * chunk + j;
+                        let value = params[i];
+                        let h = f64::EPSILON.cbrt() * value.abs().max(1.0);
+                        let (up, down) = (value + h, value - h);
+                        p[i] = up;
+                        bound.call(&p, &mut l)?;
+                        let l_up = l[0];
+                        p[i] = down;
+                        bound.call(&p, &mut l)?;
+                        p[i] = value;
+                        *fd = (l_up - l[0]) / (up - down);
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        jobs.into_iter()
+            .try_for_each(|j| j.join().unwrap_or(Ok(())))
+    })?;
+    Ok(fds)
 }
 
 fn position_text(pos: &[usize]) -> String {

@@ -7,7 +7,7 @@ use crate::codegen::{compile_with, model_layout, Kernel};
 use crate::commands::diff::{derivatives, DiffOptions};
 use crate::diagnostic::Source;
 use crate::graph::{Graph, NodeId};
-use crate::pipeline::{derive, LOOP_AFTER_EPOCHS};
+use crate::pipeline::{compile_array_model, derive, LOOP_AFTER_EPOCHS};
 use crate::program::{Optimizer, Unit};
 
 /// A stage of the compiler that `ddx emit` prints.
@@ -51,6 +51,14 @@ pub fn emit(src: &Source, dir: Option<&Path>, stage: Stage) -> Result<String, Re
         return Ok(file.to_string());
     }
     let unit = crate::check::check(src, dir)?;
+    if let Unit::Model(m) = &unit {
+        if m.has_arrays() && matches!(stage, Stage::Schedule | Stage::Clif | Stage::Asm) {
+            let Unit::Model(m) = unit else {
+                unreachable!("matched above")
+            };
+            return emit_arrays(m, stage);
+        }
+    }
     match stage {
         Stage::Ast => unreachable!("handled above"),
         Stage::Graph => {
@@ -92,6 +100,33 @@ pub fn emit(src: &Source, dir: Option<&Path>, stage: Stage) -> Result<String, Re
             Ok(text)
         }
     }
+}
+
+/// `ddx emit --stage schedule|clif|asm` of an array model: its compiled
+/// loss and gradient.
+fn emit_arrays(mut m: crate::program::Model, stage: Stage) -> Result<String, Refusal> {
+    let compiled = compile_array_model(&mut m, true).map_err(|e| {
+        let what = format!("loss {}", m.loss.name);
+        compile_refusal(e, m.loss.span.clone(), &what)
+    })?;
+    let kernel = compiled.kernel;
+    Ok(match stage {
+        Stage::Schedule => {
+            let mut names = vec![m.loss.name.clone()];
+            names.extend(
+                m.params
+                    .iter()
+                    .map(|p| format!("d{}/d{}", m.loss.name, p.name)),
+            );
+            kernel
+                .schedule()
+                .clone()
+                .with_output_names(&names)
+                .to_string()
+        }
+        Stage::Clif => kernel.clif().unwrap_or_default(),
+        _ => kernel.asm().unwrap_or_default(),
+    })
 }
 
 /// The graph and named roots `ddx emit --stage graph` prints: an

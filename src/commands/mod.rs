@@ -401,6 +401,20 @@ fn train_refusal(e: TrainError, model: &Model) -> Refusal {
     }
 }
 
+/// `ddx check` of an array model at `params`: [`array_check::check_array_model`],
+/// a kernel that does not compile refused at the loss.
+pub fn array_check_report(
+    model: &mut Model,
+    params: &[Vec<f64>],
+    verbose: bool,
+    finite_differences: bool,
+) -> Result<array_check::ArrayCheckReport, Refusal> {
+    array_check::check_array_model(model, params, verbose, finite_differences).map_err(|e| {
+        let what = format!("loss {}", model.loss.name);
+        compile_refusal(e, model.loss.span.clone(), &what)
+    })
+}
+
 /// `ddx check` on a checked model: the gradient check at the initial
 /// params, or why it could not run.
 pub fn gradient_check_report(model: &mut Model) -> Result<GradientCheckReport, Refusal> {
