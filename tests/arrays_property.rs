@@ -933,7 +933,8 @@ fn checked(
             .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_default();
         TestCaseError::fail(format!("check_array_model panicked: {why}\non\n{src}"))
-    })
+    })?
+    .map_err(|e| TestCaseError::fail(format!("does not compile: {e}\non\n{src}")))
 }
 
 fn init(model: &Model) -> Vec<Vec<f64>> {
@@ -1223,7 +1224,7 @@ fn gradient_constant_along_the_element_index() {
                loss L = mean(sum(k, p0[k])*y)\n";
     let mut model = model_of(src).unwrap();
     let p = init(&model);
-    let report = check_array_model(&mut model, &p, false, true);
+    let report = check_array_model(&mut model, &p, false, true).expect("compiles");
     assert!((report.loss - 1.0).abs() < 1e-15, "{report}");
     assert_eq!(report.params[0].gradient, vec![1.0; 3]);
     assert!(report.passed(), "{report}");
@@ -1248,7 +1249,7 @@ fn derivative_repeated_over_an_index_it_does_not_mention() {
         );
         let mut model = model_of(&src).unwrap();
         let init = init(&model);
-        let report = check_array_model(&mut model, &init, false, true);
+        let report = check_array_model(&mut model, &init, false, true).expect("compiles");
         assert!(report.passed(), "{loss}:\n{report}");
         let got = report.params[0].gradient[0];
         assert!(
@@ -1273,7 +1274,7 @@ fn max_over_index_after_reassociation() {
                loss L = max(k, a - exp(s[k]))\n";
     let mut model = model_of(src).unwrap();
     let init = init(&model);
-    let report = check_array_model(&mut model, &init, false, true);
+    let report = check_array_model(&mut model, &init, false, true).expect("compiles");
     assert_eq!(report.params[0].gradient, vec![1.0]);
     let ds = &report.params[1].gradient;
     assert!(

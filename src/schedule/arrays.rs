@@ -103,7 +103,13 @@ pub struct SlotInfo {
     pub storage: Storage,
     /// The instruction defining it (`None` for an accumulator's result).
     pub op: Option<AOp>,
+    /// Computed in a row loop, for [`ROW_GROUP`] rows at a time: a buffer
+    /// holds `ROW_GROUP` values per element (the rows innermost).
+    pub per_row: bool,
 }
+
+/// Rows a row loop computes at a time (two `f64x2` halves).
+pub(crate) const ROW_GROUP: usize = 4;
 
 /// `dst = op` over the shape of `dst`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,8 +119,8 @@ pub struct AInst {
 }
 
 /// `dst = ordered sum over the rows of src`, element by element: four
-/// lanes of `len(src)` values at `lanes` in scratch, the total in `dst`'s
-/// buffer.
+/// lanes per element at `lanes` in scratch (`lanes + 4*e + l` for element
+/// `e` and lane `l`), the total in `dst`'s buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AAccumulator {
     /// The per-row value summed.
@@ -241,6 +247,7 @@ impl ArraySchedule {
                 output_names: (0..outputs.len()).map(|i| format!("out[{i}]")).collect(),
                 scratch_len: 0,
             },
+            in_loop: false,
         };
         b.schedule(&order, outputs);
         b.inline_single_uses();
@@ -304,17 +311,25 @@ struct Builder<'g> {
     param_of: super::SymbolIndex,
     column_of: super::SymbolIndex,
     sched: ArraySchedule,
+    /// Slots made now are computed in a row loop.
+    in_loop: bool,
 }
 
 impl Builder<'_> {
     fn slot(&mut self, shape: Vec<IdxId>, storage: Storage, op: Option<AOp>) -> Slot {
+        let per_row = self.in_loop;
         for &i in &shape {
             self.note_index(i);
         }
         if let Some(AOp::Reduce(_, i, _)) = op {
             self.note_index(i);
         }
-        self.sched.slots.push(SlotInfo { shape, storage, op });
+        self.sched.slots.push(SlotInfo {
+            shape,
+            storage,
+            op,
+            per_row,
+        });
         Slot(u32::try_from(self.sched.slots.len() - 1).expect("fewer than 2^32 slots"))
     }
 
@@ -371,15 +386,19 @@ impl Builder<'_> {
                     // the interpreter reads NaN out of a dimension
                     (AOp::Const(f64::NAN), false)
                 } else {
+                    // a param read in place; a data element is copied per
+                    // row group, its rows side by side
                     let gather = subs.iter().any(|s| matches!(s, ASub::Data(_)));
-                    let op = match self.param_of.get(&s) {
-                        Some(&index) => AOp::Param { index, subs },
-                        None => AOp::Column {
-                            index: self.column_of[&s],
-                            subs,
-                        },
-                    };
-                    (op, !gather)
+                    match self.param_of.get(&s) {
+                        Some(&index) => (AOp::Param { index, subs }, !gather),
+                        None => (
+                            AOp::Column {
+                                index: self.column_of[&s],
+                                subs,
+                            },
+                            false,
+                        ),
+                    }
                 }
             }
             Node::Delta(a, b) => (AOp::Delta(self.sub(a), self.sub(b)), false),
@@ -450,6 +469,7 @@ impl Builder<'_> {
                 let roots: Vec<NodeId> = accs.iter().map(|p| p.1).collect();
                 let body = g.topo_order_until(&roots, |id| !g.meta(id).per_row);
                 let mut local: HashMap<NodeId, Slot> = HashMap::new();
+                self.in_loop = true;
                 for id in body {
                     if !g.meta(id).per_row {
                         continue;
@@ -466,6 +486,7 @@ impl Builder<'_> {
                 for (r, a) in accs {
                     let src = local[&a];
                     let shape = self.sched.slots[src.index()].shape.clone();
+                    self.in_loop = false;
                     let dst = self.slot(shape, Storage::Buffer(0), None);
                     self.sched.loops[level - 1].accumulators.push(AAccumulator {
                         src,
@@ -474,6 +495,7 @@ impl Builder<'_> {
                     });
                     invariant.insert(r, dst);
                 }
+                self.in_loop = false;
             }
             for &id in order {
                 if g.meta(id).per_row || stage[&id] != level {
@@ -545,17 +567,26 @@ impl Builder<'_> {
             .collect();
         let mut uses = vec![0usize; self.sched.slots.len()];
         let mut kept = vec![false; self.sched.slots.len()];
-        for l in &self.sched.loops {
-            for a in &l.accumulators {
-                kept[a.src.index()] = true;
-            }
-        }
         for o in &self.sched.outputs {
             kept[o.slot.index()] = true;
         }
         for inst in segments.iter().flatten() {
             for s in operands(self.sched.slots[inst.dst.index()].op.as_ref()) {
                 uses[s.index()] += 1;
+            }
+        }
+        // an accumulator reads its source over the source's own indices
+        let mut accumulated = vec![false; self.sched.slots.len()];
+        for l in &self.sched.loops {
+            for a in &l.accumulators {
+                uses[a.src.index()] += 1;
+                accumulated[a.src.index()] = true;
+            }
+        }
+        for (k, slot) in self.sched.slots.iter_mut().enumerate() {
+            let elementwise = matches!(slot.op, Some(AOp::Unary(..) | AOp::Binary(..)));
+            if accumulated[k] && uses[k] == 1 && elementwise && slot.storage != Storage::Scalar {
+                slot.storage = Storage::Inline;
             }
         }
         for seg in &segments {
@@ -597,10 +628,16 @@ impl Builder<'_> {
             .iter()
             .map(|s| self.sched.elements(&s.shape))
             .collect();
-        for (s, size) in self.sched.slots.iter_mut().zip(&sizes) {
+        let rows: Vec<usize> = self
+            .sched
+            .slots
+            .iter()
+            .map(|s| if s.per_row { ROW_GROUP } else { 1 })
+            .collect();
+        for ((s, size), rows) in self.sched.slots.iter_mut().zip(&sizes).zip(&rows) {
             if let Storage::Buffer(at) = &mut s.storage {
                 *at = next;
-                next = next.saturating_add(*size);
+                next = next.saturating_add(size.saturating_mul(*rows));
             }
         }
         for l in &mut self.sched.loops {

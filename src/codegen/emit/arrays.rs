@@ -1,24 +1,41 @@
 //! Translation of an [`ArraySchedule`] into one Cranelift function with the
-//! C ABI `fn(params, columns, n, scratch, out)`: every buffer slot is a
-//! loop nest over its indices (constant trip counts, the last index
-//! innermost), index reductions are an innermost loop with the
-//! accumulator in a register, and each row loop adds its per-row arrays to
-//! four lanes in scratch memory, flushed into the totals every
-//! [`BLOCK_ROWS`] rows: [`crate::interpret::OrderedSum`], element by
-//! element. Code size depends on the number of slots, not on the extents.
+//! C ABI `fn(params, columns, n, scratch, out)`.
+//!
+//! Every buffer slot is a loop nest over its indices (constant trip counts,
+//! the last index innermost); an index reduction is an innermost loop with
+//! its accumulator in registers. A row loop computes [`ROW_GROUP`] rows at
+//! a time as two `f64x2` halves (rows `r, r+1` and `r+2, r+3`): each row's
+//! values are computed exactly as alone (the same operations in the same
+//! order), four independent rows hide the latency of an index sum, and a
+//! param element is loaded once for the four. The last group of a data set
+//! repeats its last row in the missing places and adds `+0.0` for them to
+//! the lanes (which leaves every lane as it was: a lane is never `-0.0`).
+//!
+//! Each row loop adds row `r` to lane `r % 4` of its accumulators and every
+//! [`BLOCK_ROWS`] rows (and after the last row) adds `((l0 + l1) + l2) + l3`
+//! into the totals: [`crate::interpret::OrderedSum`], element by element.
+//! Code size depends on the number of slots, not on the extents.
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value};
+use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, Value};
 use cranelift_module::ModuleError;
 
-use super::{Translator, F64};
+use super::{Translator, F64, F64X2};
 use crate::graph::{IdxId, IndexOp, UnOp};
 use crate::interpret::BLOCK_ROWS;
-use crate::schedule::arrays::{AAccumulator, ALoop, AOp, ASub, ArraySchedule, Storage};
+use crate::schedule::arrays::{AAccumulator, ALoop, AOp, ASub, ArraySchedule, Storage, ROW_GROUP};
 use crate::schedule::Slot;
 
 /// The values of an index assignment: each index variable's counter.
 type Counters = Vec<(IdxId, Value)>;
+
+/// A value: one `f64` (the same for every row), or the four rows of a
+/// group as two `f64x2`.
+#[derive(Clone, Copy)]
+enum V {
+    One(Value),
+    Rows([Value; 2]),
+}
 
 /// The state of one array function being emitted.
 struct ArrayState<'s> {
@@ -28,19 +45,19 @@ struct ArrayState<'s> {
     n: Value,
     /// Base pointer of every column.
     cols: Vec<Value>,
-    /// Inside a row loop: each column's address of the current row, and
-    /// the row's values of the columns used as subscripts.
-    row: Option<RowValues>,
+    /// Inside a row loop: the group's rows.
+    rows: Option<Group>,
     /// Register values of the scalar slots.
-    scalars: Vec<Option<Value>>,
+    scalars: Vec<Option<V>>,
 }
 
-/// The current row's addresses.
-struct RowValues {
-    /// Address of the row's first value, by column.
-    base: Vec<Value>,
-    /// `columns[c][row]` for the columns used as subscripts.
-    label: Vec<Option<Value>>,
+/// The rows of the current group.
+struct Group {
+    /// For each of the four rows: each column's address of the row.
+    base: [Vec<Value>; ROW_GROUP],
+    /// For each of the four rows: `columns[c][row]` for the columns used
+    /// as subscripts.
+    label: [Vec<Option<Value>>; ROW_GROUP],
 }
 
 impl Translator<'_, '_> {
@@ -64,7 +81,7 @@ impl Translator<'_, '_> {
             p_scratch,
             n,
             cols,
-            row: None,
+            rows: None,
             scalars: vec![None; s.slots.len()],
         };
         for (level, block) in s.blocks.iter().enumerate() {
@@ -80,8 +97,9 @@ impl Translator<'_, '_> {
             let order = o.order.clone();
             self.nest(&dims, &mut Vec::new(), &mut |t, counters| {
                 let v = t.read(&mut st, o.slot, counters);
+                let v = t.one(v);
                 let pos = t.dense(&st, &order, counters, true);
-                let at = t.address(p_out, o.offset, Some(pos));
+                let at = t.address(p_out, o.offset, Some(pos), 8);
                 t.b.ins().store(MemFlagsData::trusted(), v, at, 0);
             });
         }
@@ -89,17 +107,49 @@ impl Translator<'_, '_> {
         self.finish()
     }
 
+    /// The row-invariant value (outside row loops every value is one).
+    fn one(&mut self, v: V) -> Value {
+        match v {
+            V::One(x) => x,
+            V::Rows(_) => unreachable!("a row-invariant slot has one value"),
+        }
+    }
+
+    /// `v` as two `f64x2` halves.
+    fn halves(&mut self, v: V) -> [Value; 2] {
+        match v {
+            V::Rows(h) => h,
+            V::One(x) => {
+                let s = self.b.ins().splat(F64X2, x);
+                [s, s]
+            }
+        }
+    }
+
+    /// Four row values as two `f64x2` halves.
+    fn pack(&mut self, lanes: [Value; ROW_GROUP]) -> V {
+        let mut h = [lanes[0]; 2];
+        for (k, half) in h.iter_mut().enumerate() {
+            let v = self.b.ins().scalar_to_vector(F64X2, lanes[2 * k]);
+            *half = self.b.ins().insertlane(v, lanes[2 * k + 1], 1);
+        }
+        V::Rows(h)
+    }
+
     /// `(index, extent)` of each index of `shape`.
     fn dims(&self, st: &ArrayState<'_>, shape: &[IdxId]) -> Vec<(IdxId, usize)> {
         shape.iter().map(|&i| (i, st.s.extent(i))).collect()
     }
 
-    /// `base + 8 * (values + pos)`.
-    fn address(&mut self, base: Value, values: usize, pos: Option<Value>) -> Value {
+    /// `base + 8 * values + bytes * pos`.
+    fn address(&mut self, base: Value, values: usize, pos: Option<Value>, bytes: u8) -> Value {
         let mut at = base;
         if let Some(p) = pos {
-            let bytes = self.b.ins().ishl_imm_u(p, 3);
-            at = self.b.ins().iadd(at, bytes);
+            let scaled = self
+                .b
+                .ins()
+                .ishl_imm_u(p, i64::from(bytes.trailing_zeros()));
+            at = self.b.ins().iadd(at, scaled);
         }
         if values > 0 {
             at = self.b.ins().iadd_imm_u(at, (8 * values) as i64);
@@ -195,67 +245,103 @@ impl Translator<'_, '_> {
             }
             Storage::Buffer(offset) => {
                 let shape = info.shape.clone();
+                let per_row = info.per_row;
                 let dims = self.dims(st, &shape);
                 let base = st.p_scratch;
                 self.nest(&dims, &mut Vec::new(), &mut |t, counters| {
                     let v = t.value(st, slot, counters);
                     let pos = t.dense(st, &shape, counters, false);
-                    let at = t.address(base, offset, Some(pos));
-                    t.b.ins().store(MemFlagsData::trusted(), v, at, 0);
+                    t.store(v, base, offset, pos, per_row);
                 });
             }
         }
     }
 
+    /// Stores `v` at element `pos` of the buffer at `offset` (four values
+    /// per element for a per-row buffer).
+    fn store(&mut self, v: V, base: Value, offset: usize, pos: Value, per_row: bool) {
+        let flags = MemFlagsData::trusted();
+        if per_row {
+            let h = self.halves(v);
+            let at = self.address(base, offset, Some(pos), 32);
+            self.b.ins().store(flags, h[0], at, 0);
+            self.b.ins().store(flags, h[1], at, 16);
+        } else {
+            let x = self.one(v);
+            let at = self.address(base, offset, Some(pos), 8);
+            self.b.ins().store(flags, x, at, 0);
+        }
+    }
+
     /// The value of `slot` at the element the counters name (they may
     /// hold more indices than the slot has).
-    fn read(&mut self, st: &mut ArrayState<'_>, slot: Slot, counters: &Counters) -> Value {
+    fn read(&mut self, st: &mut ArrayState<'_>, slot: Slot, counters: &Counters) -> V {
         let info = st.s.slot(slot);
         match info.storage {
             Storage::Scalar => st.scalars[slot.index()].expect("scalars are computed before use"),
             Storage::Buffer(offset) => {
                 let shape = info.shape.clone();
+                let per_row = info.per_row;
                 let pos = self.dense(st, &shape, counters, true);
-                let at = self.address(st.p_scratch, offset, Some(pos));
-                self.b.ins().load(F64, MemFlagsData::trusted(), at, 0)
+                let flags = MemFlagsData::trusted();
+                if per_row {
+                    let at = self.address(st.p_scratch, offset, Some(pos), 32);
+                    let lo = self.b.ins().load(F64X2, flags, at, 0);
+                    let hi = self.b.ins().load(F64X2, flags, at, 16);
+                    V::Rows([lo, hi])
+                } else {
+                    let at = self.address(st.p_scratch, offset, Some(pos), 8);
+                    V::One(self.b.ins().load(F64, flags, at, 0))
+                }
             }
             Storage::View | Storage::Inline => self.value(st, slot, counters),
         }
     }
 
     /// Computes the operation of `slot` at the element the counters name.
-    fn value(&mut self, st: &mut ArrayState<'_>, slot: Slot, counters: &Counters) -> Value {
+    fn value(&mut self, st: &mut ArrayState<'_>, slot: Slot, counters: &Counters) -> V {
         let s = st.s;
         let Some(op) = &s.slot(slot).op else {
             unreachable!("accumulator results are buffers")
         };
         match op {
-            AOp::Const(c) => self.b.ins().f64const(*c),
-            AOp::Rows => self.b.ins().fcvt_from_uint(F64, st.n),
+            AOp::Const(c) => V::One(self.b.ins().f64const(*c)),
+            AOp::Rows => V::One(self.b.ins().fcvt_from_uint(F64, st.n)),
             AOp::Param { index, subs } => {
                 let input = &s.params[*index];
-                let base = self.address(st.p_params, input.offset, None);
-                self.element(st, base, &input.shape.clone(), subs, counters)
+                let base = self.address(st.p_params, input.offset, None, 8);
+                let shape = input.shape.clone();
+                self.per_lane(st, subs, |t, st, lane| {
+                    t.element(st, base, &shape, subs, counters, lane)
+                })
             }
             AOp::Column { index, subs } => {
-                let base = st.row.as_ref().expect("columns are read in row loops").base[*index];
                 let shape = s.columns[*index].shape.clone();
-                self.element(st, base, &shape, subs, counters)
+                let mut lanes = [None; ROW_GROUP];
+                for (lane, v) in lanes.iter_mut().enumerate() {
+                    let base = st
+                        .rows
+                        .as_ref()
+                        .expect("columns are read in row loops")
+                        .base[lane][*index];
+                    *v = Some(self.element(st, base, &shape, subs, counters, lane));
+                }
+                self.pack(lanes.map(|v| v.expect("every lane")))
             }
-            AOp::Delta(a, b) => {
-                let (x, ok_x) = self.subscript(st, *a, counters);
-                let (y, ok_y) = self.subscript(st, *b, counters);
-                let eq = self.b.ins().icmp(IntCC::Equal, x, y);
-                let one = self.b.ins().f64const(1.0);
-                let zero = self.b.ins().f64const(0.0);
-                let v = self.b.ins().select(eq, one, zero);
-                let ok = self.both(ok_x, ok_y);
-                self.or_nan(ok, v)
-            }
-            AOp::Unary(op, a) => {
-                let x = self.read(st, *a, counters);
-                self.unary(*op, x, F64)
-            }
+            AOp::Delta(a, b) => self.per_lane(st, &[*a, *b], |t, st, lane| {
+                let (x, ok_x) = t.subscript(st, *a, counters, lane);
+                let (y, ok_y) = t.subscript(st, *b, counters, lane);
+                let eq = t.b.ins().icmp(IntCC::Equal, x, y);
+                let one = t.b.ins().f64const(1.0);
+                let zero = t.b.ins().f64const(0.0);
+                let v = t.b.ins().select(eq, one, zero);
+                let ok = t.both(ok_x, ok_y);
+                t.or_nan(ok, v)
+            }),
+            AOp::Unary(op, a) => match self.read(st, *a, counters) {
+                V::One(x) => V::One(self.unary(*op, x, F64)),
+                V::Rows(h) => V::Rows(h.map(|x| self.unary(*op, x, F64X2))),
+            },
             AOp::Binary(op, a, b) => {
                 let x = self.read(st, *a, counters);
                 let y = self.read(st, *b, counters);
@@ -263,13 +349,40 @@ impl Translator<'_, '_> {
                     Some(AOp::Const(c)) => Some(c),
                     _ => None,
                 };
-                self.binary(*op, x, y, y_const, F64)
+                match (x, y) {
+                    (V::One(x), V::One(y)) => V::One(self.binary(*op, x, y, y_const, F64)),
+                    (x, y) => {
+                        let (x, y) = (self.halves(x), self.halves(y));
+                        V::Rows([0, 1].map(|k| self.binary(*op, x[k], y[k], y_const, F64X2)))
+                    }
+                }
             }
-            AOp::Reduce(op, i, body) => self.index_reduce(st, *op, *i, *body, counters),
+            AOp::Reduce(op, i, body) => {
+                let rows = s.slot(slot).per_row;
+                self.index_reduce(st, *op, *i, *body, counters, rows)
+            }
         }
     }
 
-    /// `IndexOp::eval` over index `i` of `body`, in index order.
+    /// One value when no subscript is data, else one per row of the group.
+    fn per_lane(
+        &mut self,
+        st: &mut ArrayState<'_>,
+        subs: &[ASub],
+        mut f: impl FnMut(&mut Self, &mut ArrayState<'_>, usize) -> Value,
+    ) -> V {
+        if !subs.iter().any(|s| matches!(s, ASub::Data(_))) {
+            return V::One(f(self, st, 0));
+        }
+        let mut lanes = [None; ROW_GROUP];
+        for (lane, v) in lanes.iter_mut().enumerate() {
+            *v = Some(f(self, st, lane));
+        }
+        self.pack(lanes.map(|v| v.expect("every lane")))
+    }
+
+    /// `IndexOp::eval` over index `i` of `body`, in index order (for the
+    /// four rows of a group at once when `rows`).
     fn index_reduce(
         &mut self,
         st: &mut ArrayState<'_>,
@@ -277,67 +390,116 @@ impl Translator<'_, '_> {
         i: IdxId,
         body: Slot,
         counters: &Counters,
-    ) -> Value {
-        let fold = |t: &mut Self,
-                    st: &mut ArrayState<'_>,
-                    init: f64,
-                    step: &dyn Fn(&mut Self, Value, Value) -> Value| {
-            t.fold_index(st, i, body, counters, init, step)
-        };
+        rows: bool,
+    ) -> V {
+        let ty = if rows { F64X2 } else { F64 };
+        let max = |t: &mut Self, _: usize, a: Value, x: Value| t.min_max(true, a, x, ty);
         match op {
-            IndexOp::Sum => fold(self, st, 0.0, &|t, a, x| t.b.ins().fadd(a, x)),
-            IndexOp::Max => fold(self, st, f64::NEG_INFINITY, &|t, a, x| {
-                t.min_max(true, a, x, F64)
+            IndexOp::Sum => self.fold(st, i, body, counters, rows, 0.0, &|t, _, a, x| {
+                t.b.ins().fadd(a, x)
             }),
-            IndexOp::Min => fold(self, st, f64::INFINITY, &|t, a, x| {
-                t.min_max(false, a, x, F64)
+            IndexOp::Max => self.fold(st, i, body, counters, rows, f64::NEG_INFINITY, &max),
+            IndexOp::Min => self.fold(st, i, body, counters, rows, f64::INFINITY, &|t, _, a, x| {
+                t.min_max(false, a, x, ty)
             }),
             IndexOp::LogSumExp => {
-                let m = fold(self, st, f64::NEG_INFINITY, &|t, a, x| {
-                    t.min_max(true, a, x, F64)
-                });
-                let s = fold(self, st, 0.0, &|t, a, x| {
-                    let d = t.b.ins().fsub(x, m);
-                    let e = t.unary(UnOp::Exp, d, F64);
+                let m = self.fold(st, i, body, counters, rows, f64::NEG_INFINITY, &max);
+                let ms = parts(m);
+                let s = self.fold(st, i, body, counters, rows, 0.0, &|t, k, a, x| {
+                    let d = t.b.ins().fsub(x, ms[k]);
+                    let e = t.unary(UnOp::Exp, d, ty);
                     t.b.ins().fadd(a, e)
                 });
-                let ln = self.unary(UnOp::Ln, s, F64);
-                let total = self.b.ins().fadd(m, ln);
-                // all -inf, +inf or NaN: the maximum itself
-                let d = self.b.ins().fsub(m, m);
-                let zero = self.b.ins().f64const(0.0);
-                let finite = self.b.ins().fcmp(FloatCC::Equal, d, zero);
-                self.b.ins().select(finite, total, m)
+                let out: Vec<Value> = ms
+                    .iter()
+                    .zip(parts(s))
+                    .map(|(&m, s)| {
+                        let ln = self.unary(UnOp::Ln, s, ty);
+                        let total = self.b.ins().fadd(m, ln);
+                        // all -inf, +inf or NaN: the maximum itself
+                        let d = self.b.ins().fsub(m, m);
+                        let zero = self.constant(0.0, ty);
+                        self.choose(FloatCC::Equal, d, zero, total, m, ty)
+                    })
+                    .collect();
+                match out[..] {
+                    [x] => V::One(x),
+                    [lo, hi] => V::Rows([lo, hi]),
+                    _ => unreachable!("one value or two halves"),
+                }
             }
         }
     }
 
     /// `init` folded with `step(acc, body)` over index `i`, in index order.
-    fn fold_index(
+    #[allow(clippy::too_many_arguments)]
+    fn fold(
         &mut self,
         st: &mut ArrayState<'_>,
         i: IdxId,
         body: Slot,
         counters: &Counters,
+        rows: bool,
         init: f64,
-        step: &dyn Fn(&mut Self, Value, Value) -> Value,
-    ) -> Value {
+        step: &dyn Fn(&mut Self, usize, Value, Value) -> Value,
+    ) -> V {
         let extent = st.s.extent(i);
-        let acc = self.b.declare_var(F64);
-        let v0 = self.b.ins().f64const(init);
-        self.b.def_var(acc, v0);
+        let ty = if rows { F64X2 } else { F64 };
+        let halves = if rows { 2 } else { 1 };
+        let acc: Vec<_> = (0..halves).map(|_| self.b.declare_var(ty)).collect();
+        let v0 = self.constant(init, ty);
+        for &a in &acc {
+            self.b.def_var(a, v0);
+        }
         let mut inner = counters.clone();
         self.nest(&[(i, extent)], &mut inner, &mut |t, c| {
             let x = t.read(st, body, c);
-            let a = t.b.use_var(acc);
-            let next = step(t, a, x);
-            t.b.def_var(acc, next);
+            let xs: Vec<Value> = if rows {
+                t.halves(x).to_vec()
+            } else {
+                vec![t.one(x)]
+            };
+            for (k, &a) in acc.iter().enumerate() {
+                let old = t.b.use_var(a);
+                let next = step(t, k, old, xs[k]);
+                t.b.def_var(a, next);
+            }
         });
-        self.b.use_var(acc)
+        if rows {
+            V::Rows([self.b.use_var(acc[0]), self.b.use_var(acc[1])])
+        } else {
+            V::One(self.b.use_var(acc[0]))
+        }
     }
+}
 
-    /// An element of an input array at `base`: NaN when a data subscript
-    /// is not a whole number within its dimension.
+/// The register values of `v`: one, or two halves.
+fn parts(v: V) -> Vec<Value> {
+    match v {
+        V::One(x) => vec![x],
+        V::Rows(h) => h.to_vec(),
+    }
+}
+
+/// The counter of index `i` (the innermost binding wins).
+fn counter(counters: &Counters, i: IdxId) -> Option<Value> {
+    counters.iter().rev().find(|c| c.0 == i).map(|c| c.1)
+}
+
+/// Whether a loop reads column `c` as a subscript.
+fn uses_label(s: &ArraySchedule, lp: &ALoop, c: usize) -> bool {
+    let data = |sub: &ASub| *sub == ASub::Data(c);
+    lp.body.iter().any(|inst| match &s.slot(inst.dst).op {
+        Some(AOp::Param { subs, .. } | AOp::Column { subs, .. }) => subs.iter().any(data),
+        Some(AOp::Delta(a, b)) => data(a) || data(b),
+        _ => false,
+    })
+}
+
+impl Translator<'_, '_> {
+    /// An element of an input array at `base` (for row `lane` of the
+    /// group, whose labels a data subscript reads): NaN when a data
+    /// subscript is not a whole number within its dimension.
     fn element(
         &mut self,
         st: &ArrayState<'_>,
@@ -345,12 +507,13 @@ impl Translator<'_, '_> {
         shape: &[usize],
         subs: &[ASub],
         counters: &Counters,
+        lane: usize,
     ) -> Value {
         let mut flat: Option<Value> = None;
         let mut ok: Option<Value> = None;
         let mut stride = 1usize;
         for (&sub, &dim) in subs.iter().zip(shape).rev() {
-            let (k, valid) = self.subscript(st, sub, counters);
+            let (k, valid) = self.subscript(st, sub, counters, lane);
             let valid = valid.map(|v| {
                 let within = self
                     .b
@@ -378,7 +541,7 @@ impl Translator<'_, '_> {
             let zero = self.b.ins().iconst(self.ptr, 0);
             flat = self.b.ins().select(ok, flat, zero);
         }
-        let at = self.address(base, 0, Some(flat));
+        let at = self.address(base, 0, Some(flat), 8);
         let v = self.b.ins().load(F64, MemFlagsData::trusted(), at, 0);
         self.or_nan(ok, v)
     }
@@ -390,6 +553,7 @@ impl Translator<'_, '_> {
         st: &ArrayState<'_>,
         sub: ASub,
         counters: &Counters,
+        lane: usize,
     ) -> (Value, Option<Value>) {
         match sub {
             ASub::Idx(i) => (
@@ -399,9 +563,9 @@ impl Translator<'_, '_> {
             ASub::Const(c) => (self.b.ins().iconst(self.ptr, c as i64), None),
             ASub::Data(c) => {
                 let v = st
-                    .row
+                    .rows
                     .as_ref()
-                    .and_then(|r| r.label[c])
+                    .and_then(|r| r.label[lane][c])
                     .expect("labels are loaded per row");
                 let zero = self.b.ins().f64const(0.0);
                 let non_negative = self.b.ins().fcmp(FloatCC::GreaterThanOrEqual, v, zero);
@@ -432,9 +596,9 @@ impl Translator<'_, '_> {
         }
     }
 
-    /// One loop over all rows: the body, then each accumulator's lane
-    /// updated; every `BLOCK_ROWS` rows (and after the last row) the lanes
-    /// are added into the totals.
+    /// One loop over all rows, [`ROW_GROUP`] at a time: the body, then
+    /// each accumulator's lanes updated; every `BLOCK_ROWS` rows (and after
+    /// the last row) the lanes are added into the totals.
     fn array_loop(&mut self, st: &mut ArrayState<'_>, lp: &ALoop) {
         let s = st.s;
         let ptr = self.ptr;
@@ -445,7 +609,7 @@ impl Translator<'_, '_> {
                 unreachable!("accumulators are buffers")
             };
             self.fill_zero(st.p_scratch, total, len);
-            self.fill_zero(st.p_scratch, acc.lanes, 4 * len);
+            self.fill_zero(st.p_scratch, acc.lanes, ROW_GROUP * len);
         }
         let labels: Vec<bool> = (0..s.columns.len()).map(|c| uses_label(s, lp, c)).collect();
         let row_var = self.b.declare_var(ptr);
@@ -457,27 +621,45 @@ impl Translator<'_, '_> {
         self.b.ins().brif(none, after, &[], head, &[]);
 
         self.b.switch_to_block(head);
-        let row = self.b.use_var(row_var);
-        let mut base = Vec::with_capacity(s.columns.len());
-        let mut label = Vec::with_capacity(s.columns.len());
-        for (c, input) in s.columns.iter().enumerate() {
-            let offset = self.b.ins().imul_imm_u(row, (8 * input.width()) as i64);
-            base.push(self.b.ins().iadd(st.cols[c], offset));
-            label.push(labels[c].then(|| {
-                let at = self.address(st.cols[c], 0, Some(row));
-                self.b.ins().load(F64, MemFlagsData::trusted(), at, 0)
-            }));
+        let first = self.b.use_var(row_var);
+        let last_row = self.b.ins().iadd_imm_s(st.n, -1);
+        let mut base: [Vec<Value>; ROW_GROUP] = Default::default();
+        let mut label: [Vec<Option<Value>>; ROW_GROUP] = Default::default();
+        let mut valid = Vec::with_capacity(ROW_GROUP);
+        for lane in 0..ROW_GROUP {
+            // past the last row: the last row again (its lanes add +0.0)
+            let r = self.b.ins().iadd_imm_u(first, lane as i64);
+            let inside = self.b.ins().icmp(IntCC::UnsignedLessThan, r, st.n);
+            let row = self.b.ins().select(inside, r, last_row);
+            valid.push(inside);
+            for (c, input) in s.columns.iter().enumerate() {
+                let offset = self.b.ins().imul_imm_u(row, (8 * input.width()) as i64);
+                base[lane].push(self.b.ins().iadd(st.cols[c], offset));
+                label[lane].push(labels[c].then(|| {
+                    let at = self.address(st.cols[c], 0, Some(row), 8);
+                    self.b.ins().load(F64, MemFlagsData::trusted(), at, 0)
+                }));
+            }
         }
-        st.row = Some(RowValues { base, label });
+        st.rows = Some(Group { base, label });
         for inst in &lp.body {
             self.compute(st, inst.dst);
         }
-        let lane = self.b.ins().band_imm_u(row, 3);
+        // the lanes of rows past the end keep their value
+        let masks: Vec<Value> = (0..2)
+            .map(|k| {
+                let lo = self.b.ins().bmask(types::I64, valid[2 * k]);
+                let hi = self.b.ins().bmask(types::I64, valid[2 * k + 1]);
+                let v = self.b.ins().scalar_to_vector(types::I64X2, lo);
+                let v = self.b.ins().insertlane(v, hi, 1);
+                self.b.ins().bitcast(F64X2, MemFlagsData::new(), v)
+            })
+            .collect();
         for acc in &lp.accumulators {
-            self.accumulate(st, acc, lane);
+            self.accumulate(st, acc, &masks);
         }
-        st.row = None;
-        let next = self.b.ins().iadd_imm_u(row, 1);
+        st.rows = None;
+        let next = self.b.ins().iadd_imm_u(first, ROW_GROUP as i64);
         self.b.def_var(row_var, next);
         let in_block = self.b.ins().band_imm_u(next, (BLOCK_ROWS - 1) as i64);
         let flush = self.b.create_block();
@@ -502,21 +684,26 @@ impl Translator<'_, '_> {
         self.b.switch_to_block(after);
     }
 
-    /// `lanes[lane][e] += src[e]` for every element of the source.
-    fn accumulate(&mut self, st: &mut ArrayState<'_>, acc: &AAccumulator, lane: Value) {
+    /// `lanes[e][0..4] += src[e]` (rows of the group) for every element of
+    /// the source; the rows past the end add `+0.0`.
+    fn accumulate(&mut self, st: &mut ArrayState<'_>, acc: &AAccumulator, masks: &[Value]) {
         let s = st.s;
         let shape = s.slot(acc.src).shape.clone();
-        let len = s.elements(&shape);
         let dims = self.dims(st, &shape);
-        let lane_offset = self.b.ins().imul_imm_u(lane, (8 * len) as i64);
-        let lanes = self.b.ins().iadd(st.p_scratch, lane_offset);
+        let base = st.p_scratch;
         self.nest(&dims, &mut Vec::new(), &mut |t, counters| {
             let v = t.read(st, acc.src, counters);
+            let h = t.halves(v);
             let pos = t.dense(st, &shape, counters, false);
-            let at = t.address(lanes, acc.lanes, Some(pos));
-            let old = t.b.ins().load(F64, MemFlagsData::trusted(), at, 0);
-            let new = t.b.ins().fadd(old, v);
-            t.b.ins().store(MemFlagsData::trusted(), new, at, 0);
+            let at = t.address(base, acc.lanes, Some(pos), 32);
+            let zero = t.constant(0.0, F64X2);
+            for (k, &half) in h.iter().enumerate() {
+                let flags = MemFlagsData::trusted();
+                let kept = t.b.ins().bitselect(masks[k], half, zero);
+                let old = t.b.ins().load(F64X2, flags, at, (16 * k) as i32);
+                let new = t.b.ins().fadd(old, kept);
+                t.b.ins().store(flags, new, at, (16 * k) as i32);
+            }
         });
     }
 
@@ -534,21 +721,23 @@ impl Translator<'_, '_> {
             }
             let base = st.p_scratch;
             self.count_to(len, &mut |t, e| {
+                let flags = MemFlagsData::trusted();
                 let zero = t.b.ins().f64const(0.0);
+                let lanes = t.address(base, acc.lanes, Some(e), 32);
                 let mut sum: Option<Value> = None;
-                for lane in 0..4 {
-                    let at = t.address(base, acc.lanes + lane * len, Some(e));
-                    let v = t.b.ins().load(F64, MemFlagsData::trusted(), at, 0);
-                    t.b.ins().store(MemFlagsData::trusted(), zero, at, 0);
+                for lane in 0..ROW_GROUP {
+                    let off = (8 * lane) as i32;
+                    let v = t.b.ins().load(F64, flags, lanes, off);
+                    t.b.ins().store(flags, zero, lanes, off);
                     sum = Some(match sum {
                         Some(s) => t.b.ins().fadd(s, v),
                         None => v,
                     });
                 }
-                let at = t.address(base, total, Some(e));
-                let old = t.b.ins().load(F64, MemFlagsData::trusted(), at, 0);
+                let at = t.address(base, total, Some(e), 8);
+                let old = t.b.ins().load(F64, flags, at, 0);
                 let new = t.b.ins().fadd(old, sum.expect("four lanes"));
-                t.b.ins().store(MemFlagsData::trusted(), new, at, 0);
+                t.b.ins().store(flags, new, at, 0);
             });
         }
     }
@@ -560,23 +749,8 @@ impl Translator<'_, '_> {
         }
         self.count_to(len, &mut |t, e| {
             let zero = t.b.ins().f64const(0.0);
-            let at = t.address(base, offset, Some(e));
+            let at = t.address(base, offset, Some(e), 8);
             t.b.ins().store(MemFlagsData::trusted(), zero, at, 0);
         });
     }
-}
-
-/// The counter of index `i` (the innermost binding wins).
-fn counter(counters: &Counters, i: IdxId) -> Option<Value> {
-    counters.iter().rev().find(|c| c.0 == i).map(|c| c.1)
-}
-
-/// Whether a loop reads column `c` as a subscript.
-fn uses_label(s: &ArraySchedule, lp: &ALoop, c: usize) -> bool {
-    let data = |sub: &ASub| *sub == ASub::Data(c);
-    lp.body.iter().any(|inst| match &s.slot(inst.dst).op {
-        Some(AOp::Param { subs, .. } | AOp::Column { subs, .. }) => subs.iter().any(data),
-        Some(AOp::Delta(a, b)) => data(a) || data(b),
-        _ => false,
-    })
 }
