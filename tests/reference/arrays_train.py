@@ -33,7 +33,11 @@ imported: one definition of each loss). Each run is repeated with the data
 rows in reverse order (another summation order); the largest relative
 difference of a loss and of a final param element is printed and stored as
 "reversed_rows": {"losses": ..., "final_params": ...}, so a test knows how
-tight a tolerance these trajectories support.
+tight a tolerance these trajectories support. Each run is also repeated
+with Adam written out by its formula in numpy (the gradient still from
+torch autograd); "adam_formula" holds the same two differences from
+torch.optim.Adam's run (asserted below 1e-12 for the losses and 1e-9 for
+the final params).
 
 The least-squares answer is also solved exactly in rational arithmetic
 (normal equations over the float64 data, fractions.Fraction) and the
@@ -50,6 +54,7 @@ import sys
 import numpy as np
 import torch
 
+sys.dont_write_bytecode = True  # no __pycache__ beside the scripts
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import arrays  # noqa: E402  (the data readers and the losses, by hand)
 
@@ -79,6 +84,29 @@ def adam_run(loss_fn, start, data, lr, epochs):
     with torch.no_grad():
         final = loss_fn(ps, data).item()
     return losses, {n: v.detach().numpy().copy() for n, v in ps.items()}, final
+
+
+def formula_run(loss_fn, start, data, lr, epochs):
+    """The same run with Adam written out by its formula (numpy, float64),
+    the gradient from torch autograd: the losses before each step and the
+    final params. Checks that the formula in the README is the one
+    torch.optim.Adam follows."""
+    b1, b2 = ADAM["betas"]
+    eps = ADAM["eps"]
+    p = {n: np.array(v, dtype=np.float64) for n, v in start.items()}
+    m = {n: np.zeros_like(v) for n, v in p.items()}
+    v = {n: np.zeros_like(x) for n, x in p.items()}
+    losses = []
+    for t in range(1, epochs + 1):
+        ps = {n: torch.tensor(x, requires_grad=True) for n, x in p.items()}
+        loss = loss_fn(ps, data)
+        losses.append(loss.item())
+        g = dict(zip(ps, (x.numpy() for x in torch.autograd.grad(loss, list(ps.values())))))
+        for n in p:
+            m[n] = b1 * m[n] + (1 - b1) * g[n]
+            v[n] = b2 * v[n] + (1 - b2) * g[n] * g[n]
+            p[n] = p[n] - lr * (m[n] / (1 - b1**t)) / (np.sqrt(v[n]) / np.sqrt(1 - b2**t) + eps)
+    return losses, p
 
 
 def rel_diff(a, b):
@@ -144,6 +172,12 @@ def trajectory(name, loss_fn, start, start_text, lr, epochs):
         "losses": rel_diff(losses, losses_r),
         "final_params": max(rel_diff(final[n], final_r[n]) for n in final),
     }
+    losses_f, final_f = formula_run(loss_fn, start, data, lr, epochs)
+    formula = {
+        "losses": rel_diff(losses, losses_f),
+        "final_params": max(rel_diff(final[n], final_f[n]) for n in final),
+    }
+    assert formula["losses"] < 1e-12 and formula["final_params"] < 1e-9, (name, formula)
     obj = {
         "model": name,
         "ddx": f"examples/{name}.ddx",
@@ -151,6 +185,7 @@ def trajectory(name, loss_fn, start, start_text, lr, epochs):
         "torch": torch.__version__,
         "optimizer": {"name": "adam", "lr": lr, **ADAM, "epochs": epochs},
         "reversed_rows": rev,
+        "adam_formula": formula,
         "losses": losses,
         "final_loss": final_loss,
         "final_params": final,
@@ -159,7 +194,8 @@ def trajectory(name, loss_fn, start, start_text, lr, epochs):
     print(
         f"{name}: adam(lr = {lr}, epochs = {epochs}) loss {losses[0]:.17g} -> {losses[-1]:.17g} "
         f"(after the last step {final_loss:.17g}); rows reversed: losses within {rev['losses']:.2g}, "
-        f"final params within {rev['final_params']:.2g} relative"
+        f"final params within {rev['final_params']:.2g} relative; Adam by its formula: losses within "
+        f"{formula['losses']:.2g}, final params within {formula['final_params']:.2g}"
     )
 
 
