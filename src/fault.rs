@@ -544,7 +544,13 @@ fn array_steps(g: &mut Graph, model: &Model) -> Vec<Step> {
             }
         }
     }
-    subs.extend(model.data.iter().filter(|d| d.shape.is_empty()).map(|d| Sub::Data(d.sym)));
+    subs.extend(
+        model
+            .data
+            .iter()
+            .filter(|d| d.shape.is_empty())
+            .map(|d| Sub::Data(d.sym)),
+    );
     let used = |g: &mut Graph, node: NodeId| -> bool {
         if loss_nodes.contains(&node) {
             return true;
@@ -653,7 +659,10 @@ impl ArraySearch<'_> {
                 continue;
             }
             let n = g.node(id);
-            let kids: Vec<NodeId> = n.children().map(|k| map.get(&k).copied().unwrap_or(k)).collect();
+            let kids: Vec<NodeId> = n
+                .children()
+                .map(|k| map.get(&k).copied().unwrap_or(k))
+                .collect();
             let new = if kids.iter().eq(n.children().collect::<Vec<_>>().iter()) {
                 id
             } else {

@@ -50,7 +50,11 @@ impl<'m> InterpretedObjective<'m> {
             model,
             loss: derived.loss,
             grads: derived.grads,
-            split: model.params.iter().map(|p| vec![0.0; p.init.len()]).collect(),
+            split: model
+                .params
+                .iter()
+                .map(|p| vec![0.0; p.init.len()])
+                .collect(),
         }
     }
 }

@@ -22,9 +22,9 @@ use crate::commands::diff::{derivatives, parse_at, DiffOptions, UsageError};
 use crate::commands::gradient_check::{GradientCheckError, GradientCheckReport};
 use crate::diagnostic::{Diagnostic, Severity, Source};
 use crate::graph::NodeId;
-use crate::program::Optimizer;
 use crate::input::{read_input, InputError};
 use crate::pipeline::{compile_model, mean_of, KernelObjective};
+use crate::program::Optimizer;
 use crate::program::{Model, Unit};
 use crate::schedule::Layout;
 use crate::train::{
@@ -332,8 +332,12 @@ fn train_model(
 /// shaped param is an error naming it.
 fn init_values(path: &Path, model: &Model) -> Result<Vec<f64>, Refusal> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Refusal::Usage(format!("--init {shown}: {}", crate::diagnostic::io_reason(&e))))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Refusal::Usage(format!(
+            "--init {shown}: {}",
+            crate::diagnostic::io_reason(&e)
+        ))
+    })?;
     let values = init_file::read_init(&text, &shown, model)?;
     Ok(values.into_iter().flatten().collect())
 }
@@ -447,7 +451,8 @@ fn train_refusal(e: TrainError, model: &Model) -> Refusal {
         },
         e @ TrainError::NoHessian => match &model.train {
             Some(t) if model.has_arrays() => Diagnostic::new(
-                "newton needs the Hessian of the loss, which ddx does not build for array                  params yet",
+                "newton needs the Hessian of the loss, which ddx does not build for array \
+                 params yet",
                 t.span.clone(),
             )
             .with_label("newton")

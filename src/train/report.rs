@@ -264,7 +264,10 @@ fn chunks<'v>(values: &'v [f64], n: usize, rest: &[usize]) -> impl Iterator<Item
 /// successful run) become `null`.
 pub(crate) fn json(result: &TrainResult) -> String {
     let json = JsonResult {
-        params: JsonParams(ParamLayout::new(&result.names, &result.shapes), &result.params),
+        params: JsonParams(
+            ParamLayout::new(&result.names, &result.shapes),
+            &result.params,
+        ),
         cost: result.cost,
         epochs: result.epochs,
         compile_seconds: result.compile_seconds,
@@ -378,10 +381,7 @@ mod tests {
 
     #[test]
     fn an_array_param_shows_its_gradient_norm() {
-        let layout = ParamLayout::new(
-            &["W".to_string(), "b".to_string()],
-            &[vec![2, 2], vec![]],
-        );
+        let layout = ParamLayout::new(&["W".to_string(), "b".to_string()], &[vec![2, 2], vec![]]);
         // |(3, 4, 0, 0)| = 5
         assert_eq!(
             epoch_line(1, 0.5, &layout, &[3.0, -4.0, 0.0, 0.0, 0.25]),
@@ -395,7 +395,10 @@ mod tests {
 
     #[test]
     fn arrays_print_nested() {
-        assert_eq!(nested_text(&[1.0, 2.0, 3.0, 4.0], &[2, 2]), "[[1.0, 2.0], [3.0, 4.0]]");
+        assert_eq!(
+            nested_text(&[1.0, 2.0, 3.0, 4.0], &[2, 2]),
+            "[[1.0, 2.0], [3.0, 4.0]]"
+        );
         assert_eq!(nested_text(&[0.5], &[]), "0.5");
         assert_eq!(
             nested_lines(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[3, 2]),
