@@ -513,7 +513,10 @@ fn locate_arrays(model: &Model, params: &[f64]) -> Option<Fault> {
         let Some(i) = values.iter().position(|v| !v.is_finite()) else {
             continue;
         };
-        let slot = crate::train::ParamLayout::new(&[p.name.clone()], &[p.shape.clone()]);
+        let slot = crate::train::ParamLayout::new(
+            std::slice::from_ref(&p.name),
+            std::slice::from_ref(&p.shape),
+        );
         let name = slot.element_name(i);
         let f = search.search(node, &partial.indices, &what, Some(&name), &model.loss.span);
         // the element found by the search may be another bad one: name

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::cli::{ddx, ddx_in, example, failed, ok, output, read, scratch, stderr};
+use common::cli::{ddx, ddx_in, example, failed, ok, output, scratch, stderr};
 use serde_json::Value;
 
 /// The value of `--json` output.

@@ -129,7 +129,8 @@ pub struct Setup {
     /// Param names, in declaration order.
     pub names: Vec<String>,
     /// Each param's shape, in declaration order: empty for a scalar, `[10]`
-    /// for a vector, `[32, 64]` for a matrix.
+    /// for a vector, `[32, 64]` for a matrix. Params past its end are
+    /// scalars (`vec![]` for a model of scalars).
     pub shapes: Vec<Vec<usize>>,
     /// Initial values of every element, flat (see above).
     pub init: Vec<f64>,
@@ -498,14 +499,14 @@ impl TrainError {
 /// and each step costs `n^3/3` multiply-adds (8 MB and 3e8 for 1000).
 pub const NEWTON_MAX_PARAMS: usize = 1000;
 
-/// The checks [`run`] makes before its first epoch: one shape per param,
+/// The checks [`run`] makes before its first epoch: at most one shape per param,
 /// one initial value per element, at most [`MAX_EPOCHS`] epochs, and for
 /// Newton's method at most [`NEWTON_MAX_PARAMS`] params, each element of an
 /// array param counted. A caller may check first, before it builds an
 /// objective that would be refused (the command line does, before it
 /// differentiates a Hessian).
 pub fn check_run(setup: &Setup, optimizer: &Optimizer, epochs: usize) -> Result<(), TrainError> {
-    if setup.shapes.len() != setup.names.len() {
+    if setup.shapes.len() > setup.names.len() {
         return Err(TrainError::Options(format!(
             "{} shapes for {} params",
             setup.shapes.len(),
