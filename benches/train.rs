@@ -46,6 +46,7 @@ impl Objective for Seed {
 fn setup(optimizer: Optimizer) -> Setup {
     Setup {
         names: vec!["m".to_string(), "b".to_string()],
+        shapes: vec![vec![], vec![]],
         init: vec![0.9, 0.1],
         spec: TrainSpec {
             optimizer,

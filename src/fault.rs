@@ -12,6 +12,12 @@
 //! respect to each param: the first expression whose derivative is not
 //! finite is where the chain rule broke.
 //!
+//! In a model with arrays the same search runs on whole arrays
+//! ([`crate::interpret::eval_arrays`]): a `let` is not finite at some
+//! element (named by its indices, `k = 3`) and data row; a gradient fault
+//! names the param element (`W1[3,7]`) whose derivative of the loss is not
+//! finite, and the first row of the innermost non-finite reduction in it.
+//!
 //! Values are computed with the interpreter's rules ([`crate::graph::ops`]
 //! and [`crate::interpret`]'s summation order), which the compiled kernel follows
 //! bit for bit, so the fault found is the kernel's.
@@ -21,7 +27,7 @@ use std::ops::Range;
 
 use crate::codegen::model_layout;
 use crate::diagnostic::{Diagnostic, Severity};
-use crate::graph::{Graph, Node, NodeId, SymId, SymbolKind};
+use crate::graph::{Graph, IdxId, IdxKind, Node, NodeId, Sub, SymId, SymbolKind};
 use crate::interpret::eval;
 use crate::print::{format_number, Printer, Style};
 use crate::program::Model;
@@ -34,8 +40,16 @@ const MAX_TEXT: usize = 120;
 pub(crate) struct Fault {
     /// `let NAME` or `loss NAME`.
     pub what: String,
-    /// For a gradient fault: the param the derivative is taken by.
+    /// For a gradient fault: the param (or param element, `W1[3,7]`) the
+    /// derivative is taken by.
     pub wrt: Option<String>,
+    /// In a model with arrays: the element of the non-finite expression,
+    /// by its indices (`k = 3`), when it has any.
+    pub element: Option<String>,
+    /// For a gradient fault in a model with arrays: the value of the
+    /// derivative at the param element (`value` is that of `expr`, which
+    /// may be a reduction's argument inside it).
+    pub derivative: Option<f64>,
     /// The non-finite expression, as ddx prints it (other `let`s by name,
     /// shortened when long): the whole `let`/`loss`, the reduction inside
     /// it, or their derivative.
@@ -78,7 +92,10 @@ impl Fault {
 
     fn headline(&self) -> String {
         let what = &self.what;
-        let row = self.at_row();
+        let mut row = self.at_row();
+        if let Some(e) = &self.element {
+            row = format!(" (element {e}){row}");
+        }
         match (&self.wrt, self.sum_overflows) {
             (None, false) => format!("the first non-finite value comes from `{what}`{row}"),
             (None, true) => format!(
@@ -89,7 +106,7 @@ impl Fault {
             (Some(p), false) => format!(
                 "every value is finite, but the gradient is not: the derivative of `{what}` \
                  with respect to `{p}` is {}{row}",
-                num(self.value)
+                num(self.derivative.unwrap_or(self.value))
             ),
             (Some(p), true) => format!(
                 "every value is finite, but the gradient is not: in the derivative of `{what}` \
@@ -152,6 +169,9 @@ impl Fault {
 /// value is finite, for the first non-finite derivative. `None` when both
 /// the values and the gradient are finite.
 pub(crate) fn locate(model: &Model, params: &[f64]) -> Option<Fault> {
+    if model.has_arrays() {
+        return locate_arrays(model, params);
+    }
     locate_value(model, params).or_else(|| locate_gradient(model, params))
 }
 
@@ -409,6 +429,8 @@ impl<'m> RowEval<'m> {
                 what: what.to_string(),
                 wrt: wrt.map(str::to_string),
                 expr: text(g, at, lets),
+                element: None,
+                derivative: None,
                 inside: None,
                 row,
                 sum_overflows: false,
@@ -451,4 +473,332 @@ impl<'m> RowEval<'m> {
         }
         Some(fault(node, row, &prog, &vals))
     }
+}
+
+// ---- models with arrays ------------------------------------------------
+
+/// [`locate`] for a model with array params or data: the first `let` (or
+/// the loss) with a non-finite element, then the first param element whose
+/// derivative of the loss is not finite.
+fn locate_arrays(model: &Model, params: &[f64]) -> Option<Fault> {
+    let mut split = Vec::with_capacity(model.params.len());
+    let mut at = 0;
+    for p in &model.params {
+        let n = p.init.len();
+        split.push(params.get(at..at + n)?.to_vec());
+        at += n;
+    }
+    let mut search = ArraySearch {
+        model,
+        g: model.graph.clone(),
+        lets: let_names(model),
+        split,
+    };
+    for s in array_steps(&mut search.g, model) {
+        let order = search.g.free(s.node).to_vec();
+        if let Some(f) = search.search(s.node, &order, &s.what, None, &s.span) {
+            return Some(f);
+        }
+    }
+    // every value is finite: the first non-finite derivative of the loss
+    let wrt: Vec<SymId> = model.params.iter().map(|p| p.sym).collect();
+    let g = &mut search.g;
+    let loss = crate::simplify::simplify(g, &[model.loss.node])[0];
+    let partials = crate::differentiate::gradient_indexed(g, loss, &wrt);
+    let raw: Vec<NodeId> = partials.iter().map(|p| p.node).collect();
+    let simple = crate::simplify::simplify(g, &raw);
+    let what = format!("loss {}", model.loss.name);
+    for ((p, partial), node) in model.params.iter().zip(&partials).zip(simple) {
+        let values = search.full(&[(node, &partial.indices)]).pop()?;
+        let Some(i) = values.iter().position(|v| !v.is_finite()) else {
+            continue;
+        };
+        let slot = crate::train::ParamLayout::new(
+            std::slice::from_ref(&p.name),
+            std::slice::from_ref(&p.shape),
+        );
+        let name = slot.element_name(i);
+        let f = search.search(node, &partial.indices, &what, Some(&name), &model.loss.span);
+        // the element found by the search may be another bad one: name
+        // the first, with its value
+        return f.map(|f| Fault {
+            derivative: Some(values[i]),
+            element: None,
+            ..f
+        });
+    }
+    None
+}
+
+/// The `let`s the loss uses, in declaration order, then the loss, in a
+/// model with arrays: an array `let` is used under other index names
+/// (`z[k]` as `z[j]` inside `logsumexp(j, ...)`), so a `let` counts as used
+/// when some renaming of its indices (to indices, constants or index
+/// columns in the loss) is a node of the loss. One used in no way found is
+/// left out: the loss is then searched instead, which is never wrong.
+fn array_steps(g: &mut Graph, model: &Model) -> Vec<Step> {
+    let loss_nodes: std::collections::HashSet<NodeId> =
+        g.topo_order(&[model.loss.node]).into_iter().collect();
+    let mut subs: Vec<Sub> = Vec::new();
+    for &id in &loss_nodes {
+        for &i in g.free(id) {
+            if !subs.contains(&Sub::Idx(i)) {
+                subs.push(Sub::Idx(i));
+            }
+        }
+    }
+    subs.extend(
+        model
+            .data
+            .iter()
+            .filter(|d| d.shape.is_empty())
+            .map(|d| Sub::Data(d.sym)),
+    );
+    let used = |g: &mut Graph, node: NodeId| -> bool {
+        if loss_nodes.contains(&node) {
+            return true;
+        }
+        let free = g.free(node).to_vec();
+        // each free index to any candidate (two at most: vectors and
+        // matrices; constants up to the extent)
+        let options = |g: &Graph, i: IdxId| -> Vec<Sub> {
+            let n = g.extent(i);
+            let mut o: Vec<Sub> = subs
+                .iter()
+                .copied()
+                .filter(|s| match s {
+                    Sub::Idx(j) => g.extent(*j) == n,
+                    _ => true,
+                })
+                .collect();
+            o.extend((0..n.min(64)).map(|c| Sub::Const(c as u32)));
+            o
+        };
+        match free.as_slice() {
+            [i] => options(g, *i).into_iter().any(|a| {
+                let r = g.subst_indices(node, &[(*i, a)]);
+                loss_nodes.contains(&r)
+            }),
+            [i, j] => {
+                let (oi, oj) = (options(g, *i), options(g, *j));
+                oi.iter().any(|&a| {
+                    oj.iter().any(|&b| {
+                        let r = g.subst_indices(node, &[(*i, a), (*j, b)]);
+                        loss_nodes.contains(&r)
+                    })
+                })
+            }
+            _ => false,
+        }
+    };
+    let mut steps: Vec<Step> = Vec::new();
+    for l in &model.lets {
+        if used(g, l.node) {
+            steps.push(Step {
+                what: format!("let {}", l.name),
+                node: l.node,
+                span: l.span.clone(),
+            });
+        }
+    }
+    steps.push(Step {
+        what: format!("loss {}", model.loss.name),
+        node: model.loss.node,
+        span: model.loss.span.clone(),
+    });
+    steps
+}
+
+/// The search of [`locate_arrays`]: the model's graph extended with the
+/// derivatives and the stand-ins it evaluates.
+struct ArraySearch<'m> {
+    model: &'m Model,
+    g: Graph,
+    lets: HashMap<NodeId, String>,
+    /// Each param's values, row-major.
+    split: Vec<Vec<f64>>,
+}
+
+impl ArraySearch<'_> {
+    /// Row-invariant `outputs` at the params over all rows.
+    fn full(&self, outputs: &[(NodeId, &[IdxId])]) -> Vec<Vec<f64>> {
+        let inputs = crate::commands::array_check::inputs(self.model, &self.split);
+        crate::interpret::eval_arrays(&self.g, outputs, &inputs)
+    }
+
+    /// The first row where an element of the per-row `node` is not finite:
+    /// the row, the element (over `g.free(node)`) and its value. Each
+    /// row-reduction the node reads (`x - mean(x)`) is computed once over
+    /// all rows and read as a stand-in array, so that the rows can be
+    /// evaluated one at a time.
+    fn first_bad_row(&mut self, node: NodeId) -> Option<(usize, usize, f64)> {
+        let g = &mut self.g;
+        let order = g.topo_order_until(&[node], |id| matches!(g.node(id), Node::Reduce(..)));
+        let reductions: Vec<NodeId> = order
+            .iter()
+            .copied()
+            .filter(|&id| matches!(g.node(id), Node::Reduce(..)))
+            .collect();
+        let free: Vec<Vec<IdxId>> = reductions.iter().map(|&r| g.free(r).to_vec()).collect();
+        let outputs: Vec<(NodeId, &[IdxId])> = reductions
+            .iter()
+            .zip(&free)
+            .map(|(&r, f)| (r, f.as_slice()))
+            .collect();
+        let values = self.full(&outputs);
+        let g = &mut self.g;
+        let mut stand_ins: Vec<(SymId, Vec<f64>)> = Vec::new();
+        let mut map: HashMap<NodeId, NodeId> = HashMap::new();
+        for ((&r, f), v) in reductions.iter().zip(&free).zip(values) {
+            let shape: Vec<usize> = f.iter().map(|&i| g.extent(i)).collect();
+            let name = format!("\u{0}reduction{}", r.index());
+            let sym = g.declare_array(&name, SymbolKind::Param, &shape);
+            let subs: Vec<Sub> = f.iter().map(|&i| Sub::Idx(i)).collect();
+            map.insert(r, g.elem(sym, &subs));
+            stand_ins.push((sym, v));
+        }
+        for &id in &order {
+            if map.contains_key(&id) {
+                continue;
+            }
+            let n = g.node(id);
+            let kids: Vec<NodeId> = n
+                .children()
+                .map(|k| map.get(&k).copied().unwrap_or(k))
+                .collect();
+            let new = if kids.iter().eq(n.children().collect::<Vec<_>>().iter()) {
+                id
+            } else {
+                g.rebuild(n, &kids)
+            };
+            map.insert(id, new);
+        }
+        let body = map.get(&node).copied().unwrap_or(node);
+        let free = g.free(body).to_vec();
+        let probe = g.reduce(crate::graph::Reduction::Sum, body);
+        let model = self.model;
+        let mut inputs = crate::commands::array_check::inputs(model, &self.split);
+        for (sym, v) in &stand_ins {
+            inputs.params.insert(*sym, v.as_slice());
+        }
+        inputs.rows = 1;
+        for row in 0..model.rows {
+            for d in &model.data {
+                let w = d.values.len() / model.rows.max(1);
+                let cells = d.values.get(row * w..(row + 1) * w).unwrap_or(&[]);
+                inputs.columns.insert(d.sym, cells);
+            }
+            let v = crate::interpret::eval_arrays(&self.g, &[(probe, &free)], &inputs).pop()?;
+            if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                // `free` is `g.free(body)`, which is `g.free(node)`
+                return Some((row, i, v[i]));
+            }
+        }
+        None
+    }
+
+    /// The fault of `node` (a `let`, the loss or a derivative of the loss,
+    /// its elements over `order`), if it is not finite somewhere.
+    fn search(
+        &mut self,
+        node: NodeId,
+        order: &[IdxId],
+        what: &str,
+        wrt: Option<&str>,
+        span: &Range<usize>,
+    ) -> Option<Fault> {
+        let fault = |g: &Graph, lets: &HashMap<NodeId, String>, at: NodeId| Fault {
+            what: what.to_string(),
+            wrt: wrt.map(str::to_string),
+            element: None,
+            derivative: None,
+            expr: text(g, at, lets),
+            inside: None,
+            row: None,
+            sum_overflows: false,
+            value: f64::NAN,
+            inputs: Vec::new(),
+            span: span.clone(),
+        };
+        if self.g.meta(node).per_row {
+            let (row, i, value) = self.first_bad_row(node)?;
+            let free = self.g.free(node).to_vec();
+            return Some(Fault {
+                row: Some(row),
+                value,
+                element: element_text(&self.g, &free, i),
+                ..fault(&self.g, &self.lets, node)
+            });
+        }
+        let values = self.full(&[(node, order)]).pop()?;
+        let i = values.iter().position(|v| !v.is_finite())?;
+        // the innermost row reduction that is not finite is the cause
+        let reductions: Vec<NodeId> = self
+            .g
+            .topo_order(&[node])
+            .into_iter()
+            .filter(|&id| matches!(self.g.node(id), Node::Reduce(..)))
+            .collect();
+        for red in reductions {
+            let free = self.g.free(red).to_vec();
+            let v = self.full(&[(red, &free)]).pop()?;
+            if v.iter().all(|x| x.is_finite()) {
+                continue;
+            }
+            let Node::Reduce(_, arg) = self.g.node(red) else {
+                unreachable!("found as a reduction")
+            };
+            let inside = Some(text(&self.g, red, &self.lets));
+            if self.g.meta(arg).per_row {
+                if let Some((row, j, value)) = self.first_bad_row(arg) {
+                    let arg_free = self.g.free(arg).to_vec();
+                    return Some(Fault {
+                        inside,
+                        row: Some(row),
+                        value,
+                        element: element_text(&self.g, &arg_free, j),
+                        ..fault(&self.g, &self.lets, arg)
+                    });
+                }
+            }
+            let j = v.iter().position(|x| !x.is_finite()).unwrap_or(0);
+            return Some(Fault {
+                inside,
+                sum_overflows: self.g.meta(arg).per_row,
+                value: v[j],
+                element: element_text(&self.g, &free, j),
+                ..fault(&self.g, &self.lets, red)
+            });
+        }
+        Some(Fault {
+            value: values[i],
+            element: element_text(&self.g, order, i),
+            ..fault(&self.g, &self.lets, node)
+        })
+    }
+}
+
+/// Element `flat` of an array over `indices` (row-major), by its indices:
+/// `k = 3, j = 0` (an index without a name by its position alone); `None`
+/// for a scalar.
+fn element_text(g: &Graph, indices: &[IdxId], flat: usize) -> Option<String> {
+    if indices.is_empty() {
+        return None;
+    }
+    let mut at = vec![0; indices.len()];
+    let mut rest = flat;
+    for (slot, &i) in at.iter_mut().zip(indices).rev() {
+        let d = g.extent(i).max(1);
+        *slot = rest % d;
+        rest /= d;
+    }
+    let parts: Vec<String> = indices
+        .iter()
+        .zip(&at)
+        .map(|(&i, v)| match &g.index_var(i).kind {
+            IdxKind::Named(n) => format!("{n} = {v}"),
+            _ => format!("{v}"),
+        })
+        .collect();
+    Some(parts.join(", "))
 }

@@ -95,6 +95,9 @@ struct TrainArgs {
     /// Draw the data, the fitted curve and the loss curve (.svg or .png)
     #[arg(long)]
     plot: Option<PathBuf>,
+    /// Start from the "params" of an earlier `ddx train --json` output
+    #[arg(long, value_name = "FIT.json")]
+    init: Option<PathBuf>,
     /// Threads for the kernel, 1 to 1024 (default: all cores); used for
     /// data of more than 8192 rows, with the same results on any count
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
@@ -227,6 +230,7 @@ fn run_train(args: TrainArgs) -> Result<(), Refusal> {
         plot: args.plot,
         progress: true,
         compile_seconds: 0.0,
+        init: args.init,
     };
     let threads = args.threads.map(|t| t as usize);
     let stdout = std::io::stdout();

@@ -90,6 +90,7 @@ impl Objective for Seed {
 fn setup(optimizer: Optimizer, epochs: usize) -> Setup {
     Setup {
         names: vec!["m".to_string(), "b".to_string()],
+        shapes: vec![vec![], vec![]],
         init: vec![0.9, 0.1],
         spec: TrainSpec {
             optimizer,

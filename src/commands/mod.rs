@@ -6,6 +6,7 @@
 //! [`Refusal::placed_in`] it).
 
 pub(crate) mod array_check;
+pub(crate) mod array_train;
 pub(crate) mod diff;
 pub(crate) mod emit;
 pub(crate) mod gradient_check;
@@ -23,6 +24,7 @@ use crate::diagnostic::{Diagnostic, Severity, Source};
 use crate::graph::NodeId;
 use crate::input::{read_input, InputError};
 use crate::pipeline::{compile_model, mean_of, KernelObjective};
+use crate::program::Optimizer;
 use crate::program::{Model, Unit};
 use crate::schedule::Layout;
 use crate::train::{
@@ -289,10 +291,10 @@ pub fn train_file(
 }
 
 /// `ddx train` on a checked model: refuses a model without a `train` line
-/// or too large for Newton, compiles it, binds it to the data and trains
-/// it with [`train`], writing to `out`.
+/// or too large for Newton, starts from `--init` when given, compiles it,
+/// binds it to the data and trains it with [`train`], writing to `out`.
 fn train_model(
-    mut model: Model,
+    model: Model,
     request: TrainRequest<'_>,
     out: &mut dyn Write,
 ) -> Result<TrainResult, Refusal> {
@@ -305,23 +307,73 @@ fn train_model(
             )));
         }
     }
-    let Some(setup) = Setup::from_model(&model) else {
+    let Some(mut setup) = Setup::from_model(&model) else {
         let end = request.source.text.len();
         let d = Diagnostic::new("the model has no `train` line", end..end)
             .with_note("add one, like: train sgd(lr = 0.01, epochs = 1000)");
         return Err(d.into());
     };
-    if model.has_arrays() {
-        let what = format!("loss {}", model.loss.name);
-        return Err(compile_refusal(
-            crate::codegen::CodegenError::Arrays,
-            model.loss.span.clone(),
-            &what,
-        ));
+    if let Some(path) = &request.options.init {
+        setup.init = init_values(path, &model)?;
     }
     // before compiling: Newton's Hessian of too many params is never built
     check_run(&setup, &setup.spec.optimizer, setup.spec.epochs)
         .map_err(|e| train_refusal(e, &model))?;
+    // The one switch between the compiled kernel and the interpreter:
+    // array models are interpreted until `compile_model` compiles them.
+    if model.has_arrays() {
+        return train_interpreted(model, &setup, request, out);
+    }
+    train_compiled(model, &setup, request, out)
+}
+
+/// The values of `--init FILE` for `model`'s params, flat (declaration
+/// order, each param's elements row-major): a missing, extra or wrongly
+/// shaped param is an error naming it.
+fn init_values(path: &Path, model: &Model) -> Result<Vec<f64>, Refusal> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Refusal::Usage(format!(
+            "--init {shown}: {}",
+            crate::diagnostic::io_reason(&e)
+        ))
+    })?;
+    let values = init_file::read_init(&text, &shown, model)?;
+    Ok(values.into_iter().flatten().collect())
+}
+
+/// `ddx train` on an array model, its loss and gradient evaluated by the
+/// interpreter ([`array_train::InterpretedObjective`]). It has no Hessian,
+/// so `newton` is refused on the `train` line before training starts.
+fn train_interpreted(
+    mut model: Model,
+    setup: &Setup,
+    request: TrainRequest<'_>,
+    out: &mut dyn Write,
+) -> Result<TrainResult, Refusal> {
+    if setup.spec.optimizer == Optimizer::Newton {
+        return Err(train_refusal(TrainError::NoHessian, &model));
+    }
+    let derived = array_train::derive_interpreted(&mut model);
+    let model = model;
+    let mut objective = array_train::InterpretedObjective::new(&model, derived);
+    let options = TrainOptions {
+        compile_seconds: request.started.elapsed().as_secs_f64(),
+        ..request.options
+    };
+    let result = train(&mut objective, setup, &options, None, out);
+    drop(objective);
+    result.map_err(|e| train_refusal(e, &model))
+}
+
+/// `ddx train` on a scalar model: compiles it, binds it to the data on the
+/// request's threads and trains it with [`train`].
+fn train_compiled(
+    mut model: Model,
+    setup: &Setup,
+    request: TrainRequest<'_>,
+    out: &mut dyn Write,
+) -> Result<TrainResult, Refusal> {
     let newton = model.trains_with_newton();
     let compiled = compile_model(&mut model, newton).map_err(|e| {
         let what = format!("loss {}", model.loss.name);
@@ -346,7 +398,7 @@ fn train_model(
     let fit = fit_cols
         .zip(prediction)
         .map(|(f, pred)| plot_fit(&model, f, pred));
-    let result = train(&mut objective, &setup, &options, fit, out);
+    let result = train(&mut objective, setup, &options, fit, out);
     drop(objective);
     result.map_err(|e| train_refusal(e, &model))
 }
@@ -388,12 +440,26 @@ fn train_refusal(e: TrainError, model: &Model) -> Refusal {
             let note = Diagnostic::unlocated(why).with_severity(Severity::Note);
             Refusal::Failed(e.to_string(), Some(Box::new(note)))
         }
-        e @ TrainError::TooManyParams { params: n } => match &model.train {
+        e @ TrainError::TooManyParams { params: n, .. } => match &model.train {
             Some(t) => Diagnostic::new(e.to_string(), t.span.clone())
                 .with_label("newton")
                 .with_note(format!(
                     "its Hessian would have {n}x{n} entries; train with sgd or adam"
                 ))
+                .into(),
+            None => Refusal::Usage(e.to_string()),
+        },
+        e @ TrainError::NoHessian => match &model.train {
+            Some(t) if model.has_arrays() => Diagnostic::new(
+                "newton needs the Hessian of the loss, which ddx does not build for array \
+                 params yet",
+                t.span.clone(),
+            )
+            .with_label("newton")
+            .with_note("train this model with sgd, momentum or adam")
+            .into(),
+            Some(t) => Diagnostic::new(e.to_string(), t.span.clone())
+                .with_label("newton")
                 .into(),
             None => Refusal::Usage(e.to_string()),
         },

@@ -39,6 +39,7 @@
 //! let optimizer = Optimizer::Sgd { lr: 0.1, momentum: 0.0 };
 //! let setup = Setup {
 //!     names: vec!["w".into()],
+//!     shapes: vec![vec![]],
 //!     init: vec![0.0],
 //!     spec: TrainSpec { optimizer, epochs: 100, span: 0..0 },
 //!     loss_name: "C".into(),
@@ -118,11 +119,20 @@ pub trait Objective {
 }
 
 /// What the driver trains: the params and the `train` line.
+///
+/// The driver sees one flat vector of values: the params in declaration
+/// order, each param's elements row-major (a scalar param is one element).
+/// `init`, the gradient, the Hessian (over all elements) and the final
+/// params are laid out that way.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Setup {
-    /// Param names, in declaration order (the order of `params` everywhere).
+    /// Param names, in declaration order.
     pub names: Vec<String>,
-    /// Initial values.
+    /// Each param's shape, in declaration order: empty for a scalar, `[10]`
+    /// for a vector, `[32, 64]` for a matrix. Params past its end are
+    /// scalars (`vec![]` for a model of scalars).
+    pub shapes: Vec<Vec<usize>>,
+    /// Initial values of every element, flat (see above).
     pub init: Vec<f64>,
     /// Optimizer and epochs.
     pub spec: TrainSpec,
@@ -136,6 +146,7 @@ impl Setup {
     pub fn from_model(model: &Model) -> Option<Setup> {
         Some(Setup {
             names: model.params.iter().map(|p| p.name.clone()).collect(),
+            shapes: model.params.iter().map(|p| p.shape.clone()).collect(),
             init: model
                 .params
                 .iter()
@@ -144,6 +155,113 @@ impl Setup {
             spec: model.train.clone()?,
             loss_name: model.loss.name.clone(),
         })
+    }
+
+    /// The params' names with their shapes.
+    pub(crate) fn layout(&self) -> ParamLayout {
+        ParamLayout::new(&self.names, &self.shapes)
+    }
+}
+
+/// How the flat vector of param values splits into named params: each
+/// param's name, shape and range of elements. A scalar param is one
+/// element named by the param's name; an array param's element is named
+/// by its indices, `W1[0,3]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ParamLayout {
+    params: Vec<ParamSlot>,
+    elements: usize,
+}
+
+/// One param of a [`ParamLayout`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ParamSlot {
+    /// The param's name.
+    pub(crate) name: String,
+    /// Its shape (empty for a scalar).
+    pub(crate) shape: Vec<usize>,
+    /// Its elements in the flat vector.
+    pub(crate) range: std::ops::Range<usize>,
+}
+
+impl ParamSlot {
+    /// The name of the param's element `i` (counted from its first):
+    /// `W1[0,3]`, or the param's name for a scalar.
+    pub(crate) fn element_name(&self, i: usize) -> String {
+        if self.shape.is_empty() {
+            return self.name.clone();
+        }
+        let mut at = vec![0; self.shape.len()];
+        let mut rest = i;
+        for (slot, &d) in at.iter_mut().zip(&self.shape).rev() {
+            *slot = rest % d.max(1);
+            rest /= d.max(1);
+        }
+        let at: Vec<String> = at.iter().map(usize::to_string).collect();
+        format!("{}[{}]", self.name, at.join(","))
+    }
+
+    /// True for an array param (a vector, a matrix, ...).
+    pub(crate) fn is_array(&self) -> bool {
+        !self.shape.is_empty()
+    }
+}
+
+impl ParamLayout {
+    /// The layout of params `names` with `shapes` (a missing shape is a
+    /// scalar's).
+    pub(crate) fn new(names: &[String], shapes: &[Vec<usize>]) -> ParamLayout {
+        let mut start = 0;
+        let params = names
+            .iter()
+            .enumerate()
+            .map(|(k, name)| {
+                let shape = shapes.get(k).cloned().unwrap_or_default();
+                let n: usize = shape.iter().product();
+                let slot = ParamSlot {
+                    name: name.clone(),
+                    shape,
+                    range: start..start + n,
+                };
+                start += n;
+                slot
+            })
+            .collect();
+        ParamLayout {
+            params,
+            elements: start,
+        }
+    }
+
+    /// The params, in declaration order.
+    pub(crate) fn params(&self) -> &[ParamSlot] {
+        &self.params
+    }
+
+    /// The number of elements of all params: the length of the flat vector.
+    pub(crate) fn elements(&self) -> usize {
+        self.elements
+    }
+
+    /// True when some param is an array.
+    pub(crate) fn has_arrays(&self) -> bool {
+        self.params.iter().any(ParamSlot::is_array)
+    }
+
+    /// The name of element `i` of the flat vector ([`ParamSlot::element_name`]).
+    pub(crate) fn element_name(&self, i: usize) -> String {
+        match self.params.iter().find(|p| p.range.contains(&i)) {
+            Some(p) => p.element_name(i - p.range.start),
+            None => format!("param {i}"),
+        }
+    }
+
+    /// The name of every element, in order.
+    pub(crate) fn element_names(&self) -> Vec<String> {
+        self.params
+            .iter()
+            .flat_map(|p| (0..p.range.len()).map(move |i| p.element_name(i)))
+            .collect()
     }
 }
 
@@ -171,6 +289,10 @@ pub struct TrainOptions {
     pub progress: bool,
     /// Seconds spent compiling, reported by `--json`.
     pub compile_seconds: f64,
+    /// Start from the `"params"` of this JSON file (an earlier `--json`
+    /// output) instead of the model's initial values. Read by the command
+    /// ([`crate::train_file`]); the driver starts from [`Setup::init`].
+    pub init: Option<PathBuf>,
 }
 
 impl Default for TrainOptions {
@@ -185,6 +307,7 @@ impl Default for TrainOptions {
             plot: None,
             progress: false,
             compile_seconds: 0.0,
+            init: None,
         }
     }
 }
@@ -211,7 +334,9 @@ pub struct Fit<'a> {
 pub struct TrainResult {
     /// Param names, in declaration order.
     pub names: Vec<String>,
-    /// Final params.
+    /// Each param's shape (empty for a scalar), as in [`Setup::shapes`].
+    pub shapes: Vec<Vec<usize>>,
+    /// Final values of every element, flat (see [`Setup`]).
     pub params: Vec<f64>,
     /// The loss name.
     pub loss_name: String,
@@ -238,11 +363,15 @@ pub struct Divergence {
     /// The epoch whose cost, gradient, Hessian or step was not finite (the
     /// number of epochs when it is the cost at the final params).
     pub epoch: usize,
-    /// What was not finite, e.g. `the cost is inf`.
+    /// What was not finite, e.g. `the cost is inf` or `the gradient is
+    /// not finite (W1[3,7] grad NaN)`.
     pub what: String,
     /// Param names.
     pub names: Vec<String>,
-    /// The last finite params: those at which the value was computed.
+    /// Each param's shape (empty for a scalar).
+    pub shapes: Vec<Vec<usize>>,
+    /// The last finite params (every element, flat): those at which the
+    /// value was computed.
     pub params: Vec<f64>,
     /// The objective's explanation ([`Objective::diagnose`]): a note to
     /// render with the objective's source. Not part of the message.
@@ -259,17 +388,45 @@ impl std::fmt::Display for Divergence {
         write!(
             f,
             "\nlast finite params: {}",
-            params_text(&self.names, &self.params)
+            params_text(&self.names, &self.shapes, &self.params)
         )
     }
 }
 
-/// `m = 0.5, b = 1.0`
-fn params_text(names: &[String], params: &[f64]) -> String {
-    names
+/// Array params of at most this many elements are shown whole in a
+/// message; larger ones by their largest element.
+const SHOWN_ELEMENTS: usize = 10;
+
+/// `m = 0.5, b = 1.0`; an array param whole when small
+/// (`w = [0.5, 1.0]`, nested for a matrix), else by its shape and largest
+/// element (`W1 = 32x64 values, largest |W1[3,7]| = 1e+300`).
+fn params_text(names: &[String], shapes: &[Vec<usize>], params: &[f64]) -> String {
+    let layout = ParamLayout::new(names, shapes);
+    layout
+        .params()
         .iter()
-        .zip(params)
-        .map(|(n, p)| format!("{n} = {}", full(*p)))
+        .map(|p| {
+            let values = params.get(p.range.clone()).unwrap_or(&[]);
+            let name = &p.name;
+            if !p.is_array() {
+                let v = values.first().copied().unwrap_or(f64::NAN);
+                format!("{name} = {}", full(v))
+            } else if values.len() <= SHOWN_ELEMENTS {
+                format!("{name} = {}", report::nested_text(values, &p.shape))
+            } else {
+                let dims: Vec<String> = p.shape.iter().map(usize::to_string).collect();
+                let key = |v: f64| if v.is_nan() { f64::INFINITY } else { v.abs() };
+                let largest = (0..values.len())
+                    .max_by(|&a, &b| key(values[a]).total_cmp(&key(values[b])))
+                    .unwrap_or(0);
+                format!(
+                    "{name} = {} values, largest |{}| = {}",
+                    dims.join("x"),
+                    p.element_name(largest),
+                    full(values[largest].abs())
+                )
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -280,12 +437,15 @@ pub enum TrainError {
     /// A bad option or setting (exit status 2).
     #[error("{0}")]
     Options(String),
-    /// Newton's method on more params than [`NEWTON_MAX_PARAMS`] (exit
-    /// status 2).
-    #[error("newton supports at most {NEWTON_MAX_PARAMS} params, and this model has {params}")]
+    /// Newton's method on more params than [`NEWTON_MAX_PARAMS`], each
+    /// element of an array param counted (exit status 2).
+    #[error("newton supports at most {NEWTON_MAX_PARAMS} params, and this model has {params}{}",
+        if *.arrays { " (counting each element of an array param)" } else { "" })]
     TooManyParams {
-        /// The number of params.
+        /// The number of params (elements).
         params: usize,
+        /// True when some param is an array.
+        arrays: bool,
     },
     /// Newton's method on an objective without a Hessian (exit status 2).
     #[error("newton needs the Hessian of the loss, which this objective does not provide")]
@@ -294,13 +454,16 @@ pub enum TrainError {
     #[error("{0}")]
     Diverged(Divergence),
     /// Newton's method met a singular Hessian (exit status 1).
-    #[error("the Hessian is singular at epoch {epoch}, so newton cannot take a step\nat params: {}", params_text(.names, .params))]
+    #[error("the Hessian is singular at epoch {epoch}, so newton cannot take a step\nat params: {}", params_text(.names, .shapes, .params))]
     SingularHessian {
         /// The epoch at which the Hessian was singular.
         epoch: usize,
         /// Param names.
         names: Vec<String>,
-        /// The params at which the Hessian was singular.
+        /// Each param's shape (empty for a scalar).
+        shapes: Vec<Vec<usize>>,
+        /// The params (every element, flat) at which the Hessian was
+        /// singular.
         params: Vec<f64>,
     },
     /// A file could not be written (exit status 2).
@@ -336,16 +499,30 @@ impl TrainError {
 /// and each step costs `n^3/3` multiply-adds (8 MB and 3e8 for 1000).
 pub const NEWTON_MAX_PARAMS: usize = 1000;
 
-/// The checks [`run`] makes before its first epoch: one initial value per
-/// param, at most [`MAX_EPOCHS`] epochs, and for Newton's method at most
-/// [`NEWTON_MAX_PARAMS`] params. A caller may check first, before it builds
-/// an objective that would be refused (the command line does, before it
+/// The checks [`run`] makes before its first epoch: at most one shape per param,
+/// one initial value per element, at most [`MAX_EPOCHS`] epochs, and for
+/// Newton's method at most [`NEWTON_MAX_PARAMS`] params, each element of an
+/// array param counted. A caller may check first, before it builds an
+/// objective that would be refused (the command line does, before it
 /// differentiates a Hessian).
 pub fn check_run(setup: &Setup, optimizer: &Optimizer, epochs: usize) -> Result<(), TrainError> {
-    let n = setup.names.len();
-    if setup.init.len() != n {
+    if setup.shapes.len() > setup.names.len() {
         return Err(TrainError::Options(format!(
-            "{} initial values for {n} params",
+            "{} shapes for {} params",
+            setup.shapes.len(),
+            setup.names.len()
+        )));
+    }
+    let layout = setup.layout();
+    let n = layout.elements();
+    if setup.init.len() != n {
+        let what = if layout.has_arrays() {
+            "param elements"
+        } else {
+            "params"
+        };
+        return Err(TrainError::Options(format!(
+            "{} initial values for {n} {what}",
             setup.init.len()
         )));
     }
@@ -355,7 +532,10 @@ pub fn check_run(setup: &Setup, optimizer: &Optimizer, epochs: usize) -> Result<
         )));
     }
     if *optimizer == Optimizer::Newton && n > NEWTON_MAX_PARAMS {
-        return Err(TrainError::TooManyParams { params: n });
+        return Err(TrainError::TooManyParams {
+            params: n,
+            arrays: layout.has_arrays(),
+        });
     }
     Ok(())
 }
@@ -423,7 +603,8 @@ impl Plan {
 ///
 /// Each epoch evaluates the cost and gradient at the current params, prints
 /// `Epoch {e}, cost {c}, NAME grad {g}...` when `e % every == 0` or `e` is the
-/// last epoch (cost and gradient from before the step), then steps. A
+/// last epoch (cost and gradient from before the step; for an array param
+/// `g` is the 2-norm of its gradient), then steps. A
 /// non-finite cost, gradient or new param stops the run with
 /// [`TrainError::Diverged`].
 pub fn train(
@@ -434,6 +615,7 @@ pub fn train(
     out: &mut dyn Write,
 ) -> Result<TrainResult, TrainError> {
     let plan = Plan::new(setup, options)?;
+    let layout = setup.layout();
     if let Some(path) = &options.plot {
         plot::Format::from_path(path).map_err(TrainError::Plot)?;
         // a plot that cannot be written is reported before training, not after
@@ -444,7 +626,7 @@ pub fn train(
         })?;
     }
     let mut log = match &options.log {
-        Some(path) => Some(report::LogFile::create(path, &setup.names)?),
+        Some(path) => Some(report::LogFile::create(path, &layout)?),
         None => None,
     };
     let print_epochs = !options.quiet && !options.json;
@@ -456,7 +638,7 @@ pub fn train(
     let mut every_epoch = options.plot.as_ref().map(|_| EveryEpoch);
     let run_result = {
         let mut lines =
-            print_epochs.then(|| EpochLines::new(&mut buffered, &setup.names, plan.every, bar));
+            print_epochs.then(|| EpochLines::new(&mut buffered, &layout, plan.every, bar));
         let mut observers: Vec<&mut dyn Observer> = Vec::new();
         if let Some(l) = lines.as_mut() {
             observers.push(l);
@@ -542,7 +724,8 @@ fn run_checked(
     observers: &mut [&mut dyn Observer],
 ) -> Result<TrainResult, TrainError> {
     let start = Instant::now();
-    let n = setup.names.len();
+    let layout = setup.layout();
+    let n = layout.elements();
     let names = &setup.names;
     let mut params = setup.init.clone();
     let mut before = params.clone();
@@ -566,6 +749,7 @@ fn run_checked(
             epoch,
             what,
             names: names.clone(),
+            shapes: setup.shapes.clone(),
             params: at.to_vec(),
             detail: objective.diagnose(at).map(Box::new),
         })
@@ -611,7 +795,7 @@ fn run_checked(
             return Err(diverged(
                 objective,
                 epoch,
-                non_finite_what(cost, names, &grad),
+                non_finite_what(cost, &layout, &grad),
                 &params,
             ));
         }
@@ -625,6 +809,7 @@ fn run_checked(
                     return Err(TrainError::SingularHessian {
                         epoch,
                         names: names.clone(),
+                        shapes: setup.shapes.clone(),
                         params,
                     })
                 }
@@ -639,7 +824,11 @@ fn run_checked(
             },
         }
         if let Some(i) = params.iter().position(|p| !p.is_finite()) {
-            let what = format!("the step made {} {}", names[i], full(params[i]));
+            let what = format!(
+                "the step made {} {}",
+                layout.element_name(i),
+                full(params[i])
+            );
             return Err(diverged(objective, epoch, what, &before));
         }
         history.push(epoch, cost);
@@ -655,6 +844,7 @@ fn run_checked(
     }
     Ok(TrainResult {
         names: setup.names.clone(),
+        shapes: setup.shapes.clone(),
         params,
         loss_name: setup.loss_name.clone(),
         cost,
@@ -667,20 +857,34 @@ fn run_checked(
     })
 }
 
-/// `the cost is inf`, `the gradient is not finite (m grad NaN)`, or both.
-fn non_finite_what(cost: f64, names: &[String], grad: &[f64]) -> String {
+/// Non-finite gradient elements named in a message; more are counted.
+const NAMED_ELEMENTS: usize = 5;
+
+/// `the cost is inf`, `the gradient is not finite (m grad NaN)`, or both;
+/// an array param's element by its indices (`W1[3,7] grad NaN`), the first
+/// [`NAMED_ELEMENTS`] of them and how many more.
+fn non_finite_what(cost: f64, layout: &ParamLayout, grad: &[f64]) -> String {
     let mut parts = Vec::new();
     if !cost.is_finite() {
         parts.push(format!("the cost is {}", full(cost)));
     }
-    let bad: Vec<String> = names
-        .iter()
-        .zip(grad)
-        .filter(|(_, g)| !g.is_finite())
-        .map(|(n, g)| format!("{n} grad {}", full(*g)))
-        .collect();
+    let bad: Vec<usize> = (0..grad.len()).filter(|&i| !grad[i].is_finite()).collect();
     if !bad.is_empty() {
-        parts.push(format!("the gradient is not finite ({})", bad.join(", ")));
+        // a scalar model names them all, as it always has
+        let cap = if layout.has_arrays() {
+            NAMED_ELEMENTS
+        } else {
+            usize::MAX
+        };
+        let mut named: Vec<String> = bad
+            .iter()
+            .take(cap)
+            .map(|&i| format!("{} grad {}", layout.element_name(i), full(grad[i])))
+            .collect();
+        if bad.len() > cap {
+            named.push(format!("and {} more elements", bad.len() - cap));
+        }
+        parts.push(format!("the gradient is not finite ({})", named.join(", ")));
     }
     parts.join(" and ")
 }
@@ -743,7 +947,8 @@ pub(crate) struct FitColumns {
 /// `None` when the model does not have that shape (the plot then shows the
 /// loss curve only).
 pub(crate) fn fit_columns(model: &Model) -> Option<FitColumns> {
-    if model.data.len() != 2 {
+    // a vector column has no one x axis
+    if model.data.len() != 2 || model.has_arrays() {
         return None;
     }
     let g = &model.graph;

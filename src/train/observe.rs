@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::report::epoch_line;
-use super::TrainError;
+use super::{ParamLayout, TrainError};
 
 /// One evaluated epoch: its cost and gradient at the params before its step.
 #[derive(Clone, Copy, Debug)]
@@ -57,23 +57,24 @@ pub trait Observer {
 /// optional progress bar on standard error kept out of their way.
 pub(crate) struct EpochLines<'w> {
     out: &'w mut dyn Write,
-    names: &'w [String],
+    layout: &'w ParamLayout,
     every: usize,
     bar: Option<ProgressBar>,
 }
 
 impl<'w> EpochLines<'w> {
-    /// Lines for the params `names` written to `out` every `every` epochs
-    /// (at least 1), with a progress bar of `bar_epochs` epochs when given.
+    /// Lines for the params of `layout` written to `out` every `every`
+    /// epochs (at least 1), with a progress bar of `bar_epochs` epochs when
+    /// given.
     pub(crate) fn new(
         out: &'w mut dyn Write,
-        names: &'w [String],
+        layout: &'w ParamLayout,
         every: usize,
         bar_epochs: Option<usize>,
     ) -> Self {
         EpochLines {
             out,
-            names,
+            layout,
             every: every.max(1),
             bar: bar_epochs.map(progress_bar),
         }
@@ -114,7 +115,7 @@ impl Observer for EpochLines<'_> {
     fn evaluated(&mut self, e: &Epoch<'_>) -> Result<(), TrainError> {
         let last = e.epochs.saturating_sub(1);
         if !e.finite || e.epoch.is_multiple_of(self.every) || e.epoch == last {
-            let line = epoch_line(e.epoch, e.cost, self.names, e.grad);
+            let line = epoch_line(e.epoch, e.cost, self.layout, e.grad);
             self.emit(&line).map_err(TrainError::Output)?;
         }
         Ok(())
