@@ -622,7 +622,7 @@ struct ArraySearch<'m> {
 impl ArraySearch<'_> {
     /// Row-invariant `outputs` at the params over all rows.
     fn full(&self, outputs: &[(NodeId, &[IdxId])]) -> Vec<Vec<f64>> {
-        let inputs = crate::commands::array_check::inputs(self.model, &self.split);
+        let inputs = crate::interpret::ArrayInputs::of_model(self.model, &self.split);
         crate::interpret::eval_arrays(&self.g, outputs, &inputs)
     }
 
@@ -677,7 +677,7 @@ impl ArraySearch<'_> {
         let free = g.free(body).to_vec();
         let probe = g.reduce(crate::graph::Reduction::Sum, body);
         let model = self.model;
-        let mut inputs = crate::commands::array_check::inputs(model, &self.split);
+        let mut inputs = crate::interpret::ArrayInputs::of_model(model, &self.split);
         for (sym, v) in &stand_ins {
             inputs.params.insert(*sym, v.as_slice());
         }

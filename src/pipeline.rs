@@ -117,7 +117,7 @@ impl<'k> KernelObjective<'k> {
         let bound = compiled.kernel.bind_threads(&columns, threads)?;
         Ok(KernelObjective {
             bound,
-            params: model.params.len(),
+            params: model.params.iter().map(|p| p.init.len()).sum(),
             has_hessian: compiled.derived.hessian.is_some(),
             out: vec![0.0; compiled.kernel.outputs()],
             model,

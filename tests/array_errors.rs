@@ -570,32 +570,16 @@ fn gradient_constant_over_the_elements() {
     );
 }
 
-/// Until arrays compile, `ddx train` and `ddx emit --stage
-/// schedule|clif|asm` refuse an array model at its loss (no panic), and
-/// the other stages show it.
 #[test]
-fn array_models_are_not_compiled_yet() {
+fn array_models_compile_and_train() {
     let f = model(
         "to_compile.ddx",
         &format!("{ROWS}param w[3] = 0\nloss L = mean((dot(w, x) - y)^2)\ntrain adam(lr = 0.1, epochs = 5)\n"),
     );
-    for stage in ["schedule", "clif", "asm"] {
-        let r = run(&["emit", f, "--stage", stage], 30);
-        let e = r.failed(2);
-        assert!(
-            e.starts_with("to_compile.ddx:4:10: error: array models are not compiled yet"),
-            "{e}"
-        );
+    for stage in ["ast", "graph", "grad", "schedule", "clif", "asm"] {
+        assert!(!run(&["emit", f, "--stage", stage], 30).ok().is_empty());
     }
-    for stage in ["ast", "graph", "grad"] {
-        run(&["emit", f, "--stage", stage], 30).ok();
-    }
-    let r = run(&["train", f], 30);
-    let e = r.failed(2);
-    assert!(
-        e.starts_with("to_compile.ddx:4:10: error: array models are not compiled yet"),
-        "{e}"
-    );
+    assert!(run(&["train", f], 30).ok().contains("Final cost L"));
 }
 
 /// Regression: `p00 .. p02` named the columns p0, p1, p2; zero-padded

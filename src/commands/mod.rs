@@ -6,7 +6,6 @@
 //! [`Refusal::placed_in`] it).
 
 pub(crate) mod array_check;
-pub(crate) mod array_train;
 pub(crate) mod diff;
 pub(crate) mod emit;
 pub(crate) mod gradient_check;
@@ -23,7 +22,9 @@ use crate::commands::gradient_check::{GradientCheckError, GradientCheckReport};
 use crate::diagnostic::{Diagnostic, Severity, Source};
 use crate::graph::NodeId;
 use crate::input::{read_input, InputError};
-use crate::pipeline::{compile_model, mean_of, KernelObjective};
+use crate::pipeline::{
+    compile_array_model, compile_model, mean_of, ArrayObjective, KernelObjective,
+};
 use crate::program::Optimizer;
 use crate::program::{Model, Unit};
 use crate::schedule::Layout;
@@ -319,10 +320,8 @@ fn train_model(
     // before compiling: Newton's Hessian of too many params is never built
     check_run(&setup, &setup.spec.optimizer, setup.spec.epochs)
         .map_err(|e| train_refusal(e, &model))?;
-    // The one switch between the compiled kernel and the interpreter:
-    // array models are interpreted until `compile_model` compiles them.
     if model.has_arrays() {
-        return train_interpreted(model, &setup, request, out);
+        return train_arrays(model, &setup, request, out);
     }
     train_compiled(model, &setup, request, out)
 }
@@ -342,10 +341,10 @@ fn init_values(path: &Path, model: &Model) -> Result<Vec<f64>, Refusal> {
     Ok(values.into_iter().flatten().collect())
 }
 
-/// `ddx train` on an array model, its loss and gradient evaluated by the
-/// interpreter ([`array_train::InterpretedObjective`]). It has no Hessian,
-/// so `newton` is refused on the `train` line before training starts.
-fn train_interpreted(
+/// `ddx train` on an array model: compiles its loss and gradient
+/// ([`compile_array_model`]) and trains it with [`train`] over the flat
+/// vector of every element.
+fn train_arrays(
     mut model: Model,
     setup: &Setup,
     request: TrainRequest<'_>,
@@ -354,9 +353,13 @@ fn train_interpreted(
     if setup.spec.optimizer == Optimizer::Newton {
         return Err(train_refusal(TrainError::NoHessian, &model));
     }
-    let derived = array_train::derive_interpreted(&mut model);
+    let compiled = compile_array_model(&mut model, false).map_err(|e| {
+        let what = format!("loss {}", model.loss.name);
+        compile_refusal(e, model.loss.span.clone(), &what)
+    })?;
     let model = model;
-    let mut objective = array_train::InterpretedObjective::new(&model, derived);
+    let mut objective =
+        ArrayObjective::new(&compiled, &model).map_err(|e| Refusal::Usage(e.to_string()))?;
     let options = TrainOptions {
         compile_seconds: request.started.elapsed().as_secs_f64(),
         ..request.options

@@ -24,6 +24,27 @@ pub struct ArrayInputs<'a> {
     pub rows: usize,
 }
 
+impl<'a> ArrayInputs<'a> {
+    /// The inputs of `model` at `params` (each param's values, row-major,
+    /// in declaration order).
+    pub fn of_model(model: &'a crate::program::Model, params: &'a [Vec<f64>]) -> Self {
+        ArrayInputs {
+            params: model
+                .params
+                .iter()
+                .zip(params)
+                .map(|(p, v)| (p.sym, v.as_slice()))
+                .collect(),
+            columns: model
+                .data
+                .iter()
+                .map(|d| (d.sym, d.values.as_slice()))
+                .collect(),
+            rows: model.rows,
+        }
+    }
+}
+
 /// A dense array over the free indices of a node, in index-id order.
 type Tensor = Vec<f64>;
 
