@@ -1057,3 +1057,25 @@ fn latex_labels_are_valid_latex() {
     let r = run(&dir, &["diff", "f_ = _^2", "--format", "latex"], b"", 20);
     assert_eq!(r.ok(), "\\frac{d\\mathit{f\\_}}{d\\_} = 2 \\cdot \\_\n");
 }
+
+/// Regression: `ddx diff --format json` printed the function inline: 60
+/// lets each using the previous one twice is 2^60 terms written out (it
+/// hung). It now comes with the `let`s, as the text form does.
+#[test]
+fn json_diff_of_deeply_shared_lets_prints_lets() {
+    let dir = scratch("deep_json");
+    let mut model = String::from("param x = 1.5\nlet a0 = x*x + x\n");
+    for i in 1..60 {
+        model.push_str(&format!("let a{i} = a{p}*a{p} + a{p}\n", p = i - 1));
+    }
+    model.push_str("loss L = a59\n");
+    fs::write(dir.join("deep.ddx"), model).unwrap();
+    let r = run(&dir, &["diff", "deep.ddx", "--format", "json"], b"", 20);
+    let v: serde_json::Value = serde_json::from_str(r.ok()).unwrap();
+    assert!(
+        v["function"].as_str().unwrap().len() < 100,
+        "{}",
+        v["function"]
+    );
+    assert!(v["lets"].as_array().unwrap().len() >= 59);
+}

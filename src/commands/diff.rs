@@ -470,21 +470,29 @@ impl Derivatives {
         let (fops, gops) = self.ops();
         // as in the text form, derivatives too large to print inline come
         // with `let` bindings
-        let cse = cse || self.too_large();
+        // a function too large to print inline (deeply shared lets) is
+        // printed with the `let`s too, as their first root
+        let function_large = self.graph.meta(self.function).size > print::INLINE_LIMIT;
+        let cse = cse || self.too_large() || function_large;
+        let mut function = None;
         let (lets, exprs) = if cse {
-            let p = print::with_lets(
-                &self.graph,
-                &self.roots(),
-                &self.let_names,
-                Style::Text,
-                &self.indices(),
-            );
+            let mut roots = self.roots();
+            let mut indices = self.indices();
+            if function_large {
+                roots.insert(0, self.function);
+                indices.insert(0, Vec::new());
+            }
+            let p = print::with_lets(&self.graph, &roots, &self.let_names, Style::Text, &indices);
             let lets = p
                 .lets
                 .into_iter()
                 .map(|(name, expr)| JsonLet { name, expr })
                 .collect();
-            (Some(lets), p.roots.into_iter().zip(p.elements).collect())
+            let mut exprs: Vec<(String, String)> = p.roots.into_iter().zip(p.elements).collect();
+            if function_large {
+                function = Some(exprs.remove(0).0);
+            }
+            (Some(lets), exprs)
         } else {
             let exprs: Vec<(String, String)> = self
                 .items
@@ -510,7 +518,7 @@ impl Derivatives {
             })
             .collect();
         let json = JsonDiff {
-            function: print::to_text(&self.graph, self.function),
+            function: function.unwrap_or_else(|| print::to_text(&self.graph, self.function)),
             derivatives,
             ops: JsonOps {
                 function: fops,
