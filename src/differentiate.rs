@@ -45,6 +45,109 @@ pub fn gradient(g: &mut Graph, root: NodeId, wrt: &[SymId]) -> Vec<NodeId> {
 /// The partial derivatives of `root` with respect to each of `wrt` (scalar
 /// or array symbols), in order, each with the indices naming its element.
 pub fn gradient_indexed(g: &mut Graph, root: NodeId, wrt: &[SymId]) -> Vec<Partial> {
+    reverse(g, root, wrt, false)
+}
+
+/// The second derivatives of a loss from its gradient: `result[a][b]` is
+/// `d gradient[a] / d wrt[b]`, which is the block
+/// `d²L / d wrt[a][I] d wrt[b][J]` of the Hessian when `gradient` is
+/// [`gradient_indexed`]`(g, L, wrt)` (simplified or not).
+///
+/// Each block is one node with `indices = I ++ J`: `I` is
+/// `gradient[a].indices`, unchanged, and `J` names the element of `wrt[b]`,
+/// one index variable per dimension of it, distinct from every index of
+/// `I` (named `d{param}.{pos}`, primed as often as needed to differ from
+/// `I`). Laid out row-major over `I ++ J` (as
+/// [`crate::eval_arrays`] does when given these indices), a block is the
+/// Hessian's rows of `wrt[a]`'s elements and its columns of `wrt[b]`'s,
+/// each in row-major order. A scalar param adds no index: with scalar
+/// params only, the blocks are the nodes [`gradient`] gives for each
+/// gradient node. A block's free indices are among its `indices`; one that
+/// does not depend on some of them has the same value for every value of
+/// those.
+///
+/// The indices of `I` are held fixed in the sweep: each element of the
+/// gradient is differentiated, they are never summed. Any other free index
+/// of `gradient[a].node` (none, from [`gradient_indexed`]) is held too and
+/// stays free in the blocks.
+pub fn hessian_indexed(g: &mut Graph, gradient: &[Partial], wrt: &[SymId]) -> Vec<Vec<Partial>> {
+    gradient
+        .iter()
+        .map(|row| hessian_row(g, row, wrt))
+        .collect()
+}
+
+/// One block row of [`hessian_indexed`].
+fn hessian_row(g: &mut Graph, row: &Partial, wrt: &[SymId]) -> Vec<Partial> {
+    // Every held index becomes a stand-in that occurs nowhere else: an
+    // element index may be a canonical bound index (`j` of `dC/dw[j]` from
+    // `sum(j, w[j]*x[j])`) that a reduction inside the gradient binds
+    // again, and the sweep, which carries the held indices into every
+    // adjoint, would have that reduction capture it.
+    let mut held = row.indices.clone();
+    held.extend(g.free(row.node).iter().filter(|i| !row.indices.contains(i)));
+    let mut stand_ins: Vec<IdxId> = Vec::with_capacity(held.len());
+    for (pos, &i) in held.iter().enumerate() {
+        let extent = g.extent(i);
+        let mut n = 0;
+        let s = loop {
+            let s = g.index(IdxKind::Named(format!("#held.{pos}.{n}")), extent);
+            if !held.contains(&s) && !g.has_free(row.node, s) {
+                break s;
+            }
+            n += 1;
+        };
+        stand_ins.push(s);
+    }
+    let to_stand_ins: Vec<(IdxId, Sub)> = held
+        .iter()
+        .zip(&stand_ins)
+        .map(|(&i, &s)| (i, Sub::Idx(s)))
+        .collect();
+    let root = g.subst_indices(row.node, &to_stand_ins);
+    let partials = reverse(g, root, wrt, true);
+    partials
+        .into_iter()
+        .zip(wrt)
+        .map(|(p, &sym)| {
+            // the held indices back, and `J` renamed apart from them
+            let mut map: Vec<(IdxId, Sub)> = stand_ins
+                .iter()
+                .zip(&held)
+                .map(|(&s, &i)| (s, Sub::Idx(i)))
+                .collect();
+            let mut indices = row.indices.clone();
+            for (pos, &j) in p.indices.iter().enumerate() {
+                let fresh = fresh_element_index(g, sym, pos, &held);
+                map.push((j, Sub::Idx(fresh)));
+                indices.push(fresh);
+            }
+            Partial {
+                node: g.subst_indices(p.node, &map),
+                indices,
+            }
+        })
+        .collect()
+}
+
+/// The element index of position `pos` of `sym` (as [`element_index`]
+/// names it), primed until it is none of `avoid`.
+fn fresh_element_index(g: &mut Graph, sym: SymId, pos: usize, avoid: &[IdxId]) -> IdxId {
+    let s = g.symbol(sym);
+    let (mut name, extent) = (format!("d{}.{pos}", s.name), s.shape[pos]);
+    loop {
+        let i = g.index(IdxKind::Named(name.clone()), extent);
+        if !avoid.contains(&i) {
+            return i;
+        }
+        name.push('\'');
+    }
+}
+
+/// Reverse mode from `root`: the gradients of its row reductions, then the
+/// sweep around them. With `hold`, the root's free indices are held fixed
+/// (one derivative per element of the root, see [`sweep`]).
+fn reverse(g: &mut Graph, root: NodeId, wrt: &[SymId], hold: bool) -> Vec<Partial> {
     // Gradients of every reduction under `root`, innermost first.
     let mut known: HashMap<NodeId, Vec<Partial>> = HashMap::default();
     let reductions: Vec<NodeId> = g
@@ -66,7 +169,7 @@ pub fn gradient_indexed(g: &mut Graph, root: NodeId, wrt: &[SymId]) -> Vec<Parti
             .collect();
         known.insert(r, reduced);
     }
-    sweep(g, root, wrt, &known, false)
+    sweep(g, root, wrt, &known, hold)
 }
 
 /// The derivative of `root` with respect to one variable.
@@ -141,25 +244,29 @@ fn element_index(g: &mut Graph, sym: SymId, pos: usize) -> IdxId {
 /// One reverse sweep over `root`, treating reductions as leaves whose
 /// gradients are in `known`.
 ///
-/// With `jacobian` (the body of a row reduction with free indices, as in
-/// `sum(k, mean(x[k]*w[k] + p))`), the derivatives keep the root's free
-/// indices: one derivative per element of the root, which the sweep around
-/// the reduction multiplies by the reduction's adjoint and sums. Without,
-/// they are summed over.
+/// With `hold`, the root's free indices are held fixed: every adjoint
+/// carries them (the adjoint of a node is the derivative of each element
+/// of the root by it), no broadcast sums them out, and the derivatives keep
+/// them: one derivative per element of the root. That is the body of a row
+/// reduction with free indices (`sum(k, mean(x[k]*w[k] + p))`, whose
+/// derivatives the sweep around the reduction multiplies by the
+/// reduction's adjoint and sums), and a gradient differentiated again
+/// ([`hessian_indexed`]). The held indices must not be bound anywhere under
+/// `root`, or a reduction there would capture them in the adjoints: a row
+/// reduction's free indices are bound outside it, by reductions whose
+/// canonical level is above every binder inside, so its body qualifies;
+/// a gradient's element indices are renamed first. Without `hold` (a
+/// scalar loss), nothing is held.
 fn sweep(
     g: &mut Graph,
     root: NodeId,
     wrt: &[SymId],
     known: &HashMap<NodeId, Vec<Partial>>,
-    jacobian: bool,
+    hold: bool,
 ) -> Vec<Partial> {
     let order = sweep_order(g, root);
     let root_free = g.free(root).to_vec();
-    let held: Vec<IdxId> = if jacobian {
-        root_free.clone()
-    } else {
-        Vec::new()
-    };
+    let held: Vec<IdxId> = if hold { root_free.clone() } else { Vec::new() };
     let holding = |keep: &[IdxId]| -> Vec<IdxId> {
         let mut k = keep.to_vec();
         k.extend(held.iter().filter(|i| !keep.contains(i)));

@@ -70,7 +70,7 @@ pub use syntax::ast::{write_number, File as SyntaxTree};
 pub use syntax::{decode, parse, MAX_SOURCE_BYTES};
 
 // The expression graph and its passes.
-pub use differentiate::{derivative, gradient, gradient_indexed, Partial};
+pub use differentiate::{derivative, gradient, gradient_indexed, hessian_indexed, Partial};
 pub use graph::{
     ops::Func, BinOp, Graph, IdxId, IdxKind, IdxSetId, IndexOp, IndexVar, Node, NodeId, Reduction,
     Sub, SubsId, SymId, SymbolKind, UnOp,
