@@ -69,7 +69,7 @@ fn compile_group(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| {
                 let mut m = model.clone();
-                black_box(compile_array_model(&mut m, false).expect("compiles"));
+                black_box(compile_array_model(&mut m, false, false).expect("compiles"));
             })
         });
     }
@@ -77,7 +77,7 @@ fn compile_group(c: &mut Criterion) {
     group.bench_function("mlp_784_256_10", |b| {
         b.iter(|| {
             let mut m = big.clone();
-            black_box(compile_array_model(&mut m, false).expect("compiles"));
+            black_box(compile_array_model(&mut m, false, false).expect("compiles"));
         })
     });
     group.finish();
@@ -88,7 +88,7 @@ fn eval_group(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(5));
     for name in ["digits_softmax.ddx", "digits_mlp.ddx"] {
         let mut model = example(name);
-        let compiled = compile_array_model(&mut model, false).expect("compiles");
+        let compiled = compile_array_model(&mut model, false, false).expect("compiles");
         let mut objective = ArrayObjective::new(&compiled, &model).expect("binds");
         let params: Vec<f64> = model.params.iter().flat_map(|p| p.init.to_vec()).collect();
         let mut grad = vec![0.0; params.len()];

@@ -8,7 +8,7 @@ use crate::codegen::{
     KernelError, Threads,
 };
 use crate::diagnostic::Diagnostic;
-use crate::differentiate::{gradient, gradient_indexed, Partial};
+use crate::differentiate::{gradient, gradient_indexed, hessian_indexed, Partial};
 use crate::graph::{IdxId, NodeId, Reduction, SymId};
 use crate::program::Model;
 use crate::simplify::simplify;
@@ -182,6 +182,9 @@ pub struct ArrayDerived {
     /// d loss / d param, in declaration order, each with the indices
     /// naming the param's element.
     pub gradient: Vec<Partial>,
+    /// For Newton: `hessian[a][b]` is d²loss / d param a d param b, over
+    /// the element indices of `a` then those of `b`.
+    pub hessian: Option<Vec<Vec<Partial>>>,
 }
 
 impl ArrayDerived {
@@ -191,13 +194,17 @@ impl ArrayDerived {
     pub fn outputs(&self) -> Vec<(NodeId, Vec<IdxId>)> {
         let mut out = vec![(self.loss, Vec::new())];
         out.extend(self.gradient.iter().map(|p| (p.node, p.indices.clone())));
+        for row in self.hessian.iter().flatten() {
+            out.extend(row.iter().map(|p| (p.node, p.indices.clone())));
+        }
         out
     }
 }
 
 /// Simplifies an array model's loss, differentiates it with respect to
-/// every param (index form) and simplifies the derivatives.
-pub fn derive_arrays(model: &mut Model) -> ArrayDerived {
+/// every param (index form) and simplifies the derivatives; with `hessian`,
+/// differentiates the gradient again ([`hessian_indexed`]).
+pub fn derive_arrays(model: &mut Model, hessian: bool) -> ArrayDerived {
     let g = &mut model.graph;
     let wrt: Vec<SymId> = model.params.iter().map(|p| p.sym).collect();
     let loss = simplify(g, &[model.loss.node])[0];
@@ -211,8 +218,28 @@ pub fn derive_arrays(model: &mut Model) -> ArrayDerived {
             node,
             indices: p.indices,
         })
-        .collect();
-    ArrayDerived { loss, gradient }
+        .collect::<Vec<Partial>>();
+    let hessian = hessian.then(|| {
+        let blocks = hessian_indexed(g, &gradient, &wrt);
+        let raw: Vec<NodeId> = blocks.iter().flatten().map(|p| p.node).collect();
+        let mut simple = simplify(g, &raw).into_iter();
+        blocks
+            .into_iter()
+            .map(|row| {
+                row.into_iter()
+                    .map(|p| Partial {
+                        node: simple.next().expect("one simplified node per block"),
+                        indices: p.indices,
+                    })
+                    .collect()
+            })
+            .collect()
+    });
+    ArrayDerived {
+        loss,
+        gradient,
+        hessian,
+    }
 }
 
 /// An array model's compiled kernel: outputs are the loss and the
@@ -226,14 +253,15 @@ pub struct CompiledArrays {
     pub seconds: f64,
 }
 
-/// Differentiates, simplifies and compiles an array model (`inspect`
-/// keeps the CLIF and machine code).
+/// Differentiates, simplifies and compiles an array model, with its
+/// Hessian when `hessian` (`inspect` keeps the CLIF and machine code).
 pub fn compile_array_model(
     model: &mut Model,
+    hessian: bool,
     inspect: bool,
 ) -> Result<CompiledArrays, CodegenError> {
     let start = Instant::now();
-    let derived = derive_arrays(model);
+    let derived = derive_arrays(model, hessian);
     let kernel = compile_arrays(
         &model.graph,
         &derived.outputs(),
@@ -254,17 +282,33 @@ pub struct ArrayObjective<'k> {
     params: usize,
     out: Vec<f64>,
     model: &'k Model,
+    /// Each param's first position in the flat vector, and its element
+    /// count.
+    slices: Vec<(usize, usize)>,
+    has_hessian: bool,
 }
 
 impl<'k> ArrayObjective<'k> {
     /// Binds `compiled` to the data of `model`.
     pub fn new(compiled: &'k CompiledArrays, model: &'k Model) -> Result<Self, KernelError> {
         let columns: Vec<&'k [f64]> = model.data.iter().map(|d| d.values.as_slice()).collect();
+        let mut at = 0;
+        let slices = model
+            .params
+            .iter()
+            .map(|p| {
+                let n = p.init.len();
+                at += n;
+                (at - n, n)
+            })
+            .collect();
         Ok(ArrayObjective {
             bound: compiled.kernel.bind(&columns)?,
             params: compiled.kernel.params(),
             out: vec![0.0; compiled.kernel.outputs()],
             model,
+            slices,
+            has_hessian: compiled.derived.hessian.is_some(),
         })
     }
 }
@@ -276,6 +320,28 @@ impl Objective for ArrayObjective<'_> {
         }
         grad.copy_from_slice(&self.out[1..=self.params]);
         self.out[0]
+    }
+
+    /// The Hessian blocks (param a by param b, row-major over their
+    /// elements) placed into the `N x N` matrix of every element.
+    fn eval_hessian(&mut self, params: &[f64], grad: &mut [f64], hess: &mut [f64]) -> Option<f64> {
+        if !self.has_hessian {
+            return None;
+        }
+        let loss = self.eval(params, grad);
+        let n = self.params;
+        let mut at = 1 + n;
+        for &(row, rows) in &self.slices {
+            for &(col, cols) in &self.slices {
+                let block = &self.out[at..at + rows * cols];
+                for i in 0..rows {
+                    let dst = (row + i) * n + col;
+                    hess[dst..dst + cols].copy_from_slice(&block[i * cols..(i + 1) * cols]);
+                }
+                at += rows * cols;
+            }
+        }
+        Some(loss)
     }
 
     fn diagnose(&mut self, params: &[f64]) -> Option<Diagnostic> {

@@ -41,7 +41,7 @@ fn params_file(model: &Model, path: &str) -> Vec<Vec<f64>> {
 /// Compiles the loss and gradient, evaluates them with the kernel and the
 /// interpreter at `params`, and asserts the same bits.
 fn assert_same_bits(mut model: Model, params: &[Vec<f64>], what: &str) {
-    let compiled = compile_array_model(&mut model, false).expect("compiles");
+    let compiled = compile_array_model(&mut model, false, false).expect("compiles");
     let flat: Vec<f64> = params.iter().flatten().copied().collect();
     let columns: Vec<&[f64]> = model.data.iter().map(|d| d.values.as_slice()).collect();
     let mut got = vec![0.0; compiled.kernel.outputs()];

@@ -1106,7 +1106,7 @@ fn check_jit(g: &Gen) -> Result<(), TestCaseError> {
         }
         Err(e) => return Err(TestCaseError::fail(format!("{e}\nin\n{src}"))),
     };
-    let compiled = compile_array_model(&mut model, false)
+    let compiled = compile_array_model(&mut model, false, false)
         .map_err(|e| TestCaseError::fail(format!("does not compile: {e}\nin\n{src}")))?;
     let params = init(&model);
     let flat: Vec<f64> = params.iter().flatten().copied().collect();

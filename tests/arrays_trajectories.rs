@@ -99,3 +99,39 @@ fn digits_mlp_adam_from_an_init_file_matches_pytorch() {
     let init = init.to_str().expect("utf-8 path");
     assert_trajectory(&example("digits_mlp.ddx"), &["--init", init], &r, 1e-9);
 }
+
+/// `ddx train` with `newton` on the diabetes regression reaches the least
+/// squares solution (numpy `lstsq`, tests/data/arrays/train/
+/// diabetes.lstsq.json) within 1e-10 relative in one step.
+#[test]
+fn diabetes_newton_reaches_least_squares_in_one_step() {
+    let dir = scratch("newton");
+    let csv = manifest().join("examples/data/diabetes.csv");
+    let model = read(example("diabetes.ddx"))
+        .replace(
+            "\"data/diabetes.csv\"",
+            &format!("{:?}", csv.to_str().unwrap()),
+        )
+        .replace(
+            "train adam(lr = 1, epochs = 2000)",
+            "train newton(epochs = 1)",
+        );
+    assert!(model.contains("newton"), "the train line changed: {model}");
+    let file = dir.join("diabetes_newton.ddx");
+    std::fs::write(&file, model).unwrap();
+    let fit: Value =
+        serde_json::from_str(&ok(ddx(&["train", file.to_str().unwrap(), "--json"]))).unwrap();
+    let want = reference("diabetes.lstsq.json");
+    for name in ["w", "b"] {
+        let (mut got, mut exp) = (Vec::new(), Vec::new());
+        numbers(&fit["params"][name], &mut got);
+        numbers(&want["params"][name], &mut exp);
+        assert_eq!(got.len(), exp.len());
+        for (g, w) in got.iter().zip(&exp) {
+            assert!(close(*g, *w, 1e-10), "{name}: ddx {g:e}, lstsq {w:e}");
+        }
+    }
+    let cost = fit["cost"].as_f64().unwrap();
+    let loss = want["loss"].as_f64().unwrap();
+    assert!(close(cost, loss, 1e-12), "cost {cost:e}, lstsq {loss:e}");
+}

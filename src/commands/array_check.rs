@@ -132,7 +132,7 @@ pub fn check_array_model(
     verbose: bool,
     finite_differences: bool,
 ) -> Result<ArrayCheckReport, CodegenError> {
-    let compiled = compile_array_model(model, false)?;
+    let compiled = compile_array_model(model, false, false)?;
     let model = &*model;
     let loss_only = compile_arrays(
         &model.graph,

@@ -105,7 +105,11 @@ pub fn emit(src: &Source, dir: Option<&Path>, stage: Stage) -> Result<String, Re
 /// `ddx emit --stage schedule|clif|asm` of an array model: its compiled
 /// loss and gradient.
 fn emit_arrays(mut m: crate::program::Model, stage: Stage) -> Result<String, Refusal> {
-    let compiled = compile_array_model(&mut m, true).map_err(|e| {
+    let newton = m.trains_with_newton();
+    if newton {
+        refuse_large_newton(&m)?;
+    }
+    let compiled = compile_array_model(&mut m, newton, true).map_err(|e| {
         let what = format!("loss {}", m.loss.name);
         compile_refusal(e, m.loss.span.clone(), &what)
     })?;

@@ -25,7 +25,6 @@ use crate::input::{read_input, InputError};
 use crate::pipeline::{
     compile_array_model, compile_model, mean_of, ArrayObjective, KernelObjective,
 };
-use crate::program::Optimizer;
 use crate::program::{Model, Unit};
 use crate::schedule::Layout;
 use crate::train::{
@@ -350,10 +349,8 @@ fn train_arrays(
     request: TrainRequest<'_>,
     out: &mut dyn Write,
 ) -> Result<TrainResult, Refusal> {
-    if setup.spec.optimizer == Optimizer::Newton {
-        return Err(train_refusal(TrainError::NoHessian, &model));
-    }
-    let compiled = compile_array_model(&mut model, false).map_err(|e| {
+    let newton = model.trains_with_newton();
+    let compiled = compile_array_model(&mut model, newton, false).map_err(|e| {
         let what = format!("loss {}", model.loss.name);
         compile_refusal(e, model.loss.span.clone(), &what)
     })?;
@@ -453,14 +450,6 @@ fn train_refusal(e: TrainError, model: &Model) -> Refusal {
             None => Refusal::Usage(e.to_string()),
         },
         e @ TrainError::NoHessian => match &model.train {
-            Some(t) if model.has_arrays() => Diagnostic::new(
-                "newton needs the Hessian of the loss, which ddx does not build for array \
-                 params yet",
-                t.span.clone(),
-            )
-            .with_label("newton")
-            .with_note("train this model with sgd, momentum or adam")
-            .into(),
             Some(t) => Diagnostic::new(e.to_string(), t.span.clone())
                 .with_label("newton")
                 .into(),
