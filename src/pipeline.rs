@@ -289,8 +289,18 @@ pub struct ArrayObjective<'k> {
 }
 
 impl<'k> ArrayObjective<'k> {
-    /// Binds `compiled` to the data of `model`.
+    /// Binds `compiled` to the data of `model`, single-threaded.
     pub fn new(compiled: &'k CompiledArrays, model: &'k Model) -> Result<Self, KernelError> {
+        Self::with_threads(compiled, model, Threads::single())
+    }
+
+    /// [`ArrayObjective::new`] on `threads` (see
+    /// [`ArrayKernel::bind_threads`]): the same bits on any thread count.
+    pub fn with_threads(
+        compiled: &'k CompiledArrays,
+        model: &'k Model,
+        threads: Threads,
+    ) -> Result<Self, KernelError> {
         let columns: Vec<&'k [f64]> = model.data.iter().map(|d| d.values.as_slice()).collect();
         let mut at = 0;
         let slices = model
@@ -303,7 +313,7 @@ impl<'k> ArrayObjective<'k> {
             })
             .collect();
         Ok(ArrayObjective {
-            bound: compiled.kernel.bind(&columns)?,
+            bound: compiled.kernel.bind_threads(&columns, threads)?,
             params: compiled.kernel.params(),
             out: vec![0.0; compiled.kernel.outputs()],
             model,
@@ -346,6 +356,13 @@ impl Objective for ArrayObjective<'_> {
 
     fn diagnose(&mut self, params: &[f64]) -> Option<Diagnostic> {
         crate::fault::locate(self.model, params).map(|f| f.diagnostic())
+    }
+}
+
+impl ArrayObjective<'_> {
+    /// The number of threads each evaluation runs on.
+    pub fn threads(&self) -> usize {
+        self.bound.threads()
     }
 }
 

@@ -156,3 +156,34 @@ fn bad_labels_read_nan_in_both() {
     let params: Vec<Vec<f64>> = model.params.iter().map(|p| p.init.to_vec()).collect();
     assert_same_bits(model, &params, "bad labels");
 }
+
+#[test]
+fn threads_give_the_same_bits() {
+    // 20,003 rows: three blocks of the summation order, the last partial
+    let mut model = model_text(&many_rows(20_003));
+    let params: Vec<f64> = model.params.iter().flat_map(|p| p.init.to_vec()).collect();
+    let compiled = compile_array_model(&mut model, false, false).expect("compiles");
+    let columns: Vec<&[f64]> = model.data.iter().map(|d| d.values.as_slice()).collect();
+    let mut single = vec![0.0; compiled.kernel.outputs()];
+    compiled
+        .kernel
+        .call(&params, &columns, &mut single)
+        .expect("fits");
+    for count in [2, 3, 4] {
+        let threads = ddx::Threads::new(count).expect("threads start");
+        let mut bound = compiled
+            .kernel
+            .bind_threads(&columns, threads)
+            .expect("binds");
+        assert_eq!(bound.threads(), count);
+        let mut out = vec![0.0; single.len()];
+        for _ in 0..2 {
+            bound.call(&params, &mut out).expect("fits");
+            let same = out
+                .iter()
+                .zip(&single)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{count} threads differ from one");
+        }
+    }
+}

@@ -31,6 +31,7 @@ use crate::graph::{BinOp, UnOp};
 use crate::schedule::{Inst, Op, Schedule, Slot};
 
 mod arrays;
+pub(crate) use arrays::ArrayMode;
 mod row_loop;
 
 const F64: Type = types::F64;

@@ -26,7 +26,7 @@ pub(super) const MIN_BLOCKS: usize = 2;
 
 /// Chunks of blocks per thread: several, so that a thread slowed down by
 /// other work on the machine does not hold up the call.
-const CHUNKS_PER_THREAD: usize = 4;
+pub(super) const CHUNKS_PER_THREAD: usize = 4;
 
 /// Whether `n` rows are worth sharing out to threads.
 pub(crate) fn worth_threads(n: usize) -> bool {
@@ -97,6 +97,28 @@ impl Threads {
     /// Whether there is more than one thread.
     pub fn parallel(&self) -> bool {
         self.pool.is_some()
+    }
+
+    /// Calls `work(i, chunk)` for the `i`th chunk of `chunk` values of
+    /// `data`, on the pool's threads (or the calling thread).
+    pub(super) fn for_each_chunk<T: Send>(
+        &self,
+        data: &mut [T],
+        chunk: usize,
+        work: impl Fn(usize, &mut [T]) + Sync + Send,
+    ) {
+        let chunk = chunk.max(1);
+        match &self.pool {
+            Some(pool) => pool.install(|| {
+                data.par_chunks_mut(chunk)
+                    .enumerate()
+                    .for_each(|(i, c)| work(i, c))
+            }),
+            None => data
+                .chunks_mut(chunk)
+                .enumerate()
+                .for_each(|(i, c)| work(i, c)),
+        }
     }
 }
 

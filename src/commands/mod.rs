@@ -355,8 +355,10 @@ fn train_arrays(
         compile_refusal(e, model.loss.span.clone(), &what)
     })?;
     let model = model;
-    let mut objective =
-        ArrayObjective::new(&compiled, &model).map_err(|e| Refusal::Usage(e.to_string()))?;
+    let threads = request.threads.unwrap_or_else(Threads::available);
+    let threads = Threads::for_rows(threads, model.rows).map_err(Refusal::Usage)?;
+    let mut objective = ArrayObjective::with_threads(&compiled, &model, threads)
+        .map_err(|e| Refusal::Usage(e.to_string()))?;
     let options = TrainOptions {
         compile_seconds: request.started.elapsed().as_secs_f64(),
         ..request.options

@@ -18,6 +18,7 @@
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, Value};
+use cranelift_frontend::Variable;
 use cranelift_module::ModuleError;
 
 use super::{Translator, F64, F64X2};
@@ -25,6 +26,33 @@ use crate::graph::{IdxId, IndexOp, UnOp};
 use crate::interpret::BLOCK_ROWS;
 use crate::schedule::arrays::{AAccumulator, ALoop, AOp, ASub, ArraySchedule, Storage, ROW_GROUP};
 use crate::schedule::Slot;
+
+/// Which function of an array schedule is emitted.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum ArrayMode {
+    /// `fn(params, columns, n, scratch, out)`: the whole schedule.
+    Whole,
+    /// `fn(params, columns, range, scratch, partials)` for a schedule of
+    /// one row loop: `range` points to `[n, row_lo, row_hi]` (`row_lo` a
+    /// multiple of `BLOCK_ROWS`); block 0, then the loop over those rows,
+    /// storing each block's sum `((l0 + l1) + l2) + l3` of every
+    /// accumulator element to `partials` (block by block, the
+    /// accumulators' elements in order) instead of adding it to a total.
+    Part,
+    /// `fn(params, columns, n, scratch, out)` for a schedule of one row
+    /// loop whose totals the caller has put in scratch: block 0, block 1
+    /// and the outputs.
+    Finish,
+}
+
+/// Where a row loop's block sums go.
+#[derive(Clone, Copy)]
+enum Flush {
+    /// Added to the totals.
+    Totals,
+    /// Stored to `partials`, one block after the other.
+    Partials(Value),
+}
 
 /// The values of an index assignment: each index variable's counter.
 type Counters = Vec<(IdxId, Value)>;
@@ -61,13 +89,28 @@ struct Group {
 }
 
 impl Translator<'_, '_> {
-    /// Emits the whole array function and finalizes the builder.
-    pub(crate) fn translate_arrays(mut self, s: &ArraySchedule) -> Result<(), Box<ModuleError>> {
+    /// Emits one function of the array schedule ([`ArrayMode`]) and
+    /// finalizes the builder.
+    pub(crate) fn translate_arrays(
+        mut self,
+        s: &ArraySchedule,
+        mode: ArrayMode,
+    ) -> Result<(), Box<ModuleError>> {
         let args = self.entry();
-        let [p_params, p_cols, n, p_scratch, p_out] = args[..] else {
+        let [p_params, p_cols, arg_n, p_scratch, p_out] = args[..] else {
             unreachable!("the kernel signature has five parameters")
         };
         let ptr = self.ptr;
+        let flags = MemFlagsData::trusted();
+        let (n, range) = match mode {
+            ArrayMode::Part => {
+                let n = self.b.ins().load(ptr, flags, arg_n, 0);
+                let lo = self.b.ins().load(ptr, flags, arg_n, 8);
+                let hi = self.b.ins().load(ptr, flags, arg_n, 16);
+                (n, Some((lo, hi)))
+            }
+            ArrayMode::Whole | ArrayMode::Finish => (arg_n, None),
+        };
         let cols = (0..s.columns.len())
             .map(|c| {
                 self.b
@@ -86,13 +129,35 @@ impl Translator<'_, '_> {
         };
         for (level, block) in s.blocks.iter().enumerate() {
             if level > 0 {
-                self.array_loop(&mut st, &s.loops[level - 1]);
+                match (mode, range) {
+                    (ArrayMode::Part, Some((lo, hi))) => {
+                        self.array_loop(
+                            &mut st,
+                            &s.loops[level - 1],
+                            lo,
+                            hi,
+                            Flush::Partials(p_out),
+                        );
+                        break;
+                    }
+                    // the caller has put the totals in scratch
+                    (ArrayMode::Finish, _) => {}
+                    _ => {
+                        let zero = self.b.ins().iconst(ptr, 0);
+                        self.array_loop(&mut st, &s.loops[level - 1], zero, n, Flush::Totals);
+                    }
+                }
             }
             for inst in block {
                 self.compute(&mut st, inst.dst);
             }
         }
-        for o in &s.outputs {
+        let outputs: &[_] = if mode == ArrayMode::Part {
+            &[]
+        } else {
+            &s.outputs
+        };
+        for o in outputs {
             let dims = self.dims(&st, &o.order);
             let order = o.order.clone();
             self.nest(&dims, &mut Vec::new(), &mut |t, counters| {
@@ -599,7 +664,14 @@ impl Translator<'_, '_> {
     /// One loop over all rows, [`ROW_GROUP`] at a time: the body, then
     /// each accumulator's lanes updated; every `BLOCK_ROWS` rows (and after
     /// the last row) the lanes are added into the totals.
-    fn array_loop(&mut self, st: &mut ArrayState<'_>, lp: &ALoop) {
+    fn array_loop(
+        &mut self,
+        st: &mut ArrayState<'_>,
+        lp: &ALoop,
+        lo: Value,
+        hi: Value,
+        flush_to: Flush,
+    ) {
         let s = st.s;
         let ptr = self.ptr;
         // totals and lanes start at +0.0
@@ -608,28 +680,33 @@ impl Translator<'_, '_> {
             let Storage::Buffer(total) = s.slot(acc.dst).storage else {
                 unreachable!("accumulators are buffers")
             };
-            self.fill_zero(st.p_scratch, total, len);
+            if matches!(flush_to, Flush::Totals) {
+                self.fill_zero(st.p_scratch, total, len);
+            }
             self.fill_zero(st.p_scratch, acc.lanes, ROW_GROUP * len);
         }
+        // the block being summed, counted from `lo` (for partials)
+        let block_var = self.b.declare_var(ptr);
+        let zero = self.b.ins().iconst(ptr, 0);
+        self.b.def_var(block_var, zero);
         let labels: Vec<bool> = (0..s.columns.len()).map(|c| uses_label(s, lp, c)).collect();
         let row_var = self.b.declare_var(ptr);
-        let zero = self.b.ins().iconst(ptr, 0);
-        self.b.def_var(row_var, zero);
+        self.b.def_var(row_var, lo);
         let head = self.b.create_block();
         let after = self.b.create_block();
-        let none = self.b.ins().icmp_imm_u(IntCC::Equal, st.n, 0);
+        let none = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, lo, hi);
         self.b.ins().brif(none, after, &[], head, &[]);
 
         self.b.switch_to_block(head);
         let first = self.b.use_var(row_var);
-        let last_row = self.b.ins().iadd_imm_s(st.n, -1);
+        let last_row = self.b.ins().iadd_imm_s(hi, -1);
         let mut base: [Vec<Value>; ROW_GROUP] = Default::default();
         let mut label: [Vec<Option<Value>>; ROW_GROUP] = Default::default();
         let mut valid = Vec::with_capacity(ROW_GROUP);
         for lane in 0..ROW_GROUP {
             // past the last row: the last row again (its lanes add +0.0)
             let r = self.b.ins().iadd_imm_u(first, lane as i64);
-            let inside = self.b.ins().icmp(IntCC::UnsignedLessThan, r, st.n);
+            let inside = self.b.ins().icmp(IntCC::UnsignedLessThan, r, hi);
             let row = self.b.ins().select(inside, r, last_row);
             valid.push(inside);
             for (c, input) in s.columns.iter().enumerate() {
@@ -666,20 +743,20 @@ impl Translator<'_, '_> {
         let cont = self.b.create_block();
         self.b.ins().brif(in_block, cont, &[], flush, &[]);
         self.b.switch_to_block(flush);
-        self.flush(st, lp);
+        self.flush(st, lp, flush_to, block_var);
         self.b.ins().jump(cont, &[]);
         self.b.switch_to_block(cont);
-        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, next, st.n);
+        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, next, hi);
         let last = self.b.create_block();
         self.b.ins().brif(more, head, &[], last, &[]);
 
         // after the last row: the partial block, if any
         self.b.switch_to_block(last);
-        let partial = self.b.ins().band_imm_u(st.n, (BLOCK_ROWS - 1) as i64);
+        let partial = self.b.ins().band_imm_u(hi, (BLOCK_ROWS - 1) as i64);
         let tail = self.b.create_block();
         self.b.ins().brif(partial, tail, &[], after, &[]);
         self.b.switch_to_block(tail);
-        self.flush(st, lp);
+        self.flush(st, lp, flush_to, block_var);
         self.b.ins().jump(after, &[]);
         self.b.switch_to_block(after);
     }
@@ -707,10 +784,18 @@ impl Translator<'_, '_> {
         });
     }
 
-    /// `total[e] += ((l0 + l1) + l2) + l3` and the lanes back to +0.0, for
-    /// every accumulator of the loop.
-    fn flush(&mut self, st: &ArrayState<'_>, lp: &ALoop) {
+    /// `total[e] += ((l0 + l1) + l2) + l3` (or the block's partial sum
+    /// stored) and the lanes back to +0.0, for every accumulator of the
+    /// loop; then the next block.
+    fn flush(&mut self, st: &ArrayState<'_>, lp: &ALoop, to: Flush, block_var: Variable) {
         let s = st.s;
+        let per_block: usize = lp
+            .accumulators
+            .iter()
+            .map(|a| s.elements(&s.slot(a.src).shape))
+            .sum();
+        let block = self.b.use_var(block_var);
+        let mut at_acc = 0;
         for acc in &lp.accumulators {
             let len = s.elements(&s.slot(acc.src).shape);
             let Storage::Buffer(total) = s.slot(acc.dst).storage else {
@@ -720,6 +805,14 @@ impl Translator<'_, '_> {
                 continue;
             }
             let base = st.p_scratch;
+            let dst = match to {
+                Flush::Totals => None,
+                Flush::Partials(p) => {
+                    let skip = self.b.ins().imul_imm_u(block, (8 * per_block) as i64);
+                    let start = self.b.ins().iadd(p, skip);
+                    Some(self.address(start, at_acc, None, 8))
+                }
+            };
             self.count_to(len, &mut |t, e| {
                 let flags = MemFlagsData::trusted();
                 let zero = t.b.ins().f64const(0.0);
@@ -734,12 +827,24 @@ impl Translator<'_, '_> {
                         None => v,
                     });
                 }
-                let at = t.address(base, total, Some(e), 8);
-                let old = t.b.ins().load(F64, flags, at, 0);
-                let new = t.b.ins().fadd(old, sum.expect("four lanes"));
-                t.b.ins().store(flags, new, at, 0);
+                let sum = sum.expect("four lanes");
+                match dst {
+                    None => {
+                        let at = t.address(base, total, Some(e), 8);
+                        let old = t.b.ins().load(F64, flags, at, 0);
+                        let new = t.b.ins().fadd(old, sum);
+                        t.b.ins().store(flags, new, at, 0);
+                    }
+                    Some(start) => {
+                        let at = t.address(start, 0, Some(e), 8);
+                        t.b.ins().store(flags, sum, at, 0);
+                    }
+                }
             });
+            at_acc += len;
         }
+        let next = self.b.ins().iadd_imm_u(block, 1);
+        self.b.def_var(block_var, next);
     }
 
     /// Stores +0.0 into `len` values of scratch from `offset`.
