@@ -1,8 +1,9 @@
 //! Data columns from CSV files, read by header name.
 //!
 //! The file is streamed record by record (one reused buffer), and only the
-//! requested columns are kept, each as a `Vec<f64>`: memory is 8 bytes per
-//! requested cell, whatever the width of the file. Nothing is skipped
+//! requested columns are kept, each data column as one `Vec<f64>` (a vector
+//! column's values row-major, interleaved as they are read): memory is 8
+//! bytes per requested cell, whatever the width of the file. Nothing is skipped
 //! silently: a missing header, an empty file, a ragged row, an empty,
 //! non-numeric or non-finite cell are all errors that name the file, the
 //! line and the column. (Blank lines are not rows and are skipped.)
@@ -26,6 +27,11 @@ use crate::diagnostic::{Diagnostic, Source};
 #[derive(Clone, Debug)]
 pub(crate) struct Request<'a> {
     pub column: &'a str,
+    /// The output column its values go to: consecutive requests of one
+    /// group are one vector column, its values row-major (row by row, the
+    /// requests' values in order), built as the file is read (no second
+    /// copy of the data).
+    pub group: usize,
     /// Span of the column name in the model source (for "no such column").
     pub span: Range<usize>,
 }
@@ -146,7 +152,8 @@ pub(crate) fn read_columns(
         wanted.push(i);
     }
 
-    let mut columns: Vec<Vec<f64>> = vec![Vec::new(); requests.len()];
+    let groups = requests.iter().map(|r| r.group + 1).max().unwrap_or(0);
+    let mut columns: Vec<Vec<f64>> = vec![Vec::new(); groups];
     let mut rows = 0usize;
     let mut positions = Vec::new();
     while read(&mut reader, &mut record, shown, &path_span, &row_start)? {
@@ -172,10 +179,10 @@ pub(crate) fn read_columns(
             };
             return Err(d.with_note("every row needs one cell per header column"));
         }
-        for ((col, &i), r) in columns.iter_mut().zip(&wanted).zip(requests) {
+        for (&i, r) in wanted.iter().zip(requests) {
             let cell = &record[i];
             match parse_number(cell) {
-                Some(v) if v.is_finite() => col.push(v),
+                Some(v) if v.is_finite() => columns[r.group].push(v),
                 Some(_) => {
                     let text = String::from_utf8_lossy(cell).to_ascii_lowercase();
                     let label = if text.contains("inf") || text.contains("nan") {
@@ -224,7 +231,7 @@ pub(crate) fn read_columns(
 
 /// The columns read from a CSV file, and where their cells are.
 pub(crate) struct Table {
-    /// The requested columns' values, in request order.
+    /// The values of each group of requests (see [`Request::group`]).
     pub columns: Vec<Vec<f64>>,
     /// Where each row and requested column is in the file.
     pub cells: CellPlaces,

@@ -697,10 +697,13 @@ impl<'f> ModelChecker<'f> {
         }
         let requests: Vec<csv::Request> = expanded
             .iter()
-            .flatten()
-            .map(|(column, span)| csv::Request {
-                column,
-                span: span.range(),
+            .enumerate()
+            .flat_map(|(group, parts)| {
+                parts.iter().map(move |(column, span)| csv::Request {
+                    column,
+                    group,
+                    span: span.range(),
+                })
             })
             .collect();
         let table = csv::read_columns(&full, &shown, path_span.range(), &requests)?;
@@ -708,12 +711,8 @@ impl<'f> ModelChecker<'f> {
         let mut first = 0;
         for (c, parts) in cols.iter().zip(&expanded) {
             let width = parts.len();
-            let picked: Vec<Vec<f64>> = columns.by_ref().take(width).collect();
-            let rows = picked.first().map_or(0, Vec::len);
-            let mut values = Vec::with_capacity(rows * width);
-            for r in 0..rows {
-                values.extend(picked.iter().map(|col| col[r]));
-            }
+            // row-major as read (see `csv::Request::group`)
+            let values = columns.next().unwrap_or_default();
             let shape = if c.parts.is_empty() {
                 Vec::new()
             } else {
