@@ -225,8 +225,8 @@ impl Param {
 }
 
 impl Model {
-    /// True when any param or data column is an array: such a model is
-    /// evaluated by the interpreter (compiled loops come with issue 11).
+    /// True when any param or data column is an array: such a model
+    /// compiles through [`crate::schedule::arrays::ArraySchedule`].
     pub fn has_arrays(&self) -> bool {
         self.params.iter().any(Param::is_array) || self.data.iter().any(|d| !d.shape.is_empty())
     }

@@ -3,8 +3,7 @@
 //! with one column per element, `--json` fed back through `--init`, and
 //! the refusals and divergence reports that name a param element.
 //!
-//! Array models are evaluated by the interpreter for now, so the runs are
-//! kept short (few epochs, the small examples).
+//! Trajectories against PyTorch: tests/arrays_trajectories.rs.
 
 mod common;
 

@@ -251,7 +251,7 @@ impl fmt::Display for ArrayCheckReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "loss {} = {} ({} rows; evaluated by the interpreter)",
+            "loss {} = {} ({} rows; compiled loss and gradient)",
             self.loss_name, self.loss, self.rows
         )?;
         let width = self
