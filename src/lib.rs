@@ -109,6 +109,7 @@ pub use commands::gradient_check::{
 };
 pub use commands::init_file::read_init;
 pub use commands::{
-    array_check_report, diff_text, gradient_check_report, gradient_check_verdict, model_for,
-    read_model, require_variables, train_file, DiffFormat, DiffRequest, Refusal,
+    array_check_report, array_check_verdict, diff_text, gradient_check_report,
+    gradient_check_verdict, model_for, read_model, require_variables, train_file, DiffFormat,
+    DiffRequest, Refusal,
 };

@@ -267,14 +267,13 @@ fn run_check(
             return out(&format!("{}\n", report.to_json()));
         }
         out(&report.to_string())?;
-        return if report.passed() {
-            Ok(())
+        let flat: Vec<f64> = params.iter().flatten().copied().collect();
+        let at = if init.is_some() {
+            "the --init params"
         } else {
-            Err(Refusal::Failed(
-                "the gradient disagrees with finite differences".into(),
-                None,
-            ))
+            "the initial params"
         };
+        return ddx::array_check_verdict(&report, &model, &flat, at).map_err(|r| r.placed_in(&src));
     }
     let report = ddx::gradient_check_report(&mut model).map_err(|r| r.placed_in(&src))?;
     let mut text = report.to_string();

@@ -771,7 +771,8 @@ fn bad_label_at_the_end_of_a_large_file() {
 }
 
 /// A model whose loss is not finite fails the check (exit 1), with the
-/// values shown, not a panic.
+/// values shown and where the first non-finite value comes from, as for
+/// scalar models; not a panic.
 #[test]
 fn not_finite_loss_fails_the_check() {
     let f = model(
@@ -779,7 +780,14 @@ fn not_finite_loss_fails_the_check() {
         &format!("{ROWS}param w[3] = 0\nloss L = mean(sum(k, ln(w[k])*x[k]) - y)\n"),
     );
     let r = run(&["check", f], 30);
-    assert!(r.failed(1).contains("disagree"), "{}", r.stderr);
+    let err = r.failed(1);
+    assert!(
+        err.starts_with(
+            "error: the loss or its gradient is not finite at the initial params\n\
+             ln_zero.ddx:4:10: note: the first non-finite value comes from `loss L` at data row 1"
+        ),
+        "{err}"
+    );
     assert!(r.stdout.contains("loss L = -inf"), "{}", r.stdout);
 }
 

@@ -75,6 +75,13 @@ proptest! {
         let mut c = case(&e);
         let before = at(&c, c.f, x, y);
         prop_assume!(before.is_finite() && before.abs() < 1e6);
+        // ill-conditioned here (sin(sinh(y^-3)) near y = 0.37): inputs
+        // moved by rounding-sized amounts already move the value past the
+        // tolerance, so rearranged rounding says nothing about correctness
+        let jitter = [(x * (1.0 + 1e-13), y), (x, y * (1.0 + 1e-13)), (x, y * (1.0 - 1e-13))];
+        prop_assume!(jitter
+            .iter()
+            .all(|&(xx, yy)| (at(&c, c.f, xx, yy) - before).abs() <= 1e-9 * (1.0 + before.abs())));
         let s = simplify(&mut c.g, &[c.f])[0];
         let after = at(&c, s, x, y);
         // rounding differs after rearrangement: compare against the size of

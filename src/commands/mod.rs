@@ -515,6 +515,37 @@ pub fn gradient_check_verdict(report: &GradientCheckReport, model: &Model) -> Re
     ))
 }
 
+/// Exit status 0 when an array check passed; otherwise the error: a loss
+/// or gradient that is not finite (with where the first non-finite value
+/// comes from, at `params`, flat), or a disagreement.
+pub fn array_check_verdict(
+    report: &array_check::ArrayCheckReport,
+    model: &Model,
+    params: &[f64],
+    at: &str,
+) -> Result<(), Refusal> {
+    if report.passed() {
+        return Ok(());
+    }
+    let finite = report.loss.is_finite()
+        && report
+            .params
+            .iter()
+            .flat_map(|p| &p.gradient)
+            .all(|g| g.is_finite());
+    if !finite {
+        let note = crate::fault::locate(model, params).map(|f| Box::new(f.diagnostic()));
+        return Err(Refusal::Failed(
+            format!("the loss or its gradient is not finite at {at}"),
+            note,
+        ));
+    }
+    Err(Refusal::Failed(
+        "the gradient disagrees with finite differences".into(),
+        None,
+    ))
+}
+
 /// The names of a model kernel's outputs: `C`, `dC/dm`..., and with the
 /// Hessian `d2C/dmdb`... (row-major).
 pub(crate) fn output_names(model: &Model, hessian: bool) -> Vec<String> {
