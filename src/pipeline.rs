@@ -326,6 +326,8 @@ impl<'k> ArrayObjective<'k> {
 impl Objective for ArrayObjective<'_> {
     fn eval(&mut self, params: &[f64], grad: &mut [f64]) -> f64 {
         if self.bound.call(params, &mut self.out).is_err() {
+            grad.fill(f64::NAN);
+            self.out.fill(f64::NAN);
             return f64::NAN;
         }
         grad.copy_from_slice(&self.out[1..=self.params]);

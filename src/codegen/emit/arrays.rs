@@ -54,6 +54,13 @@ enum Flush {
     Partials(Value),
 }
 
+/// Flags of `f64x2` loads and stores: never trapping, but not `aligned`
+/// (scratch buffers are 8-byte aligned; an aligned SSE operand would
+/// fault on a machine without AVX).
+fn vector_flags() -> MemFlagsData {
+    MemFlagsData::new().with_notrap()
+}
+
 /// The values of an index assignment: each index variable's counter.
 type Counters = Vec<(IdxId, Value)>;
 
@@ -325,16 +332,15 @@ impl Translator<'_, '_> {
     /// Stores `v` at element `pos` of the buffer at `offset` (four values
     /// per element for a per-row buffer).
     fn store(&mut self, v: V, base: Value, offset: usize, pos: Value, per_row: bool) {
-        let flags = MemFlagsData::trusted();
         if per_row {
             let h = self.halves(v);
             let at = self.address(base, offset, Some(pos), 32);
-            self.b.ins().store(flags, h[0], at, 0);
-            self.b.ins().store(flags, h[1], at, 16);
+            self.b.ins().store(vector_flags(), h[0], at, 0);
+            self.b.ins().store(vector_flags(), h[1], at, 16);
         } else {
             let x = self.one(v);
             let at = self.address(base, offset, Some(pos), 8);
-            self.b.ins().store(flags, x, at, 0);
+            self.b.ins().store(MemFlagsData::trusted(), x, at, 0);
         }
     }
 
@@ -351,8 +357,8 @@ impl Translator<'_, '_> {
                 let flags = MemFlagsData::trusted();
                 if per_row {
                     let at = self.address(st.p_scratch, offset, Some(pos), 32);
-                    let lo = self.b.ins().load(F64X2, flags, at, 0);
-                    let hi = self.b.ins().load(F64X2, flags, at, 16);
+                    let lo = self.b.ins().load(F64X2, vector_flags(), at, 0);
+                    let hi = self.b.ins().load(F64X2, vector_flags(), at, 16);
                     V::Rows([lo, hi])
                 } else {
                     let at = self.address(st.p_scratch, offset, Some(pos), 8);
@@ -750,9 +756,14 @@ impl Translator<'_, '_> {
         let last = self.b.create_block();
         self.b.ins().brif(more, head, &[], last, &[]);
 
-        // after the last row: the partial block, if any
+        // after the last group: the partial block, if any. The last group
+        // ends at `hi` rounded up to four rows: when that is a block
+        // boundary, the block was flushed in the loop (a second flush
+        // would add a block of zeros, and in `Part` mode store past the
+        // range's partials).
         self.b.switch_to_block(last);
-        let partial = self.b.ins().band_imm_u(hi, (BLOCK_ROWS - 1) as i64);
+        let end = self.b.use_var(row_var);
+        let partial = self.b.ins().band_imm_u(end, (BLOCK_ROWS - 1) as i64);
         let tail = self.b.create_block();
         self.b.ins().brif(partial, tail, &[], after, &[]);
         self.b.switch_to_block(tail);
@@ -775,7 +786,7 @@ impl Translator<'_, '_> {
             let at = t.address(base, acc.lanes, Some(pos), 32);
             let zero = t.constant(0.0, F64X2);
             for (k, &half) in h.iter().enumerate() {
-                let flags = MemFlagsData::trusted();
+                let flags = vector_flags();
                 let kept = t.b.ins().bitselect(masks[k], half, zero);
                 let old = t.b.ins().load(F64X2, flags, at, (16 * k) as i32);
                 let new = t.b.ins().fadd(old, kept);
