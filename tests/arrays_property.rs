@@ -1282,3 +1282,30 @@ fn max_over_index_after_reassociation() {
         "{report}"
     );
 }
+
+/// Regression (found by property 1): the tie test of a `max` over an index
+/// whose body has two index-dependent terms, `p0[i, k] - sigmoid(p1[k,
+/// i])`, was reordered by the simplifier to `p0 - max - sigmoid(p1)` in
+/// the normaliser `sum(k, step(...))` (its body used only in sums is
+/// absorbed), which rounds below 0 at the maximum: 0/0 = NaN for every
+/// element. The tie test is now kept as one subtraction.
+#[test]
+fn max_over_index_of_two_terms() {
+    let src = "param p0[1, 4] = [[0.7929284248951758, -0.22930277660092985, 0.661925005676676, -1.0475941311506451]]\n\
+               param p1[4, 1] = [[-1.0415021607691013], [0.645781506351748], [0.7867574533697276], [-0.24347908137838425]]\n\
+               let t0[i0] = max(k1, p0[i0, k1] - sigmoid(p1[k1, i0]))\n\
+               loss L = sum(k2, t0[k2])\n";
+    let mut model = model_of(src).unwrap();
+    let init = init(&model);
+    let report = check_array_model(&mut model, &init, false, true).expect("compiles");
+    assert_eq!(
+        report.params[0].gradient,
+        vec![1.0, 0.0, 0.0, 0.0],
+        "{report}"
+    );
+    let s = 1.0 / (1.0 + 1.0415021607691013f64.exp());
+    let ds = &report.params[1].gradient;
+    assert!((ds[0] + s * (1.0 - s)).abs() < 1e-15, "{report}");
+    assert!(ds[1..].iter().all(|&d| d == 0.0), "{report}");
+    assert!(report.passed(), "{report}");
+}

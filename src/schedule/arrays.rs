@@ -27,7 +27,9 @@ use std::collections::HashMap;
 use std::fmt;
 
 use super::{LayoutError, Slot};
-use crate::graph::{BinOp, Graph, IdxId, IdxKind, IndexOp, Node, NodeId, Reduction, Sub, UnOp};
+use crate::graph::{
+    BinOp, Graph, IdxId, IdxKind, IndexOp, Node, NodeId, Reduction, Sub, SymId, UnOp,
+};
 
 /// An input array of the kernel: a param (its elements in the flat params
 /// vector from `offset`) or a data column (`width` values per row).
@@ -219,11 +221,31 @@ impl ArraySchedule {
             .collect();
         let roots: Vec<NodeId> = outputs.iter().map(|o| o.0).collect();
         let order = g.topo_order(&roots);
+        for (index, (o, at)) in outputs.iter().enumerate() {
+            let mut sorted = at.clone();
+            sorted.sort();
+            sorted.dedup();
+            let covered = g.free(*o).iter().all(|i| sorted.binary_search(i).is_ok());
+            if !covered || sorted.len() != at.len() {
+                return Err(LayoutError::OutputIndices { index });
+            }
+        }
         for &id in &order {
+            let bound = |s: SymId| param_of.contains_key(&s) || column_of.contains_key(&s);
+            let data_sub = |x: &Sub| match *x {
+                Sub::Data(d) if !column_of.contains_key(&d) => Some(d),
+                _ => None,
+            };
             let unbound = match g.node(id) {
-                Node::Sym(s) | Node::Elem(s, _) => {
-                    (!param_of.contains_key(&s) && !column_of.contains_key(&s)).then_some(s)
+                Node::Sym(s) => (!bound(s)).then_some(s),
+                Node::Elem(s, subs) => {
+                    if bound(s) {
+                        g.subs(subs).iter().find_map(data_sub)
+                    } else {
+                        Some(s)
+                    }
                 }
+                Node::Delta(a, b) => data_sub(&a).or_else(|| data_sub(&b)),
                 _ => None,
             };
             if let Some(s) = unbound {

@@ -74,6 +74,13 @@ pub enum LayoutError {
         /// The symbol's name.
         name: String,
     },
+    /// An array output's indices do not list each of its free indices
+    /// exactly once.
+    #[error("output {index} is not laid out over its free indices (each once)")]
+    OutputIndices {
+        /// The output's position among the outputs.
+        index: usize,
+    },
     /// An output differs from row to row.
     #[error("output {index} differs from row to row: it must sit under sum(...) or mean(...)")]
     PerRowOutput {

@@ -40,7 +40,7 @@ mod sums;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use crate::graph::{BinOp, Graph, Node, NodeId, UnOp};
+use crate::graph::{BinOp, Graph, IndexOp, Node, NodeId, Sub, UnOp};
 
 /// Sums of at most this many terms are merged into the sums that use them
 /// even when shared.
@@ -165,6 +165,11 @@ impl<'g> Simplifier<'g> {
 
     fn simplify_node(&mut self, id: NodeId) -> NodeId {
         let node = self.g.node(id);
+        if let Node::Binary(BinOp::Sub, a, b) = node {
+            if let Some(kept) = self.extreme_difference(a, b) {
+                return kept;
+            }
+        }
         match shape(node) {
             Shape::Sum => {
                 let terms = self.gather(id, Shape::Sum);
@@ -205,6 +210,55 @@ impl<'g> Simplifier<'g> {
                     self.mk_reduce(r, a)
                 }
             },
+        }
+    }
+
+    /// `e - max(k, e)` or `min(k, e) - e`: the tie test the derivative of
+    /// a max or min over an index weights its elements by
+    /// (`crate::differentiate`). Kept as one subtraction of the two
+    /// simplified operands, so that it is exactly 0 at the extreme: merged
+    /// into a sum with the terms of `e` and reordered, it rounds (to
+    /// -1.1e-16, say), every weight is 0 and the derivative 0/0.
+    fn extreme_difference(&mut self, a: NodeId, b: NodeId) -> Option<NodeId> {
+        if !(self.extreme_of(b, a, IndexOp::Max) || self.extreme_of(a, b, IndexOp::Min)) {
+            return None;
+        }
+        // an operand only used in sums is absorbed (not simplified alone)
+        let simplified = |s: &mut Self, n: NodeId| match s.memo.get(&n) {
+            Some(&x) => x,
+            None => s.simplify_node(n),
+        };
+        let x = simplified(self, a);
+        let y = simplified(self, b);
+        Some(self.g.raw(Node::Binary(BinOp::Sub, x, y)))
+    }
+
+    /// Whether `r` is `want(m, body)` and `e` is its body with `m` named
+    /// by the one index `e` has and `r` lacks (or `m` itself): `e` is one
+    /// of the elements `r` reduces.
+    fn extreme_of(&mut self, r: NodeId, e: NodeId, want: IndexOp) -> bool {
+        let Node::IndexReduce(op, m, body) = self.g.node(r) else {
+            return false;
+        };
+        if op != want {
+            return false;
+        }
+        if body == e {
+            return true;
+        }
+        let outer = self.g.free(r).to_vec();
+        let extra: Vec<_> = self
+            .g
+            .free(e)
+            .iter()
+            .copied()
+            .filter(|i| outer.binary_search(i).is_err())
+            .collect();
+        match extra[..] {
+            [x] if self.g.extent(x) == self.g.extent(m) => {
+                self.g.subst_indices(body, &[(m, Sub::Idx(x))]) == e
+            }
+            _ => false,
         }
     }
 
