@@ -20,6 +20,17 @@ use rustc_hash::FxHashMap as HashMap;
 
 use crate::graph::{BinOp, Graph, IdxId, IdxKind, IndexOp, Node, NodeId, Sub, SymId, UnOp};
 
+/// How close (relative to the extreme) an element of a `max` or `min` over
+/// an index must be to tie with it in the derivative's weights
+/// `step(e - n + TIE_RELATIVE*|n|) / sum(k, step(...))`. The element `e`
+/// and the extreme `n` are separately simplified expressions (the same
+/// array under other index names, whose sums may be ordered differently),
+/// so at the extreme itself they can round apart by a few ulps; a test of
+/// exact equality then gave the maximum no weight (0/0, or a wrong share
+/// of the derivative). 2^-30 is far above that rounding and far below any
+/// difference that is not a tie.
+const TIE_RELATIVE: f64 = 1.0 / 1_073_741_824.0;
+
 /// The derivative of an expression with respect to an array param: one
 /// expression whose free indices are the param's element indices, in
 /// order (`dC/dW[i, j]` is `node` with `indices = [i, j]`). A scalar
@@ -373,12 +384,18 @@ fn sweep(
                     }
                     IndexOp::Max | IndexOp::Min => {
                         // the tied extremes share the derivative equally
-                        // (the kink rule of the scalar `max` and `min`)
+                        // (the kink rule of the scalar `max` and `min`); an
+                        // element within TIE_RELATIVE of the extreme ties
+                        // (see there)
                         let d = if op == IndexOp::Max {
                             g.sub(body, id)
                         } else {
                             g.sub(id, body)
                         };
+                        let size = g.call(UnOp::Abs, id);
+                        let tie = g.constant(TIE_RELATIVE);
+                        let slack = g.mul(tie, size);
+                        let d = g.add(d, slack);
                         let s = g.call(UnOp::Step, d);
                         let total = g.index_reduce(IndexOp::Sum, idx, s);
                         let w = g.div(s, total);
